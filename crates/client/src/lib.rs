@@ -1,14 +1,295 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! A typed client for the Latchkey HTTP API (`spec/api.md`), used by the CLI, the load tool and
+//! the tests. It knows nothing of the server's internals: only paths and JSON bodies.
+
+pub mod model;
+
+use model::*;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// What went wrong with a call.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The server answered with an error status and (usually) a problem+json body.
+    #[error("HTTP {status}: {}", problem.as_ref().map(|p| p.detail.as_str()).unwrap_or(""))]
+    Status {
+        status: StatusCode,
+        problem: Option<Problem>,
+        retry_after: Option<u64>,
+    },
+    #[error("transport: {0}")]
+    Transport(#[from] reqwest::Error),
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Error {
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Status { status, .. } => Some(status.as_u16()),
+            Error::Transport(_) => None,
+        }
     }
+
+    /// The problem body, when the server sent one.
+    pub fn problem(&self) -> Option<&Problem> {
+        match self {
+            Error::Status { problem, .. } => problem.as_ref(),
+            Error::Transport(_) => None,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A client bound to one server and, optionally, one session.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    /// `base` is the server's root URL, e.g. `http://127.0.0.1:8080`.
+    pub fn new(base: impl Into<String>) -> Self {
+        install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("a reqwest client with default settings builds");
+        Client {
+            http,
+            base: base.into().trim_end_matches('/').to_string(),
+            token: None,
+        }
+    }
+
+    /// The same server, signed in with `token`.
+    pub fn with_token(&self, token: impl Into<String>) -> Self {
+        Client {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            token: Some(token.into()),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    /// Sends a request to `/api/v1{path}` and decodes the JSON answer.
+    pub async fn call<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T> {
+        let resp = self.send(method, path, body).await?;
+        Ok(resp.json().await?)
+    }
+
+    /// Like `call`, for answers without a body.
+    pub async fn call_empty<B: Serialize + ?Sized>(&self, method: Method, path: &str, body: Option<&B>) -> Result<()> {
+        self.send(method, path, body).await.map(|_| ())
+    }
+
+    async fn send<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<reqwest::Response> {
+        let mut req = self.http.request(method, format!("{}/api/v1{}", self.base, path));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let problem = resp.json::<Problem>().await.ok();
+        Err(Error::Status {
+            status,
+            problem,
+            retry_after,
+        })
+    }
+
+    pub async fn request_otp(&self, phone: &str) -> Result<()> {
+        self.call_empty(Method::POST, "/auth/otp", Some(&OtpRequest { phone: phone.into() }))
+            .await
+    }
+
+    pub async fn create_session(&self, phone: &str, code: &str) -> Result<SessionCreated> {
+        let body = SessionRequest {
+            phone: phone.into(),
+            code: code.into(),
+        };
+        self.call(Method::POST, "/auth/session", Some(&body)).await
+    }
+
+    pub async fn sign_out(&self) -> Result<()> {
+        self.call_empty::<()>(Method::DELETE, "/auth/session", None).await
+    }
+
+    pub async fn me(&self) -> Result<Account> {
+        self.call::<(), _>(Method::GET, "/me", None).await
+    }
+
+    pub async fn patch_me(&self, name: &str) -> Result<Account> {
+        self.call(Method::PATCH, "/me", Some(&PatchMe { name: name.into() }))
+            .await
+    }
+
+    pub async fn pair_lock(&self, setup_code: &str, name: &str, time_zone: &str) -> Result<Lock> {
+        let body = CreateLock {
+            setup_code: setup_code.into(),
+            name: name.into(),
+            time_zone: time_zone.into(),
+        };
+        self.call(Method::POST, "/locks", Some(&body)).await
+    }
+
+    pub async fn locks(&self) -> Result<Vec<Lock>> {
+        self.call::<(), _>(Method::GET, "/locks", None).await
+    }
+
+    pub async fn lock(&self, lock_id: &str) -> Result<Lock> {
+        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}"), None)
+            .await
+    }
+
+    pub async fn patch_lock(&self, lock_id: &str, patch: &PatchLock) -> Result<Lock> {
+        self.call(Method::PATCH, &format!("/locks/{lock_id}"), Some(patch))
+            .await
+    }
+
+    pub async fn delete_lock(&self, lock_id: &str) -> Result<()> {
+        self.call_empty::<()>(Method::DELETE, &format!("/locks/{lock_id}"), None)
+            .await
+    }
+
+    pub async fn members(&self, lock_id: &str) -> Result<Vec<Member>> {
+        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}/members"), None)
+            .await
+    }
+
+    pub async fn patch_member(&self, lock_id: &str, account_id: &str, patch: &PatchMember) -> Result<Member> {
+        self.call(
+            Method::PATCH,
+            &format!("/locks/{lock_id}/members/{account_id}"),
+            Some(patch),
+        )
+        .await
+    }
+
+    pub async fn remove_member(&self, lock_id: &str, account_id: &str) -> Result<()> {
+        let path = format!("/locks/{lock_id}/members/{account_id}");
+        self.call_empty::<()>(Method::DELETE, &path, None).await
+    }
+
+    pub async fn set_pin(&self, lock_id: &str, account_id: &str, pin: &str) -> Result<()> {
+        let path = format!("/locks/{lock_id}/members/{account_id}/pin");
+        self.call_empty(Method::PUT, &path, Some(&SetPin { pin: pin.into() }))
+            .await
+    }
+
+    pub async fn invite(&self, lock_id: &str, body: &CreateInvitation) -> Result<Invitation> {
+        self.call(Method::POST, &format!("/locks/{lock_id}/invitations"), Some(body))
+            .await
+    }
+
+    pub async fn lock_invitations(&self, lock_id: &str) -> Result<Vec<Invitation>> {
+        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}/invitations"), None)
+            .await
+    }
+
+    pub async fn revoke_invitation(&self, lock_id: &str, id: &str) -> Result<()> {
+        let path = format!("/locks/{lock_id}/invitations/{id}");
+        self.call_empty::<()>(Method::DELETE, &path, None).await
+    }
+
+    pub async fn my_invitations(&self) -> Result<Vec<Invitation>> {
+        self.call::<(), _>(Method::GET, "/invitations", None).await
+    }
+
+    pub async fn accept_invitation(&self, id: &str) -> Result<Member> {
+        self.call::<(), _>(Method::POST, &format!("/invitations/{id}/accept"), None)
+            .await
+    }
+
+    pub async fn decline_invitation(&self, id: &str) -> Result<Invitation> {
+        self.call::<(), _>(Method::POST, &format!("/invitations/{id}/decline"), None)
+            .await
+    }
+
+    pub async fn create_guest_key(&self, lock_id: &str, body: &CreateGuestKey) -> Result<GuestKey> {
+        self.call(Method::POST, &format!("/locks/{lock_id}/guest-keys"), Some(body))
+            .await
+    }
+
+    pub async fn guest_keys(&self, lock_id: &str) -> Result<Vec<GuestKey>> {
+        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}/guest-keys"), None)
+            .await
+    }
+
+    pub async fn guest_key(&self, lock_id: &str, id: &str) -> Result<GuestKey> {
+        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}/guest-keys/{id}"), None)
+            .await
+    }
+
+    pub async fn revoke_guest_key(&self, lock_id: &str, id: &str) -> Result<()> {
+        let path = format!("/locks/{lock_id}/guest-keys/{id}");
+        self.call_empty::<()>(Method::DELETE, &path, None).await
+    }
+
+    pub async fn create_issuer(&self, lock_id: &str, label: Option<&str>) -> Result<Issuer> {
+        let body = CreateIssuer {
+            label: label.map(Into::into),
+        };
+        self.call(Method::POST, &format!("/locks/{lock_id}/issuers"), Some(&body))
+            .await
+    }
+
+    pub async fn delete_issuer(&self, lock_id: &str, issuer_id: &str) -> Result<()> {
+        let path = format!("/locks/{lock_id}/issuers/{issuer_id}");
+        self.call_empty::<()>(Method::DELETE, &path, None).await
+    }
+
+    pub async fn unlock(&self, lock_id: &str) -> Result<UnlockResult> {
+        self.call::<(), _>(Method::POST, &format!("/locks/{lock_id}/unlock"), None)
+            .await
+    }
+
+    pub async fn events(&self, lock_id: &str, limit: Option<u32>, before: Option<&str>) -> Result<Vec<Event>> {
+        let mut path = format!("/locks/{lock_id}/events?");
+        if let Some(limit) = limit {
+            path.push_str(&format!("limit={limit}&"));
+        }
+        if let Some(before) = before {
+            path.push_str(&format!("before={before}"));
+        }
+        self.call::<(), _>(Method::GET, path.trim_end_matches(['?', '&']), None)
+            .await
+    }
+}
+
+/// rustls needs one process-wide crypto provider; we use `ring` (no C toolchain beyond a C
+/// compiler, no cmake). Installing twice is harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -1,14 +1,18 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The Latchkey server: accounts, locks, members, invitations, guest keys, SMS, the activity
+//! log, the HTTP API and the web app, and the gateway that links locks over MQTT.
+//!
+//! Dependencies point inward: `api` and `web` call `domain`; `domain` calls `store` and the
+//! `gateway` trait; `store` decides nothing. See ARCHITECTURE.md.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod api;
+pub mod app;
+pub mod config;
+pub mod domain;
+pub mod gateway;
+pub mod metrics;
+pub mod sms;
+pub mod store;
+pub mod web;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use app::{Parts, Server};
+pub use config::{Config, ServeArgs};

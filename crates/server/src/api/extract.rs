@@ -1,0 +1,199 @@
+//! Request extractors that answer in problem+json when they refuse.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::domain::{Caller, Error};
+
+/// The name of the web app's session cookie.
+pub const SESSION_COOKIE: &str = "latchkey_session";
+
+/// A JSON body. Malformed JSON is 400; JSON of the wrong shape is 422 naming the field; a body
+/// over the limit is 413.
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(json_rejection(rejection)),
+        }
+    }
+}
+
+/// An optional JSON body: no body at all (or an empty one) is `None`; anything else must parse.
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Option<Self>, Self::Rejection> {
+        let empty = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0")
+            || (!req.headers().contains_key(header::CONTENT_TYPE)
+                && !req.headers().contains_key(header::TRANSFER_ENCODING));
+        if empty {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(req, state).await.map(Some)
+    }
+}
+
+fn json_rejection(r: JsonRejection) -> Response {
+    let text = r.body_text();
+    let err = match &r {
+        JsonRejection::JsonDataError(_) => {
+            // serde's message names the field: "missing field `phone`" or
+            // "phone: invalid type ...".
+            let field = field_of(&text);
+            Error::invalid(&field, clean(&text))
+        }
+        JsonRejection::MissingJsonContentType(_) => {
+            Error::BadRequest("send a JSON body with Content-Type: application/json".into())
+        }
+        JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            let mut resp = ApiError(Error::BadRequest("the request body is too large".into())).into_response();
+            *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            return resp;
+        }
+        _ => Error::BadRequest(format!("malformed JSON: {}", clean(&text))),
+    };
+    ApiError(err).into_response()
+}
+
+/// Extracts the field a serde error is about.
+fn field_of(text: &str) -> String {
+    if let Some(i) = text.find("field `") {
+        let rest = &text[i + 7..];
+        if let Some(j) = rest.find('`') {
+            return rest[..j].to_string();
+        }
+    }
+    // "Failed to deserialize the JSON body into the target type: phone: invalid type ..."
+    let tail = text.rsplit("target type: ").next().unwrap_or(text);
+    match tail.split_once(": ") {
+        Some((path, _)) if !path.contains(' ') => path.to_string(),
+        _ => "body".to_string(),
+    }
+}
+
+fn clean(text: &str) -> String {
+    text.trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+        .trim_start_matches("Failed to parse the request body as JSON: ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect()
+}
+
+/// Query parameters, refused with 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
+            Err(r @ QueryRejection::FailedToDeserializeQueryString(_)) => {
+                Err(ApiError(Error::BadRequest(clean(&r.body_text()))).into_response())
+            }
+            Err(r) => Err(ApiError(Error::BadRequest(clean(&r.body_text()))).into_response()),
+        }
+    }
+}
+
+/// The session token of a request: `Authorization: Bearer`, or the web app's cookie.
+pub fn session_token(parts: &Parts) -> Option<String> {
+    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        && let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))
+    {
+        return Some(t.trim().to_string());
+    }
+    cookie(parts, SESSION_COOKIE)
+}
+
+/// A cookie's value.
+pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// A signed-in caller; 401 otherwise.
+pub struct Auth(pub Caller);
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = session_token(parts).ok_or(ApiError(Error::Unauthenticated))?;
+        let caller = state.domain.authenticate(&token, state.clock.now()).await?;
+        Ok(Auth(caller))
+    }
+}
+
+/// The client's address for rate limits: the peer, or the first `X-Forwarded-For` entry when
+/// the operator says a trusted proxy sits in front.
+pub struct ClientAddr(pub String);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if state.trust_forwarded_for
+            && let Some(first) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| v.parse::<std::net::IpAddr>().is_ok())
+        {
+            return Ok(ClientAddr(first.to_string()));
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        Ok(ClientAddr(peer.unwrap_or_else(|| "unknown".into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serde_messages_name_their_field() {
+        assert_eq!(
+            field_of(
+                "Failed to deserialize the JSON body into the target type: missing field `phone` at line 1 column 2"
+            ),
+            "phone"
+        );
+        assert_eq!(
+            field_of(
+                "Failed to deserialize the JSON body into the target type: one_time: invalid type: string \"x\", expected a boolean at line 1 column 20"
+            ),
+            "one_time"
+        );
+        assert_eq!(field_of("something else entirely"), "body");
+    }
+}

@@ -1,0 +1,424 @@
+//! Guest keys (codes minted with the guest-code library, texted to the guest) and guest-code
+//! issuers for Admin devices.
+
+use jiff::{Timestamp, tz::TimeZone};
+use latchkey_guest_code::{self as gc, RootSecret, Validity};
+
+use super::access::{self, Caller};
+use super::events::NewEvent;
+use super::types::{Name, PhoneNumber, TimeZoneName};
+use super::{Domain, Error, FieldErrors, Result, ms, ts};
+use crate::store::{self, GuestKeyRow, IssuerRow, LockRow};
+
+/// The longest guest key. Keys up to `gc::MAX_HOURS` work offline from the code alone;
+/// longer ones are held keys that the lock accepts once it has synced them.
+pub const MAX_KEY_DAYS: i64 = 90;
+/// Admin-device issuer slots (slot 0 is the server).
+pub const DEVICE_SLOTS: std::ops::RangeInclusive<i64> = 1..=7;
+
+/// What `POST /locks/{id}/guest-keys` asks for, unparsed.
+#[derive(Debug, Clone)]
+pub struct GuestKeyRequest {
+    pub name: String,
+    pub phone: Option<String>,
+    pub starts_at: String,
+    pub ends_at: String,
+    pub one_time: bool,
+    pub precautions_accepted: bool,
+}
+
+/// A guest key's state at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyStatus {
+    Scheduled,
+    Active,
+    Used,
+    Expired,
+    Revoked,
+}
+
+pub fn key_status(k: &GuestKeyRow, now: Timestamp) -> KeyStatus {
+    let now = ms(now);
+    if k.revoked_at.is_some() {
+        KeyStatus::Revoked
+    } else if k.one_time && k.used_at.is_some() {
+        KeyStatus::Used
+    } else if now < k.starts_at {
+        KeyStatus::Scheduled
+    } else if now >= k.ends_at {
+        KeyStatus::Expired
+    } else {
+        KeyStatus::Active
+    }
+}
+
+/// Parses an instant with an offset, or a local date-time at the lock (`2027-07-01T15:00`).
+/// A local time skipped by a daylight-saving change is read as the instant after the gap; a
+/// repeated one as its first occurrence.
+pub fn parse_instant(text: &str, zone: &TimeZone) -> std::result::Result<Timestamp, String> {
+    let text = text.trim();
+    if let Ok(t) = text.parse::<Timestamp>() {
+        return Ok(t);
+    }
+    match text.parse::<jiff::civil::DateTime>() {
+        Ok(dt) => dt
+            .to_zoned_datetime(zone.clone())
+            .map(|z| z.timestamp())
+            .map_err(|_| "this local time does not exist at the lock".to_string()),
+        Err(_) => Err("use an instant like 2027-07-01T15:00:00+02:00 or a local time like 2027-07-01T15:00".into()),
+    }
+}
+
+/// How to enter a code, for the API answer and the SMS.
+pub fn instructions(code: &str) -> String {
+    format!("Type {code} on the lock's keypad, then press #.")
+}
+
+/// `2027-07-01 15:00 (Europe/Berlin)`-style local rendering.
+pub fn local_time(t: Timestamp, tz: &TimeZoneName) -> String {
+    t.to_zoned_datetime(tz.zone())
+        .strftime("%a %-d %b %Y %H:%M")
+        .to_string()
+}
+
+fn root_secret(lock: &LockRow) -> Result<RootSecret> {
+    let bytes = hex::decode(&lock.root_secret).map_err(|_| Error::Internal("stored root secret is not hex".into()))?;
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|_| Error::Internal("stored root secret has the wrong length".into()))?;
+    Ok(RootSecret(arr))
+}
+
+impl Domain {
+    /// `POST /locks/{id}/guest-keys`: Admins only.
+    pub async fn create_guest_key(
+        &self,
+        caller: &Caller,
+        lock_id: &str,
+        req: &GuestKeyRequest,
+        now: Timestamp,
+    ) -> Result<GuestKeyRow> {
+        let mut tx = self.store.begin().await?;
+        let version = store::bump_version(&mut tx, lock_id)
+            .await?
+            .ok_or(Error::NotFound("lock"))?;
+        let admin = access::admin_of(&mut tx, caller, lock_id).await?;
+        let lock = admin.lock().clone();
+        let tz = TimeZoneName::from_stored(lock.time_zone.clone());
+        let zone = tz.zone();
+
+        let mut errors = FieldErrors::default();
+        let name = errors.field("name", Name::parse(&req.name));
+        let phone = match req.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+            Some(p) => errors.field("phone", PhoneNumber::parse(p)),
+            None => None,
+        };
+        let start = errors.field("starts_at", parse_instant(&req.starts_at, &zone));
+        let end = errors.field("ends_at", parse_instant(&req.ends_at, &zone));
+        if !req.precautions_accepted {
+            errors.add(
+                "precautions_accepted",
+                "confirm the precautions before creating a guest key",
+            );
+        }
+        if let (Some(start), Some(end)) = (start, end) {
+            if end <= start {
+                errors.add("ends_at", "must be after starts_at");
+            } else if end <= now {
+                errors.add("ends_at", "is in the past");
+            } else if ms(end) - ms(start) > MAX_KEY_DAYS * 86_400_000 {
+                errors.add("ends_at", format!("a guest key lasts at most {MAX_KEY_DAYS} days"));
+            } else if ms(start) > ms(now) + 366 * 86_400_000 {
+                errors.add("starts_at", "must be within a year from now");
+            }
+        }
+        errors.check()?;
+        let (Some(name), Some(start), Some(end)) = (name, start, end) else {
+            return Err(Error::Internal("validated fields missing".into()));
+        };
+
+        let epoch = lock.server_epoch;
+        let key = root_secret(&lock)?.issuer_key(0, epoch as u32);
+        let (code, code_ends_at) = self
+            .mint_unique(&mut tx, &lock, &key, epoch as u32, start, end, req.one_time)
+            .await?;
+        let key_no = store::next_key_no(&mut tx, lock_id).await?;
+        let mut row = GuestKeyRow {
+            id: self.new_id("gk"),
+            lock_id: lock_id.to_string(),
+            key_no,
+            name: name.as_str().to_string(),
+            phone: phone.as_ref().map(|p| p.to_string()),
+            code: code.clone(),
+            slot: 0,
+            epoch,
+            starts_at: ms(start),
+            ends_at: ms(end),
+            code_ends_at,
+            one_time: req.one_time,
+            revoked_at: None,
+            used_at: None,
+            changed_version: version,
+            sms_id: None,
+            created_by: caller.id().to_string(),
+            created_at: ms(now),
+        };
+        if let Some(phone) = &phone {
+            let body = format!(
+                "{} sent you a guest key for \"{}\". {}{} Valid from {} to {} ({}).",
+                caller.display_name(),
+                lock.name,
+                instructions(&code),
+                if req.one_time { " It works once." } else { "" },
+                local_time(start, &tz),
+                local_time(end, &tz),
+                tz.as_str(),
+            );
+            row.sms_id = Some(self.queue_sms(&mut tx, phone.as_str(), &body, "guest_key", now).await?);
+        }
+        store::insert_guest_key(&mut tx, &row).await?;
+        let detail = format!(
+            "guest key \"{}\" {} {} – {}",
+            row.name,
+            if row.one_time { "(one-time)" } else { "" },
+            local_time(start, &tz),
+            local_time(end, &tz)
+        );
+        self.log(
+            &mut tx,
+            lock_id,
+            now,
+            NewEvent::change("guest_key_created", caller, detail).about_key(&row.id, &row.name),
+        )
+        .await?;
+        tx.commit().await?;
+        if row.sms_id.is_some() {
+            self.sms_wake.notify_one();
+        }
+        self.gateway.lock_changed(lock_id);
+        Ok(row)
+    }
+
+    /// Mints a code no live key of this lock has. A window code covers the Admin's window
+    /// rounded out to whole hours; when that code is taken, the window is widened by an hour
+    /// at either end (never more than an hour beyond what the Admin chose), and failing that,
+    /// or for windows longer than an offline code can carry, a held code (which the lock
+    /// accepts once it has synced the key) is used. Returns the code and the end of its own
+    /// validity in milliseconds.
+    #[allow(clippy::too_many_arguments)]
+    async fn mint_unique(
+        &self,
+        c: &mut store::Conn,
+        lock: &LockRow,
+        key: &gc::IssuerKey,
+        epoch: u32,
+        start: Timestamp,
+        end: Timestamp,
+        one_time: bool,
+    ) -> Result<(String, i64)> {
+        let start_s = start.as_second();
+        let end_s = end.as_second();
+        let start_hour = start_s.div_euclid(3600);
+        let end_hour = (end_s + 3599).div_euclid(3600);
+        for (ds, de) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            let (s, e) = (start_hour - ds, end_hour + de);
+            let hours = e - s;
+            if start_s - s * 3600 > 3600 || e * 3600 - end_s > 3600 || hours < 1 || hours > gc::MAX_HOURS as i64 {
+                continue;
+            }
+            let validity = Validity::Window {
+                start_hour: s as u32,
+                hours: hours as u16,
+            };
+            let code = mint_text(key, &lock.id, epoch, validity, one_time)?;
+            if !store::live_code_exists(c, &lock.id, &code).await? {
+                return Ok((code, e * 3_600_000));
+            }
+        }
+        for _ in 0..16 {
+            let serial = u16::from_be_bytes(self.random::<2>()) % 369;
+            let code = mint_text(key, &lock.id, epoch, Validity::Held { serial }, one_time)?;
+            if !store::live_code_exists(c, &lock.id, &code).await? {
+                return Ok((code, ms(end)));
+            }
+        }
+        Err(Error::Conflict(
+            "could not make a distinct code for this window; try again".into(),
+        ))
+    }
+
+    /// `GET /locks/{id}/guest-keys`
+    pub async fn guest_keys(&self, caller: &Caller, lock_id: &str) -> Result<(Vec<GuestKeyRow>, LockRow)> {
+        let mut c = self.store.read().await?;
+        let admin = access::admin_of(&mut c, caller, lock_id).await?;
+        Ok((store::guest_keys(&mut c, lock_id).await?, admin.lock().clone()))
+    }
+
+    /// `GET /locks/{id}/guest-keys/{key}`
+    pub async fn guest_key(&self, caller: &Caller, lock_id: &str, id: &str) -> Result<(GuestKeyRow, LockRow)> {
+        let mut c = self.store.read().await?;
+        let admin = access::admin_of(&mut c, caller, lock_id).await?;
+        let key = store::guest_key(&mut c, lock_id, id)
+            .await?
+            .ok_or(Error::NotFound("guest key"))?;
+        Ok((key, admin.lock().clone()))
+    }
+
+    /// Where a guest key's SMS is.
+    pub async fn sms_state(&self, sms_id: Option<&str>) -> Result<Option<store::SmsRow>> {
+        let Some(id) = sms_id else { return Ok(None) };
+        let mut c = self.store.read().await?;
+        Ok(store::sms_by_id(&mut c, id).await?)
+    }
+
+    /// `DELETE /locks/{id}/guest-keys/{key}`: the lock learns a deny entry on its next sync.
+    pub async fn revoke_guest_key(&self, caller: &Caller, lock_id: &str, id: &str, now: Timestamp) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let version = store::bump_version(&mut tx, lock_id)
+            .await?
+            .ok_or(Error::NotFound("lock"))?;
+        access::admin_of(&mut tx, caller, lock_id).await?;
+        let key = store::guest_key(&mut tx, lock_id, id)
+            .await?
+            .ok_or(Error::NotFound("guest key"))?;
+        if !store::revoke_guest_key(&mut tx, lock_id, id, ms(now), version).await? {
+            return Err(Error::Conflict("the guest key is already revoked".into()));
+        }
+        self.log(
+            &mut tx,
+            lock_id,
+            now,
+            NewEvent::change(
+                "guest_key_revoked",
+                caller,
+                format!("revoked guest key \"{}\"", key.name),
+            )
+            .about_key(&key.id, &key.name),
+        )
+        .await?;
+        tx.commit().await?;
+        self.gateway.lock_changed(lock_id);
+        Ok(())
+    }
+
+    /// `POST /locks/{id}/issuers`: a guest-code issuer for one Admin device; returns the row
+    /// and the issuer file.
+    pub async fn create_issuer(
+        &self,
+        caller: &Caller,
+        lock_id: &str,
+        label: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(IssuerRow, String)> {
+        let label = match label.map(str::trim).filter(|l| !l.is_empty()) {
+            Some(l) => Name::parse(l)
+                .map_err(|m| Error::invalid("label", m))?
+                .as_str()
+                .to_string(),
+            None => format!("{}'s device", caller.display_name()),
+        };
+        let mut tx = self.store.begin().await?;
+        let version = store::bump_version(&mut tx, lock_id)
+            .await?
+            .ok_or(Error::NotFound("lock"))?;
+        let admin = access::admin_of(&mut tx, caller, lock_id).await?;
+        let lock = admin.lock().clone();
+        let existing = store::issuers(&mut tx, lock_id).await?;
+        let slot = DEVICE_SLOTS
+            .clone()
+            .find(|s| !existing.iter().any(|i| i.slot == *s && i.revoked_at.is_none()))
+            .ok_or_else(|| Error::Conflict("this lock already has 7 device issuers; delete one first".into()))?;
+        let epoch = existing
+            .iter()
+            .filter(|i| i.slot == slot)
+            .map(|i| i.epoch)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let row = IssuerRow {
+            id: self.new_id("iss"),
+            lock_id: lock_id.to_string(),
+            slot,
+            epoch,
+            account_id: caller.id().to_string(),
+            label: label.clone(),
+            created_at: ms(now),
+            revoked_at: None,
+            changed_version: version,
+        };
+        store::insert_issuer(&mut tx, &row).await?;
+        let key = root_secret(&lock)?.issuer_key(slot as u8, epoch as u32);
+        let file = issuer_file(&row, &key);
+        self.log(
+            &mut tx,
+            lock_id,
+            now,
+            NewEvent::change(
+                "issuer_created",
+                caller,
+                format!("guest-code issuer for \"{label}\" (slot {slot})"),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.gateway.lock_changed(lock_id);
+        Ok((row, file))
+    }
+
+    /// `DELETE /locks/{id}/issuers/{issuer}`: kills every code the issuer made once the lock
+    /// syncs.
+    pub async fn delete_issuer(&self, caller: &Caller, lock_id: &str, id: &str, now: Timestamp) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let version = store::bump_version(&mut tx, lock_id)
+            .await?
+            .ok_or(Error::NotFound("lock"))?;
+        access::admin_of(&mut tx, caller, lock_id).await?;
+        let issuer = store::issuer_by_id(&mut tx, lock_id, id)
+            .await?
+            .ok_or(Error::NotFound("issuer"))?;
+        if !store::revoke_issuer(&mut tx, id, ms(now), version).await? {
+            return Err(Error::Conflict("the issuer is already deleted".into()));
+        }
+        self.log(
+            &mut tx,
+            lock_id,
+            now,
+            NewEvent::change(
+                "issuer_revoked",
+                caller,
+                format!("deleted guest-code issuer \"{}\"", issuer.label),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.gateway.lock_changed(lock_id);
+        Ok(())
+    }
+}
+
+fn mint_text(key: &gc::IssuerKey, lock_id: &str, epoch: u32, validity: Validity, one_time: bool) -> Result<String> {
+    let code = gc::mint(key, lock_id.as_bytes(), 0, epoch, validity, one_time)
+        .map_err(|e| Error::Internal(format!("minting failed: {e:?}")))?;
+    Ok(String::from_utf8_lossy(&code.0).into_owned())
+}
+
+/// The issuer file an Admin device keeps (format in `docs/guest-codes.md`).
+pub fn issuer_file(row: &IssuerRow, key: &gc::IssuerKey) -> String {
+    serde_json::json!({
+        "format": "latchkey-issuer/1",
+        "issuer_id": row.id,
+        "lock_id": row.lock_id,
+        "slot": row.slot,
+        "epoch": row.epoch,
+        "key": hex::encode(key.0),
+    })
+    .to_string()
+}
+
+/// Renders an instant in the lock's offset at that instant (RFC 3339).
+pub fn at_lock(ms_value: i64, tz: &TimeZoneName) -> String {
+    ts(ms_value)
+        .to_zoned_datetime(tz.zone())
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string()
+}

@@ -1,0 +1,219 @@
+//! Invitations by phone number: pending → accepted | declined | revoked | expired.
+
+use jiff::Timestamp;
+
+use super::access::{self, Caller};
+use super::events::NewEvent;
+use super::members::level_and_schedule;
+use super::types::{AccessLevel, PhoneNumber, Schedule};
+use super::{Domain, Error, FieldErrors, Result, ms};
+use crate::store::{self, InvitationRow, MemberRow};
+
+impl Domain {
+    /// `POST /locks/{id}/invitations`: Admins only; texts the invitee a link.
+    pub async fn invite(
+        &self,
+        caller: &Caller,
+        lock_id: &str,
+        phone: &str,
+        level: AccessLevel,
+        schedule: Option<&latchkey_client::model::Schedule>,
+        now: Timestamp,
+    ) -> Result<InvitationRow> {
+        let mut errors = FieldErrors::default();
+        let phone = errors.field("phone", PhoneNumber::parse(phone));
+        let schedule = level_and_schedule(level, schedule, &mut errors);
+        let mut tx = self.store.begin().await?;
+        let admin = access::admin_of(&mut tx, caller, lock_id).await?;
+        errors.check()?;
+        let phone = phone.ok_or_else(|| Error::Internal("phone parsed without value".into()))?;
+        store::expire_invitations(&mut tx, ms(now)).await?;
+        if let Some(account) = store::account_by_phone(&mut tx, phone.as_str()).await?
+            && store::member(&mut tx, lock_id, &account.id).await?.is_some()
+        {
+            return Err(Error::Conflict(
+                "this phone number is already a member of the lock".into(),
+            ));
+        }
+        let row = InvitationRow {
+            id: self.new_id("inv"),
+            lock_id: lock_id.to_string(),
+            phone: phone.to_string(),
+            access_level: level.as_str().to_string(),
+            schedule: schedule.as_ref().map(Schedule::to_stored),
+            status: "pending".into(),
+            invited_by: caller.id().to_string(),
+            created_at: ms(now),
+            expires_at: ms(now) + self.settings.invitation_ttl_hours as i64 * 3_600_000,
+            lock_name: admin.lock().name.clone(),
+            invited_by_name: caller.display_name(),
+        };
+        match store::insert_invitation(&mut tx, &row).await {
+            Ok(()) => {}
+            Err(e) if e.unique_violation().is_some() => {
+                return Err(Error::Conflict(
+                    "this phone number already has a pending invitation".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let body = format!(
+            "{} invited you to \"{}\" on Latchkey as {}. Sign in with this phone number to accept: {}/invitations",
+            caller.display_name(),
+            admin.lock().name,
+            level.label(),
+            self.settings.public_url,
+        );
+        self.queue_sms(&mut tx, phone.as_str(), &body, "invitation", now)
+            .await?;
+        self.log(
+            &mut tx,
+            lock_id,
+            now,
+            NewEvent::change(
+                "invitation_sent",
+                caller,
+                format!("invited {} as {}", phone, level.label()),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.sms_wake.notify_one();
+        Ok(row)
+    }
+
+    /// `GET /locks/{id}/invitations`, Admins only.
+    pub async fn lock_invitations(&self, caller: &Caller, lock_id: &str, now: Timestamp) -> Result<Vec<InvitationRow>> {
+        let mut c = self.store.read().await?;
+        access::admin_of(&mut c, caller, lock_id).await?;
+        let mut rows = store::lock_invitations(&mut c, lock_id).await?;
+        for r in &mut rows {
+            if r.status == "pending" && r.expires_at <= ms(now) {
+                r.status = "expired".into();
+            }
+        }
+        Ok(rows)
+    }
+
+    /// `DELETE /locks/{id}/invitations/{inv}`: revokes a pending invitation.
+    pub async fn revoke_invitation(&self, caller: &Caller, lock_id: &str, id: &str, now: Timestamp) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        access::admin_of(&mut tx, caller, lock_id).await?;
+        let inv = store::invitation(&mut tx, id)
+            .await?
+            .filter(|i| i.lock_id == lock_id)
+            .ok_or(Error::NotFound("invitation"))?;
+        if !store::respond_invitation(&mut tx, id, "revoked", ms(now)).await? {
+            return Err(Error::Conflict(format!("the invitation is already {}", inv.status)));
+        }
+        self.log(
+            &mut tx,
+            lock_id,
+            now,
+            NewEvent::change(
+                "invitation_revoked",
+                caller,
+                format!("revoked the invitation of {}", inv.phone),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// `GET /invitations`: the caller's pending invitations, matched by phone number.
+    pub async fn my_invitations(&self, caller: &Caller, now: Timestamp) -> Result<Vec<InvitationRow>> {
+        let mut c = self.store.read().await?;
+        Ok(store::pending_invitations_for_phone(&mut c, &caller.account.phone, ms(now)).await?)
+    }
+
+    /// The invitation if it is addressed to the caller; "not found" otherwise.
+    async fn my_invitation(&self, c: &mut store::Conn, caller: &Caller, id: &str) -> Result<InvitationRow> {
+        store::invitation(c, id)
+            .await?
+            .filter(|i| i.phone == caller.account.phone)
+            .ok_or(Error::NotFound("invitation"))
+    }
+
+    /// `POST /invitations/{id}/accept`: the caller becomes a member with the invited level.
+    pub async fn accept_invitation(&self, caller: &Caller, id: &str, now: Timestamp) -> Result<(MemberRow, i64)> {
+        let mut tx = self.store.begin().await?;
+        let inv = self.my_invitation(&mut tx, caller, id).await?;
+        let version = store::bump_version(&mut tx, &inv.lock_id)
+            .await?
+            .ok_or(Error::NotFound("invitation"))?;
+        self.check_pending(&inv, now)?;
+        if store::member(&mut tx, &inv.lock_id, caller.id()).await?.is_some() {
+            return Err(Error::Conflict("you are already a member of this lock".into()));
+        }
+        if !store::respond_invitation(&mut tx, id, "accepted", ms(now)).await? {
+            return Err(Error::Conflict("the invitation is no longer pending".into()));
+        }
+        let user_id = store::next_user_id(&mut tx, &inv.lock_id).await?;
+        store::insert_member(
+            &mut tx,
+            &inv.lock_id,
+            caller.id(),
+            user_id,
+            &inv.access_level,
+            inv.schedule.clone(),
+            version,
+            ms(now),
+            Some(&inv.invited_by),
+        )
+        .await?;
+        let level = AccessLevel::from_stored(&inv.access_level);
+        self.log(
+            &mut tx,
+            &inv.lock_id,
+            now,
+            NewEvent::change(
+                "member_added",
+                caller,
+                format!("accepted the invitation as {}", level.label()),
+            )
+            .about_member(caller.id(), &caller.account.name, &caller.account.phone),
+        )
+        .await?;
+        let member = store::member(&mut tx, &inv.lock_id, caller.id())
+            .await?
+            .ok_or(Error::NotFound("member"))?;
+        let acked = store::lock_by_id(&mut tx, &inv.lock_id)
+            .await?
+            .map(|l| l.acked_version)
+            .unwrap_or(0);
+        tx.commit().await?;
+        self.gateway.lock_changed(&inv.lock_id);
+        Ok((member, acked))
+    }
+
+    /// `POST /invitations/{id}/decline`
+    pub async fn decline_invitation(&self, caller: &Caller, id: &str, now: Timestamp) -> Result<InvitationRow> {
+        let mut tx = self.store.begin().await?;
+        let mut inv = self.my_invitation(&mut tx, caller, id).await?;
+        self.check_pending(&inv, now)?;
+        if !store::respond_invitation(&mut tx, id, "declined", ms(now)).await? {
+            return Err(Error::Conflict("the invitation is no longer pending".into()));
+        }
+        self.log(
+            &mut tx,
+            &inv.lock_id,
+            now,
+            NewEvent::change("invitation_declined", caller, "declined the invitation"),
+        )
+        .await?;
+        tx.commit().await?;
+        inv.status = "declined".into();
+        Ok(inv)
+    }
+
+    fn check_pending(&self, inv: &InvitationRow, now: Timestamp) -> Result<()> {
+        if inv.status != "pending" {
+            return Err(Error::Conflict(format!("the invitation is already {}", inv.status)));
+        }
+        if inv.expires_at <= ms(now) {
+            return Err(Error::Conflict("the invitation has expired; ask for a new one".into()));
+        }
+        Ok(())
+    }
+}

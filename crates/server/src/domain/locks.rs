@@ -1,0 +1,209 @@
+//! Locks: pairing, reading, settings, unpairing.
+
+use jiff::Timestamp;
+
+use super::access::{self, AdminOf, Caller, MemberOf};
+use super::events::NewEvent;
+use super::types::{AccessLevel, Name, TimeZoneName};
+use super::{Domain, Error, FieldErrors, Result, ms};
+use crate::gateway::{PairingError, PairingGrant};
+use crate::store::{self, LockRow};
+
+pub const DEFAULT_WRONG_CODE_LIMIT: i64 = 5;
+pub const DEFAULT_LOCKOUT_SECONDS: i64 = 60;
+
+/// A change to a lock's profile or settings.
+#[derive(Debug, Default, Clone)]
+pub struct LockPatch {
+    pub name: Option<String>,
+    pub time_zone: Option<String>,
+    pub wrong_code_limit: Option<u32>,
+    pub lockout_seconds: Option<u32>,
+}
+
+impl Domain {
+    /// `POST /locks`: pairs the lock showing `setup_code`; the caller becomes its first Admin.
+    pub async fn pair_lock(
+        &self,
+        caller: &Caller,
+        setup_code: &str,
+        name: &str,
+        time_zone: &str,
+        now: Timestamp,
+    ) -> Result<MemberOf> {
+        let mut errors = FieldErrors::default();
+        let name = errors.field("name", Name::parse(name));
+        let tz = errors.field("time_zone", TimeZoneName::parse(time_zone));
+        let setup_code: String = setup_code.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        if setup_code.is_empty() || setup_code.len() > 32 || !setup_code.bytes().all(|b| b.is_ascii_digit()) {
+            errors.add("setup_code", "enter the digits of the setup code the lock shows");
+        }
+        errors.check()?;
+        let (Some(name), Some(tz)) = (name, tz) else {
+            return Err(Error::Internal("validated fields missing".into()));
+        };
+        let grant = PairingGrant {
+            lock_id: self.new_id("lk"),
+            root_secret: self.random::<32>(),
+        };
+        let device = self.gateway.pair(&setup_code, &grant).await.map_err(|e| match e {
+            PairingError::NoAnswer => Error::invalid(
+                "setup_code",
+                "no unpaired lock answered with this setup code; check the code and that the lock is online",
+            ),
+            PairingError::TooManyAttempts { retry_after } => Error::RateLimited { retry_after },
+            PairingError::Unavailable(m) => Error::Unavailable(m),
+        })?;
+        let mut tx = self.store.begin().await?;
+        if store::lock_by_serial(&mut tx, &device.serial).await?.is_some() {
+            return Err(Error::Conflict(
+                "this lock is already paired; an Admin must unpair it before it can be paired again".into(),
+            ));
+        }
+        let lock = LockRow {
+            id: grant.lock_id.clone(),
+            serial: device.serial.clone(),
+            name: name.as_str().to_string(),
+            time_zone: tz.as_str().to_string(),
+            wrong_code_limit: DEFAULT_WRONG_CODE_LIMIT,
+            lockout_seconds: DEFAULT_LOCKOUT_SECONDS,
+            device_key: hex::encode(device.device_key),
+            root_secret: hex::encode(grant.root_secret),
+            server_epoch: 1,
+            version: 1,
+            acked_version: 0,
+            event_seq: 0,
+            command_seq: 0,
+            online: true,
+            bolt: None,
+            last_seen_at: Some(ms(now)),
+            next_user_id: 2,
+            created_at: ms(now),
+        };
+        store::insert_lock(&mut tx, &lock).await?;
+        store::insert_member(
+            &mut tx,
+            &lock.id,
+            caller.id(),
+            1,
+            AccessLevel::Admin.as_str(),
+            None,
+            1,
+            ms(now),
+            Some(caller.id()),
+        )
+        .await?;
+        self.log(
+            &mut tx,
+            &lock.id,
+            now,
+            NewEvent::change("lock_paired", caller, format!("paired as \"{}\"", lock.name)),
+        )
+        .await?;
+        tx.commit().await?;
+        self.gateway.lock_changed(&lock.id);
+        let mut c = self.store.read().await?;
+        access::member_of(&mut c, caller, &lock.id).await
+    }
+
+    /// `GET /locks`: the caller's locks with the caller's level.
+    pub async fn my_locks(&self, caller: &Caller) -> Result<Vec<(LockRow, AccessLevel)>> {
+        let mut c = self.store.read().await?;
+        let rows = store::locks_of_account(&mut c, caller.id()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(l, level)| (l, AccessLevel::from_stored(&level)))
+            .collect())
+    }
+
+    /// `GET /locks/{id}`
+    pub async fn lock(&self, caller: &Caller, lock_id: &str) -> Result<MemberOf> {
+        let mut c = self.store.read().await?;
+        access::member_of(&mut c, caller, lock_id).await
+    }
+
+    /// `PATCH /locks/{id}`
+    pub async fn patch_lock(
+        &self,
+        caller: &Caller,
+        lock_id: &str,
+        patch: &LockPatch,
+        now: Timestamp,
+    ) -> Result<MemberOf> {
+        let mut errors = FieldErrors::default();
+        let name = patch.name.as_deref().and_then(|n| errors.field("name", Name::parse(n)));
+        let tz = patch
+            .time_zone
+            .as_deref()
+            .and_then(|t| errors.field("time_zone", TimeZoneName::parse(t)));
+        if let Some(n) = patch.wrong_code_limit
+            && !(3..=20).contains(&n)
+        {
+            errors.add("settings.wrong_code_limit", "must be between 3 and 20");
+        }
+        if let Some(s) = patch.lockout_seconds
+            && !(10..=3600).contains(&s)
+        {
+            errors.add("settings.lockout_seconds", "must be between 10 and 3600");
+        }
+        errors.check()?;
+        let mut tx = self.store.begin().await?;
+        let admin: AdminOf = access::admin_of(&mut tx, caller, lock_id).await?;
+        let lock = admin.lock().clone();
+        let new_tz = tz
+            .as_ref()
+            .map(|t| t.as_str().to_string())
+            .unwrap_or(lock.time_zone.clone());
+        let new_limit = patch.wrong_code_limit.map(i64::from).unwrap_or(lock.wrong_code_limit);
+        let new_lockout = patch.lockout_seconds.map(i64::from).unwrap_or(lock.lockout_seconds);
+        let lock_must_learn =
+            new_tz != lock.time_zone || new_limit != lock.wrong_code_limit || new_lockout != lock.lockout_seconds;
+        if lock_must_learn {
+            store::bump_version(&mut tx, lock_id).await?;
+        }
+        let new_name = name
+            .as_ref()
+            .map(|n| n.as_str().to_string())
+            .unwrap_or(lock.name.clone());
+        store::update_lock_profile(&mut tx, lock_id, &new_name, &new_tz, new_limit, new_lockout).await?;
+        let mut changes = Vec::new();
+        if new_name != lock.name {
+            changes.push(format!("renamed to \"{new_name}\""));
+        }
+        if new_tz != lock.time_zone {
+            changes.push(format!("time zone {new_tz}"));
+        }
+        if new_limit != lock.wrong_code_limit || new_lockout != lock.lockout_seconds {
+            changes.push(format!(
+                "keypad lockout after {new_limit} wrong entries for {new_lockout} s"
+            ));
+        }
+        if !changes.is_empty() {
+            self.log(
+                &mut tx,
+                lock_id,
+                now,
+                NewEvent::change("lock_changed", caller, changes.join("; ")),
+            )
+            .await?;
+        }
+        let updated = access::member_of(&mut tx, caller, lock_id).await?;
+        tx.commit().await?;
+        if lock_must_learn {
+            self.gateway.lock_changed(lock_id);
+        }
+        Ok(updated)
+    }
+
+    /// `DELETE /locks/{id}`: unpairs. The lock is told to forget its server (best effort: a
+    /// lock that is offline keeps its old state until it is reset by hand).
+    pub async fn unpair_lock(&self, caller: &Caller, lock_id: &str) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let admin = access::admin_of(&mut tx, caller, lock_id).await?;
+        let lock = admin.lock().clone();
+        store::delete_lock(&mut tx, lock_id).await?;
+        tx.commit().await?;
+        self.gateway.unpaired(&lock).await;
+        Ok(())
+    }
+}

@@ -1,0 +1,221 @@
+//! Members of a lock: listing, changing level or schedule, removing, PINs.
+
+use jiff::Timestamp;
+
+use super::access::{self, Caller};
+use super::events::NewEvent;
+use super::types::{AccessLevel, Pin, Schedule};
+use super::{Domain, Error, FieldErrors, Result, ms};
+use crate::store::{self, Conn, MemberRow};
+
+/// A requested change of level and/or schedule, already parsed.
+#[derive(Debug, Clone, Default)]
+pub struct MemberPatch {
+    pub access_level: Option<AccessLevel>,
+    pub schedule: Option<latchkey_client::model::Schedule>,
+}
+
+/// Parses a level and schedule pair: a Recurring Guest needs a schedule; others take none.
+pub fn level_and_schedule(
+    level: AccessLevel,
+    schedule: Option<&latchkey_client::model::Schedule>,
+    errors: &mut FieldErrors,
+) -> Option<Schedule> {
+    match (level, schedule) {
+        (AccessLevel::RecurringGuest, None) => {
+            errors.add("schedule", "a Recurring Guest needs a schedule");
+            None
+        }
+        (AccessLevel::RecurringGuest, Some(s)) => Schedule::parse(s, "schedule", errors),
+        (_, Some(_)) => {
+            errors.add("schedule", "only a Recurring Guest has a schedule");
+            None
+        }
+        (_, None) => None,
+    }
+}
+
+impl Domain {
+    /// `GET /locks/{id}/members`, Admins only.
+    pub async fn members(&self, caller: &Caller, lock_id: &str) -> Result<(Vec<MemberRow>, i64)> {
+        let mut c = self.store.read().await?;
+        let admin = access::admin_of(&mut c, caller, lock_id).await?;
+        let acked = admin.lock().acked_version;
+        Ok((store::members(&mut c, lock_id).await?, acked))
+    }
+
+    /// `PATCH /locks/{id}/members/{account}`
+    pub async fn patch_member(
+        &self,
+        caller: &Caller,
+        lock_id: &str,
+        account_id: &str,
+        patch: &MemberPatch,
+        now: Timestamp,
+    ) -> Result<(MemberRow, i64)> {
+        let mut tx = self.store.begin().await?;
+        // The version bump comes first: it serialises changes to this lock's people.
+        let version = store::bump_version(&mut tx, lock_id)
+            .await?
+            .ok_or(Error::NotFound("lock"))?;
+        access::admin_of(&mut tx, caller, lock_id).await?;
+        let target = store::member(&mut tx, lock_id, account_id)
+            .await?
+            .ok_or(Error::NotFound("member"))?;
+        let old_level = AccessLevel::from_stored(&target.access_level);
+        let level = patch.access_level.unwrap_or(old_level);
+        let mut errors = FieldErrors::default();
+        let schedule = match (&patch.schedule, level) {
+            // Changing only the level away from Recurring Guest drops the schedule.
+            (None, AccessLevel::RecurringGuest) if old_level == AccessLevel::RecurringGuest => {
+                target.schedule.as_deref().and_then(Schedule::from_stored)
+            }
+            (s, l) => level_and_schedule(l, s.as_ref(), &mut errors),
+        };
+        errors.check()?;
+        if old_level == AccessLevel::Admin && level != AccessLevel::Admin {
+            self.ensure_another_admin(&mut tx, lock_id).await?;
+            self.revoke_issuers_of(&mut tx, lock_id, account_id, version, now)
+                .await?;
+        }
+        store::update_member_access(
+            &mut tx,
+            lock_id,
+            account_id,
+            level.as_str(),
+            schedule.as_ref().map(Schedule::to_stored),
+            version,
+        )
+        .await?;
+        let detail = match (&schedule, level == old_level) {
+            (Some(_), true) => "schedule changed".to_string(),
+            _ => format!("access level {} → {}", old_level.label(), level.label()),
+        };
+        self.log(
+            &mut tx,
+            lock_id,
+            now,
+            NewEvent::change("member_changed", caller, detail).about_member(account_id, &target.name, &target.phone),
+        )
+        .await?;
+        let updated = store::member(&mut tx, lock_id, account_id)
+            .await?
+            .ok_or(Error::NotFound("member"))?;
+        let acked = store::lock_by_id(&mut tx, lock_id)
+            .await?
+            .map(|l| l.acked_version)
+            .unwrap_or(0);
+        tx.commit().await?;
+        self.gateway.lock_changed(lock_id);
+        Ok((updated, acked))
+    }
+
+    /// `DELETE /locks/{id}/members/{account}`: by an Admin, or by the member itself (leaving).
+    /// The last Admin can be neither removed nor leave.
+    pub async fn remove_member(&self, caller: &Caller, lock_id: &str, account_id: &str, now: Timestamp) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let version = store::bump_version(&mut tx, lock_id)
+            .await?
+            .ok_or(Error::NotFound("lock"))?;
+        let me = access::member_of(&mut tx, caller, lock_id).await?;
+        if !me.is_self_or_admin(account_id) {
+            return Err(Error::Forbidden("only an Admin may remove other members".into()));
+        }
+        let target = store::member(&mut tx, lock_id, account_id)
+            .await?
+            .ok_or(Error::NotFound("member"))?;
+        if AccessLevel::from_stored(&target.access_level) == AccessLevel::Admin {
+            self.ensure_another_admin(&mut tx, lock_id).await?;
+            self.revoke_issuers_of(&mut tx, lock_id, account_id, version, now)
+                .await?;
+        }
+        store::delete_member(&mut tx, lock_id, account_id, target.user_id, version).await?;
+        let (kind, detail) = if caller.id() == account_id {
+            ("member_left", "left the lock".to_string())
+        } else {
+            ("member_removed", "removed".to_string())
+        };
+        self.log(
+            &mut tx,
+            lock_id,
+            now,
+            NewEvent::change(kind, caller, detail).about_member(account_id, &target.name, &target.phone),
+        )
+        .await?;
+        tx.commit().await?;
+        self.gateway.lock_changed(lock_id);
+        Ok(())
+    }
+
+    /// `PUT /locks/{id}/members/{account}/pin`: by the member itself or an Admin.
+    pub async fn set_pin(
+        &self,
+        caller: &Caller,
+        lock_id: &str,
+        account_id: &str,
+        pin: &str,
+        now: Timestamp,
+    ) -> Result<()> {
+        let pin = Pin::parse(pin).map_err(|m| Error::invalid("pin", m))?;
+        let mut tx = self.store.begin().await?;
+        let version = store::bump_version(&mut tx, lock_id)
+            .await?
+            .ok_or(Error::NotFound("lock"))?;
+        let me = access::member_of(&mut tx, caller, lock_id).await?;
+        if !me.is_self_or_admin(account_id) {
+            return Err(Error::Forbidden("only the member or an Admin may set this PIN".into()));
+        }
+        let target = store::member(&mut tx, lock_id, account_id)
+            .await?
+            .ok_or(Error::NotFound("member"))?;
+        match store::set_member_pin(&mut tx, lock_id, account_id, pin.as_str(), version).await {
+            Ok(()) => {}
+            Err(e) if e.unique_violation().is_some() => {
+                return Err(Error::Conflict(
+                    "this PIN cannot be used on this lock; choose another".into(),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+        self.log(
+            &mut tx,
+            lock_id,
+            now,
+            NewEvent::change("pin_set", caller, "keypad PIN set").about_member(account_id, &target.name, &target.phone),
+        )
+        .await?;
+        tx.commit().await?;
+        self.gateway.lock_changed(lock_id);
+        Ok(())
+    }
+
+    /// Refuses when the lock has only one Admin. Runs after the version bump, so two Admins
+    /// removing each other at the same instant are serialised and the second one sees a
+    /// single Admin left.
+    async fn ensure_another_admin(&self, c: &mut Conn, lock_id: &str) -> Result<()> {
+        if store::count_admins(c, lock_id).await? <= 1 {
+            return Err(Error::Conflict(
+                "a lock keeps at least one Admin: make someone else Admin first".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Disables every guest-code issuer of an Admin who loses the Admin level, which kills
+    /// every code their devices made.
+    async fn revoke_issuers_of(
+        &self,
+        c: &mut Conn,
+        lock_id: &str,
+        account_id: &str,
+        version: i64,
+        now: Timestamp,
+    ) -> Result<()> {
+        for issuer in store::issuers(c, lock_id).await? {
+            if issuer.account_id == account_id && issuer.revoked_at.is_none() {
+                store::revoke_issuer(c, &issuer.id, ms(now), version).await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,210 @@
+//! The domain: every rule about who may do what, and every state change, in one place.
+//!
+//! It knows nothing of HTTP, SQL text or wire bytes: handlers call it with parsed input, it
+//! calls the store inside one transaction per change and the gateway to reach locks. Time and
+//! randomness are parameters (`now` on every call, `Entropy` in the struct) so tests control
+//! them. Authorization is by capability: an operation that needs an Admin takes `&AdminOf`,
+//! which only `access::admin_of` can make.
+
+pub mod access;
+pub mod auth;
+pub mod device;
+pub mod events;
+pub mod guest_keys;
+pub mod invitations;
+pub mod locks;
+pub mod members;
+pub mod types;
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use crate::gateway::Gateway;
+use crate::store::{Store, StoreError};
+
+pub use access::{AdminOf, Caller, MemberOf};
+
+/// One problem with one input field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+/// Validation problems, collected so that a client learns of all of them at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(pub Vec<FieldError>);
+
+impl FieldErrors {
+    pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Err(Error::Invalid)` when anything was added.
+    pub fn check(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Invalid(self))
+        }
+    }
+
+    /// Parses one field, recording its error.
+    pub fn field<T>(&mut self, field: &str, parsed: std::result::Result<T, String>) -> Option<T> {
+        match parsed {
+            Ok(v) => Some(v),
+            Err(message) => {
+                self.add(field, message);
+                None
+            }
+        }
+    }
+}
+
+/// Everything that can go wrong, each with one HTTP meaning (see `api::error`).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("sign in first")]
+    Unauthenticated,
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("invalid input")]
+    Invalid(FieldErrors),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("too many attempts; try again in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A single-field validation error.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Error {
+        let mut e = FieldErrors::default();
+        e.add(field, message);
+        Error::Invalid(e)
+    }
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Error {
+        if e.is_unavailable() {
+            return Error::Unavailable("the database is unavailable; try again".into());
+        }
+        match e {
+            StoreError::Unique(what) => Error::Conflict(format!("conflicts with existing data ({what})")),
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Error {
+        Error::from(crate::store::map_err(e))
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Randomness, injected so tests can make it deterministic.
+pub trait Entropy: Send + Sync {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// The operating system's CSPRNG.
+pub struct OsEntropy;
+
+impl Entropy for OsEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        // getrandom only fails when the OS has no randomness source at all, which a server
+        // cannot run without.
+        getrandom::fill(buf).expect("the operating system's random number generator failed");
+    }
+}
+
+/// A clock, injected for the same reason. The domain takes `now` as a parameter; handlers and
+/// workers read it from here.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// Settings the domain needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub public_url: String,
+    pub otp_per_phone: u32,
+    pub otp_per_client: u32,
+    pub rate_window_seconds: u64,
+    pub invitation_ttl_hours: u32,
+    pub session_ttl_days: u32,
+    pub unlock_timeout_ms: u64,
+}
+
+/// The domain engine.
+#[derive(Clone)]
+pub struct Domain {
+    pub store: Store,
+    pub entropy: Arc<dyn Entropy>,
+    pub gateway: Arc<dyn Gateway>,
+    pub settings: Arc<Settings>,
+    /// Wakes the SMS worker when a message is queued.
+    pub sms_wake: Arc<tokio::sync::Notify>,
+}
+
+impl Domain {
+    /// `n` random bytes.
+    pub fn random<const N: usize>(&self) -> [u8; N] {
+        let mut b = [0u8; N];
+        self.entropy.fill(&mut b);
+        b
+    }
+
+    /// A new opaque identifier such as `lk_5f0c...`.
+    pub fn new_id(&self, prefix: &str) -> String {
+        format!("{prefix}_{}", hex::encode(self.random::<10>()))
+    }
+
+    /// An event id that sorts by time.
+    pub fn event_id(&self, at_ms: i64) -> String {
+        format!("{:013}{}", at_ms.max(0), hex::encode(self.random::<6>()))
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit of every stored instant.
+pub fn ms(t: Timestamp) -> i64 {
+    t.as_millisecond()
+}
+
+/// The inverse of `ms`.
+pub fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}

@@ -1,0 +1,494 @@
+//! Values that cannot exist unless valid ("parse, don't validate"): every input from a client
+//! becomes one of these at the edge of the domain, or a field error naming what was wrong.
+
+use std::fmt;
+
+use jiff::civil::Date;
+
+use super::FieldErrors;
+
+/// A phone number in E.164, checked with libphonenumber's metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PhoneNumber(String);
+
+impl PhoneNumber {
+    /// Accepts any common notation with a country code (`+1 202-555-0123`, `0049 151 ...`).
+    pub fn parse(text: &str) -> Result<PhoneNumber, String> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err("enter a phone number with its country code, e.g. +1 202 555 0123".into());
+        }
+        if trimmed.len() > 32 || trimmed.chars().any(char::is_control) {
+            return Err("not a phone number".into());
+        }
+        let normalized = match trimmed.strip_prefix("00") {
+            Some(rest) => format!("+{rest}"),
+            None => trimmed.to_string(),
+        };
+        if !normalized.starts_with('+') {
+            return Err("include the country code, starting with + (e.g. +1 202 555 0123)".into());
+        }
+        let parsed = phonenumber::parse(None, &normalized).map_err(|_| "not a phone number".to_string())?;
+        if !phonenumber::is_valid(&parsed) {
+            return Err("not a valid phone number for its country".into());
+        }
+        Ok(PhoneNumber(parsed.format().mode(phonenumber::Mode::E164).to_string()))
+    }
+
+    /// A value read back from the database, which only ever holds E.164 written by `parse`.
+    pub fn from_stored(e164: String) -> PhoneNumber {
+        PhoneNumber(e164)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PhoneNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An IANA time-zone name known to the bundled time-zone database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeZoneName(String);
+
+impl TimeZoneName {
+    pub fn parse(text: &str) -> Result<TimeZoneName, String> {
+        let text = text.trim();
+        // jiff also accepts POSIX TZ strings and fixed offsets; we want IANA names only.
+        let looks_iana = !text.is_empty()
+            && text.len() <= 64
+            && (text.contains('/') || text == "UTC")
+            && text.chars().all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c));
+        if !looks_iana {
+            return Err("use an IANA time-zone name such as Europe/Berlin".into());
+        }
+        match jiff::tz::TimeZone::get(text) {
+            Ok(_) => Ok(TimeZoneName(text.to_string())),
+            Err(_) => Err(format!(
+                "unknown time zone '{text}'; use an IANA name such as Europe/Berlin"
+            )),
+        }
+    }
+
+    pub fn from_stored(name: String) -> TimeZoneName {
+        TimeZoneName(name)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The zone itself. Stored names were valid when written; should the database change under
+    /// us, UTC is the safe fallback for display (locks get their table from `offset_table`).
+    pub fn zone(&self) -> jiff::tz::TimeZone {
+        jiff::tz::TimeZone::get(&self.0).unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+}
+
+/// A person's or a key's display name: 1 to 64 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Name(String);
+
+impl Name {
+    pub const MAX: usize = 64;
+
+    pub fn parse(text: &str) -> Result<Name, String> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err("must not be empty".into());
+        }
+        if text.chars().count() > Self::MAX {
+            return Err(format!("must be at most {} characters", Self::MAX));
+        }
+        if text
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        {
+            return Err("must not contain control characters".into());
+        }
+        Ok(Name(text.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A member's level on one lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AccessLevel {
+    Admin,
+    Family,
+    RecurringGuest,
+}
+
+impl AccessLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessLevel::Admin => "admin",
+            AccessLevel::Family => "family",
+            AccessLevel::RecurringGuest => "recurring_guest",
+        }
+    }
+
+    pub fn from_stored(text: &str) -> AccessLevel {
+        match text {
+            "admin" => AccessLevel::Admin,
+            "family" => AccessLevel::Family,
+            // The database CHECK constraint allows nothing else.
+            _ => AccessLevel::RecurringGuest,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            AccessLevel::Admin => "Admin",
+            AccessLevel::Family => "Family",
+            AccessLevel::RecurringGuest => "Recurring Guest",
+        }
+    }
+}
+
+/// Day names in the order of the days mask: bit 0 is Monday.
+pub const DAY_NAMES: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
+
+/// One weekly window in local wall-clock time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeeklyWindow {
+    /// Bit 0 = Monday ... bit 6 = Sunday; the days on which the window starts.
+    pub days: u8,
+    /// Minute of the local day, 0..1440.
+    pub from: u16,
+    /// Minute of the local day, 0..1440; earlier than `from` means past midnight.
+    pub to: u16,
+}
+
+/// A Recurring Guest's schedule, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    pub windows: Vec<WeeklyWindow>,
+    pub valid_from: Option<Date>,
+    pub valid_until: Option<Date>,
+}
+
+impl Schedule {
+    /// At most this many windows per schedule (what the lock keeps per user).
+    pub const MAX_WINDOWS: usize = 4;
+
+    /// Parses the JSON form of `api.md`, reporting every problem under `field`.
+    pub fn parse(wire: &latchkey_client::model::Schedule, field: &str, errors: &mut FieldErrors) -> Option<Schedule> {
+        let before = errors.len();
+        if wire.windows.is_empty() {
+            errors.add(format!("{field}.windows"), "give at least one window");
+        }
+        if wire.windows.len() > Self::MAX_WINDOWS {
+            errors.add(
+                format!("{field}.windows"),
+                format!("at most {} windows", Self::MAX_WINDOWS),
+            );
+        }
+        let mut windows = Vec::new();
+        for (i, w) in wire.windows.iter().enumerate() {
+            let at = format!("{field}.windows[{i}]");
+            let mut days = 0u8;
+            if w.days.is_empty() {
+                errors.add(format!("{at}.days"), "choose at least one day");
+            }
+            for d in &w.days {
+                match DAY_NAMES.iter().position(|n| n.eq_ignore_ascii_case(d.trim())) {
+                    Some(bit) => days |= 1 << bit,
+                    None => errors.add(
+                        format!("{at}.days"),
+                        format!("'{}' is not a day; use mon..sun", clip(d)),
+                    ),
+                }
+            }
+            let from = parse_minute(&w.from, false);
+            let to = parse_minute(&w.to, true);
+            if from.is_none() {
+                errors.add(format!("{at}.from"), "use HH:MM between 00:00 and 23:59");
+            }
+            if to.is_none() {
+                errors.add(format!("{at}.to"), "use HH:MM between 00:00 and 24:00");
+            }
+            if let (Some(from), Some(to)) = (from, to) {
+                if from == to {
+                    errors.add(format!("{at}.to"), "must differ from 'from'");
+                }
+                windows.push(WeeklyWindow { days, from, to });
+            }
+        }
+        let date = |text: &Option<String>, name: &str, errors: &mut FieldErrors| -> Option<Date> {
+            let text = text.as_ref()?;
+            match text.trim().parse::<Date>() {
+                Ok(d) => Some(d),
+                Err(_) => {
+                    errors.add(format!("{field}.{name}"), "use a date like 2027-01-31");
+                    None
+                }
+            }
+        };
+        let valid_from = date(&wire.valid_from, "valid_from", errors);
+        let valid_until = date(&wire.valid_until, "valid_until", errors);
+        if let (Some(a), Some(b)) = (valid_from, valid_until)
+            && b < a
+        {
+            errors.add(format!("{field}.valid_until"), "must not be before valid_from");
+        }
+        (errors.len() == before).then_some(Schedule {
+            windows,
+            valid_from,
+            valid_until,
+        })
+    }
+
+    /// The JSON form of `api.md`.
+    pub fn to_wire(&self) -> latchkey_client::model::Schedule {
+        latchkey_client::model::Schedule {
+            windows: self
+                .windows
+                .iter()
+                .map(|w| latchkey_client::model::Window {
+                    days: DAY_NAMES
+                        .iter()
+                        .enumerate()
+                        .filter(|(bit, _)| w.days & (1 << bit) != 0)
+                        .map(|(_, n)| n.to_string())
+                        .collect(),
+                    from: format_minute(w.from),
+                    to: format_minute(w.to),
+                })
+                .collect(),
+            valid_from: self.valid_from.map(|d| d.to_string()),
+            valid_until: self.valid_until.map(|d| d.to_string()),
+        }
+    }
+
+    /// Stored as the JSON of `to_wire`.
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(&self.to_wire()).unwrap_or_default()
+    }
+
+    pub fn from_stored(text: &str) -> Option<Schedule> {
+        let wire: latchkey_client::model::Schedule = serde_json::from_str(text).ok()?;
+        let mut errors = FieldErrors::default();
+        Schedule::parse(&wire, "schedule", &mut errors)
+    }
+
+    /// Whether the local date-time falls inside the schedule (the server's own reading, used
+    /// to answer remote unlocks early; the lock decides for itself).
+    pub fn allows(&self, local: jiff::civil::DateTime) -> bool {
+        let date = local.date();
+        let minute = local.hour() as u16 * 60 + local.minute() as u16;
+        let weekday = date.weekday().to_monday_zero_offset() as u8;
+        let in_range = |d: Date| self.valid_from.is_none_or(|f| d >= f) && self.valid_until.is_none_or(|u| d <= u);
+        self.windows.iter().any(|w| {
+            if w.from < w.to {
+                w.days & (1 << weekday) != 0 && minute >= w.from && minute < w.to && in_range(date)
+            } else {
+                // Runs past midnight: the part after `from` belongs to today, the part before
+                // `to` to the window that started yesterday.
+                let yesterday_bit = (weekday + 6) % 7;
+                (w.days & (1 << weekday) != 0 && minute >= w.from && in_range(date))
+                    || (w.days & (1 << yesterday_bit) != 0 && minute < w.to && date.yesterday().is_ok_and(in_range))
+            }
+        })
+    }
+}
+
+fn clip(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).take(16).collect()
+}
+
+/// `HH:MM` to minutes; `24:00` only where `allow_end` (the end of a window).
+fn parse_minute(text: &str, allow_end: bool) -> Option<u16> {
+    let (h, m) = text.trim().split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let h: u16 = h.parse().ok()?;
+    let m: u16 = m.parse().ok()?;
+    if allow_end && h == 24 && m == 0 {
+        return Some(1440);
+    }
+    (h < 24 && m < 60).then_some(h * 60 + m)
+}
+
+fn format_minute(m: u16) -> String {
+    format!("{:02}:{:02}", m / 60, m % 60)
+}
+
+/// A personal keypad PIN: 6 to 8 digits, not a trivial sequence.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Pin(String);
+
+impl fmt::Debug for Pin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pin(..)")
+    }
+}
+
+impl Pin {
+    pub fn parse(text: &str) -> Result<Pin, String> {
+        let text = text.trim();
+        if !text.chars().all(|c| c.is_ascii_digit()) {
+            return Err("use digits only".into());
+        }
+        if !(6..=8).contains(&text.len()) {
+            return Err("use 6 to 8 digits".into());
+        }
+        let d: Vec<i8> = text.bytes().map(|b| (b - b'0') as i8).collect();
+        let all_same = d.iter().all(|&x| x == d[0]);
+        let step = |s: i8| d.windows(2).all(|w| (w[1] - w[0]).rem_euclid(10) == s.rem_euclid(10));
+        let repeats_pair = d.len().is_multiple_of(2) && d.chunks(2).all(|c| c == &d[..2]);
+        if all_same || step(1) || step(-1) || repeats_pair {
+            return Err("too easy to guess; avoid repeated digits and sequences".into());
+        }
+        Ok(Pin(text.to_string()))
+    }
+
+    pub fn from_stored(text: String) -> Pin {
+        Pin(text)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use latchkey_client::model as wire;
+
+    #[test]
+    fn phone_numbers_become_e164() {
+        for (input, want) in [
+            ("+1 (202) 555-0123", "+12025550123"),
+            ("+12025550123", "+12025550123"),
+            ("0049 151 23456780", "+4915123456780"),
+            ("+33 6 12 34 56 78", "+33612345678"),
+        ] {
+            assert_eq!(PhoneNumber::parse(input).unwrap().as_str(), want, "{input}");
+        }
+        for bad in [
+            "",
+            "not a phone",
+            "202 555 0123",
+            "+1 555",
+            "+999 123456",
+            "+1\n2025550123",
+        ] {
+            assert!(PhoneNumber::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn time_zones_are_iana_names_only() {
+        assert!(TimeZoneName::parse("Europe/Berlin").is_ok());
+        assert!(TimeZoneName::parse("America/Argentina/Buenos_Aires").is_ok());
+        assert!(TimeZoneName::parse("UTC").is_ok());
+        for bad in [
+            "Mars/Olympus",
+            "",
+            "+02:00",
+            "EST5EDT,M3.2.0,M11.1.0",
+            "../../etc/passwd",
+        ] {
+            assert!(TimeZoneName::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn names_refuse_control_characters_and_length() {
+        assert!(Name::parse("Ana <b>").is_ok());
+        assert!(Name::parse("  ").is_err());
+        assert!(Name::parse("a\u{7}b").is_err());
+        assert!(Name::parse("a\u{202E}b").is_err());
+        assert!(Name::parse(&"x".repeat(65)).is_err());
+        assert!(Name::parse(&"é".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn pins() {
+        assert!(Pin::parse("482915").is_ok());
+        assert!(Pin::parse("48291573").is_ok());
+        for bad in [
+            "12345",
+            "123456789",
+            "12a456",
+            "111111",
+            "123456",
+            "654321",
+            "890123",
+            "121212",
+        ] {
+            assert!(Pin::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    fn sched(windows: Vec<(Vec<&str>, &str, &str)>) -> wire::Schedule {
+        wire::Schedule {
+            windows: windows
+                .into_iter()
+                .map(|(d, f, t)| wire::Window {
+                    days: d.into_iter().map(String::from).collect(),
+                    from: f.into(),
+                    to: t.into(),
+                })
+                .collect(),
+            valid_from: None,
+            valid_until: None,
+        }
+    }
+
+    #[test]
+    fn schedule_errors_name_the_field() {
+        let mut errors = FieldErrors::default();
+        let s = sched(vec![(vec!["mon", "funday"], "25:00", "12:00")]);
+        assert!(Schedule::parse(&s, "schedule", &mut errors).is_none());
+        let fields: Vec<_> = errors.0.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["schedule.windows[0].days", "schedule.windows[0].from"]);
+
+        let mut errors = FieldErrors::default();
+        assert!(Schedule::parse(&sched(vec![]), "schedule", &mut errors).is_none());
+        assert_eq!(errors.0[0].field, "schedule.windows");
+
+        let mut errors = FieldErrors::default();
+        let mut s = sched(vec![(vec!["mon"], "09:00", "09:00")]);
+        assert!(Schedule::parse(&s, "schedule", &mut errors).is_none());
+        s.windows[0].to = "10:00".into();
+        s.valid_from = Some("2027-06-01".into());
+        s.valid_until = Some("2027-01-01".into());
+        let mut errors = FieldErrors::default();
+        assert!(Schedule::parse(&s, "schedule", &mut errors).is_none());
+        assert_eq!(errors.0[0].field, "schedule.valid_until");
+    }
+
+    #[test]
+    fn schedule_round_trips_and_reads_midnight_windows() {
+        let mut errors = FieldErrors::default();
+        let s = Schedule::parse(
+            &sched(vec![(vec!["tue"], "09:00", "12:30"), (vec!["fri"], "22:00", "02:00")]),
+            "schedule",
+            &mut errors,
+        )
+        .unwrap();
+        assert_eq!(Schedule::from_stored(&s.to_stored()).unwrap(), s);
+        let at = |t: &str| s.allows(t.parse().unwrap());
+        // 2027-01-05 is a Tuesday.
+        assert!(at("2027-01-05T09:00"));
+        assert!(at("2027-01-05T12:29"));
+        assert!(!at("2027-01-05T12:30"));
+        assert!(!at("2027-01-06T10:00"));
+        // Friday 2027-01-08 22:00 to Saturday 02:00.
+        assert!(at("2027-01-08T23:59"));
+        assert!(at("2027-01-09T01:59"));
+        assert!(!at("2027-01-09T02:00"));
+        assert!(!at("2027-01-08T01:00"));
+    }
+}

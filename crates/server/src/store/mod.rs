@@ -1,0 +1,231 @@
+//! Storage: one code path for SQLite (the default) and PostgreSQL.
+//!
+//! The store decides nothing: it reads and writes rows inside the transactions the domain opens.
+//! All SQL is portable (TEXT, BIGINT, partial unique indexes, `$n` parameters, `RETURNING`,
+//! `ON CONFLICT`), run through `sqlx::Any`, so the migrations are written once and the same
+//! store tests run on both databases (see `docs/design/storage.md`).
+
+pub mod rows;
+
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, AnyPool, Executor, Row};
+
+pub use rows::*;
+
+/// A write transaction. Every state change is one of these.
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// A connection, from a pool or inside a transaction.
+pub type Conn = AnyConnection;
+
+/// The migrations, in order. Each runs in its own transaction; a database that has a migration
+/// this binary does not know is refused (no downgrades).
+const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial schema", include_str!("migrations/0001_initial.sql"))];
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error(
+        "the database is at schema version {found}, newer than this binary knows ({known}); \
+         downgrades are refused: run a newer latchkey"
+    )]
+    Downgrade { found: i64, known: i64 },
+    #[error("a unique constraint failed: {0}")]
+    Unique(String),
+}
+
+impl StoreError {
+    /// The constraint (PostgreSQL) or the columns (SQLite) of a uniqueness violation.
+    pub fn unique_violation(&self) -> Option<&str> {
+        match self {
+            StoreError::Unique(what) => Some(what),
+            _ => None,
+        }
+    }
+
+    /// Whether the database could not be reached or is overloaded (answered with 503).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed)
+        )
+    }
+}
+
+/// Maps a driver error to `StoreError`, recognising uniqueness violations by constraint name
+/// (PostgreSQL) or message (SQLite: "UNIQUE constraint failed: table.col, ...").
+pub fn map_err(e: sqlx::Error) -> StoreError {
+    if let sqlx::Error::Database(db) = &e
+        && db.is_unique_violation()
+    {
+        let what = db
+            .constraint()
+            .map(str::to_string)
+            .unwrap_or_else(|| db.message().to_string());
+        return StoreError::Unique(what);
+    }
+    StoreError::Db(e)
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Splits a migration into statements: `--` comments are dropped (they may hold `;`), then the
+/// text is cut at each `;`. Migrations hold no string literals with `;` or `--`.
+fn statements(sql: &str) -> Vec<String> {
+    let without_comments: String = sql
+        .lines()
+        .map(|l| l.split_once("--").map_or(l, |(code, _)| code))
+        .collect::<Vec<_>>()
+        .join("\n");
+    without_comments
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Which database is behind the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The connection pool.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Connects and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let options: AnyConnectOptions = url.parse()?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`) so that a transaction that reads before it writes cannot fail half-way
+    /// with "database is locked"; PostgreSQL serialises through row locks instead.
+    pub async fn begin(&self) -> Result<Tx> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
+        Ok(tx)
+    }
+
+    /// A connection for reads outside a transaction.
+    pub async fn read(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.pool.acquire().await?)
+    }
+
+    /// Whether the database answers (for `/readyz`).
+    pub async fn ping(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("v")?)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        // Two servers starting at once may both try to create the table; that is fine.
+        let _ = sqlx::query(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
+             name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+        )
+        .execute(&self.pool)
+        .await;
+        let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+        let found = self.schema_version().await?;
+        if found > known {
+            return Err(StoreError::Downgrade { found, known });
+        }
+        for (version, name, sql) in MIGRATIONS {
+            if *version <= found {
+                continue;
+            }
+            let mut tx = self.begin().await?;
+            // Another instance may have applied it meanwhile: the insert below then fails on
+            // the primary key and this transaction rolls back, which is what we want.
+            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_some() {
+                continue;
+            }
+            for statement in statements(sql) {
+                (&mut *tx).execute(sqlx::AssertSqlSafe(statement.to_string())).await?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)")
+                .bind(*version)
+                .bind(*name)
+                .bind(jiff::Timestamp::now().as_millisecond())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            tracing::info!(version, name, "applied database migration");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn comments_with_semicolons_do_not_split_statements() {
+        let sql = "-- one; two\nCREATE TABLE a (x BIGINT); -- trailing; note\nCREATE TABLE b (y TEXT);\n";
+        assert_eq!(
+            super::statements(sql),
+            ["CREATE TABLE a (x BIGINT)", "CREATE TABLE b (y TEXT)"]
+        );
+    }
+
+    #[test]
+    fn the_initial_migration_has_its_statements() {
+        let n = super::statements(super::MIGRATIONS[0].2).len();
+        assert!(n >= 10, "{n}");
+    }
+}

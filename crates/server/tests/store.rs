@@ -1,0 +1,358 @@
+//! The store suite: the same tests on SQLite (always) and on PostgreSQL (a fresh database per
+//! test when `LK_TEST_PG` names an admin URL; required when `CI=true`).
+
+use latchkey_server::store::{self, AccountRow, EventRow, LockRow, Store, StoreError};
+
+/// One fresh, migrated store per backend the environment offers.
+async fn stores() -> Vec<(String, Store, tempfile::TempDir)> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
+    out.push(("sqlite".to_string(), Store::open(&url).await.expect("open sqlite"), dir));
+    if let Some(url) = fresh_pg().await {
+        let dir = tempfile::tempdir().expect("temp dir");
+        out.push((
+            "postgres".to_string(),
+            Store::open(&url).await.expect("open postgres"),
+            dir,
+        ));
+    }
+    out
+}
+
+/// Creates `lk_store_<random>` on the server `LK_TEST_PG` points at and returns its URL.
+async fn fresh_pg() -> Option<String> {
+    let Ok(admin) = std::env::var("LK_TEST_PG") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but LK_TEST_PG is not set: the store suite must run on PostgreSQL in CI"
+        );
+        return None;
+    };
+    use sqlx::Connection;
+    let mut bytes = [0u8; 6];
+    getrandom::fill(&mut bytes).expect("entropy");
+    let name = format!("lk_store_{}", hex::encode(bytes));
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("LK_TEST_PG={admin} is not reachable: {e}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create database");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    Some(format!("{base}/{name}"))
+}
+
+fn account(id: &str, phone: &str) -> AccountRow {
+    AccountRow {
+        id: id.into(),
+        phone: phone.into(),
+        name: id.into(),
+        created_at: 1,
+    }
+}
+
+fn lock(id: &str) -> LockRow {
+    LockRow {
+        id: id.into(),
+        serial: format!("serial-{id}"),
+        name: id.into(),
+        time_zone: "Europe/Berlin".into(),
+        wrong_code_limit: 5,
+        lockout_seconds: 60,
+        device_key: "00".repeat(32),
+        root_secret: "11".repeat(32),
+        server_epoch: 0,
+        version: 1,
+        acked_version: 0,
+        event_seq: 0,
+        command_seq: 0,
+        online: false,
+        bolt: None,
+        last_seen_at: None,
+        next_user_id: 1,
+        created_at: 1,
+    }
+}
+
+/// A lock with two Admins, `a1` and `a2`.
+async fn two_admins(s: &Store) {
+    let mut tx = s.begin().await.unwrap();
+    store::insert_account(&mut tx, &account("a1", "+12025550101"))
+        .await
+        .unwrap();
+    store::insert_account(&mut tx, &account("a2", "+12025550102"))
+        .await
+        .unwrap();
+    store::insert_lock(&mut tx, &lock("L")).await.unwrap();
+    store::insert_member(&mut tx, "L", "a1", 1, "admin", None, 1, 1, None)
+        .await
+        .unwrap();
+    store::insert_member(&mut tx, "L", "a2", 2, "admin", None, 1, 1, Some("a1"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn migrations_apply_once_and_downgrades_are_refused() {
+    for (backend, s, dir) in stores().await {
+        assert_eq!(s.schema_version().await.unwrap(), 1, "{backend}");
+        let mut tx = s.begin().await.unwrap();
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let url = match backend.as_str() {
+            "sqlite" => format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display()),
+            _ => continue, // the PostgreSQL URL is not kept; SQLite proves the reopen path
+        };
+        s.close().await;
+        match Store::open(&url).await {
+            Err(StoreError::Downgrade { found: 999, known: 1 }) => {}
+            Err(e) => panic!("{backend}: wrong error {e}"),
+            Ok(_) => panic!("{backend}: a database from the future was opened"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn reopening_a_migrated_database_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("x.db").display());
+    let s = Store::open(&url).await.unwrap();
+    let mut tx = s.begin().await.unwrap();
+    store::insert_account(&mut tx, &account("a1", "+12025550101"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    s.close().await;
+    let s = Store::open(&url).await.unwrap();
+    assert_eq!(s.schema_version().await.unwrap(), 1);
+    let mut c = s.read().await.unwrap();
+    assert!(store::account_by_id(&mut c, "a1").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn the_database_enforces_uniqueness() {
+    for (backend, s, _dir) in stores().await {
+        two_admins(&s).await;
+        // One account per phone number.
+        let mut tx = s.begin().await.unwrap();
+        let e = store::insert_account(&mut tx, &account("a3", "+12025550101"))
+            .await
+            .unwrap_err();
+        assert!(e.unique_violation().is_some(), "{backend}: {e}");
+        drop(tx);
+        // PINs are unique on a lock...
+        let mut tx = s.begin().await.unwrap();
+        store::set_member_pin(&mut tx, "L", "a1", "482915", 2).await.unwrap();
+        let e = store::set_member_pin(&mut tx, "L", "a2", "482915", 3)
+            .await
+            .unwrap_err();
+        assert!(e.unique_violation().is_some(), "{backend}: {e}");
+        drop(tx);
+        // ...but not across locks.
+        let mut tx = s.begin().await.unwrap();
+        store::insert_lock(&mut tx, &lock("M")).await.unwrap();
+        store::insert_member(&mut tx, "M", "a2", 1, "admin", None, 1, 1, None)
+            .await
+            .unwrap();
+        store::set_member_pin(&mut tx, "L", "a1", "482915", 2).await.unwrap();
+        store::set_member_pin(&mut tx, "M", "a2", "482915", 2).await.unwrap();
+        tx.commit().await.unwrap();
+        // A member appears once per lock and a lock-local user number once.
+        let mut tx = s.begin().await.unwrap();
+        let e = store::insert_member(&mut tx, "L", "a2", 9, "family", None, 4, 1, None)
+            .await
+            .unwrap_err();
+        assert!(e.unique_violation().is_some(), "{backend}: {e}");
+        drop(tx);
+        // A lock serial pairs once.
+        let mut tx = s.begin().await.unwrap();
+        let mut again = lock("N");
+        again.serial = "serial-L".into();
+        let e = store::insert_lock(&mut tx, &again).await.unwrap_err();
+        assert!(e.unique_violation().is_some(), "{backend}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn a_rolled_back_transaction_leaves_nothing() {
+    for (backend, s, _dir) in stores().await {
+        two_admins(&s).await;
+        let mut tx = s.begin().await.unwrap();
+        store::bump_version(&mut tx, "L").await.unwrap();
+        store::update_member_access(&mut tx, "L", "a2", "family", None, 2)
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+        let mut c = s.read().await.unwrap();
+        assert_eq!(store::count_admins(&mut c, "L").await.unwrap(), 2, "{backend}");
+        assert_eq!(
+            store::lock_by_id(&mut c, "L").await.unwrap().unwrap().version,
+            1,
+            "{backend}"
+        );
+    }
+}
+
+/// Two Admins demote each other at the same instant: the version bump that opens every change
+/// of who may enter serialises them, so exactly one stays Admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_demotions_keep_one_admin() {
+    for (backend, s, _dir) in stores().await {
+        for round in 0..10 {
+            {
+                let mut tx = s.begin().await.unwrap();
+                sqlx::query("DELETE FROM members").execute(&mut *tx).await.unwrap();
+                sqlx::query("DELETE FROM locks").execute(&mut *tx).await.unwrap();
+                sqlx::query("DELETE FROM accounts").execute(&mut *tx).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+            two_admins(&s).await;
+            let demote = |who: &'static str| {
+                let s = s.clone();
+                tokio::spawn(async move {
+                    let mut tx = s.begin().await.unwrap();
+                    let v = store::bump_version(&mut tx, "L").await.unwrap().unwrap();
+                    tokio::task::yield_now().await;
+                    if store::count_admins(&mut tx, "L").await.unwrap() <= 1 {
+                        return false;
+                    }
+                    store::update_member_access(&mut tx, "L", who, "family", None, v)
+                        .await
+                        .unwrap();
+                    tx.commit().await.unwrap();
+                    true
+                })
+            };
+            let (x, y) = tokio::join!(demote("a1"), demote("a2"));
+            let done = [x.unwrap(), y.unwrap()];
+            assert_eq!(
+                done.iter().filter(|d| **d).count(),
+                1,
+                "{backend} round {round}: {done:?}"
+            );
+            let mut c = s.read().await.unwrap();
+            assert_eq!(
+                store::count_admins(&mut c, "L").await.unwrap(),
+                1,
+                "{backend} round {round}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn lock_events_are_stored_once_per_sequence_number() {
+    for (backend, s, _dir) in stores().await {
+        two_admins(&s).await;
+        let event = |id: &str, seq: Option<i64>| EventRow {
+            id: id.into(),
+            lock_id: "L".into(),
+            seq,
+            at: 5,
+            kind: "keypad".into(),
+            detail: "{}".into(),
+            ..Default::default()
+        };
+        let mut tx = s.begin().await.unwrap();
+        assert!(
+            store::insert_event(&mut tx, &event("e1", Some(7))).await.unwrap(),
+            "{backend}"
+        );
+        assert!(
+            !store::insert_event(&mut tx, &event("e2", Some(7))).await.unwrap(),
+            "{backend}"
+        );
+        // Server-side events have no sequence number and never collide.
+        assert!(
+            store::insert_event(&mut tx, &event("e3", None)).await.unwrap(),
+            "{backend}"
+        );
+        assert!(
+            store::insert_event(&mut tx, &event("e4", None)).await.unwrap(),
+            "{backend}"
+        );
+        tx.commit().await.unwrap();
+        let mut c = s.read().await.unwrap();
+        let all = store::events(&mut c, "L", None, 10).await.unwrap();
+        let ids: Vec<_> = all.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["e4", "e3", "e1"], "{backend}: newest first");
+        let page = store::events(&mut c, "L", Some("e3"), 10).await.unwrap();
+        assert_eq!(page.len(), 1, "{backend}");
+        assert_eq!(page[0].id, "e1", "{backend}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_claims_never_overlap_and_failures_come_back_later() {
+    for (backend, s, _dir) in stores().await {
+        let mut tx = s.begin().await.unwrap();
+        for i in 0..6 {
+            store::enqueue_sms(&mut tx, &format!("m{i}"), "+12025550101", "hi", "test", 100)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let claim = || {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut tx = s.begin().await.unwrap();
+                let got = store::claim_sms(&mut tx, 200, 30_000, 4).await.unwrap();
+                tx.commit().await.unwrap();
+                got.into_iter().map(|m| m.id).collect::<Vec<_>>()
+            })
+        };
+        let (a, b) = tokio::join!(claim(), claim());
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.iter().all(|id| !b.contains(id)), "{backend}: {a:?} and {b:?} overlap");
+        // On PostgreSQL the loser of a race may come back with fewer (the rows it picked were
+        // taken meanwhile); nothing is ever handed out twice, and a further claim gets the rest.
+        let mut tx = s.begin().await.unwrap();
+        let rest: Vec<_> = store::claim_sms(&mut tx, 200, 30_000, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        tx.commit().await.unwrap();
+        let mut all: Vec<_> = a.iter().chain(&b).chain(&rest).cloned().collect();
+        all.sort();
+        assert_eq!(all, ["m0", "m1", "m2", "m3", "m4", "m5"], "{backend}");
+        // Leased messages are not claimed again until the lease runs out.
+        let mut tx = s.begin().await.unwrap();
+        assert!(
+            store::claim_sms(&mut tx, 300, 30_000, 10).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        store::sms_sent(&mut tx, "m0", 300).await.unwrap();
+        store::sms_failed(&mut tx, "m1", "provider said no", 5_000)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let mut tx = s.begin().await.unwrap();
+        assert!(
+            store::claim_sms(&mut tx, 4_000, 30_000, 10).await.unwrap().is_empty(),
+            "{backend}"
+        );
+        let again = store::claim_sms(&mut tx, 5_000, 30_000, 10).await.unwrap();
+        assert_eq!(again.len(), 1, "{backend}");
+        assert_eq!(again[0].id, "m1");
+        assert_eq!(again[0].attempts, 1);
+        let later = store::claim_sms(&mut tx, 40_000, 30_000, 10).await.unwrap();
+        let mut ids: Vec<_> = later.iter().map(|m| m.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(
+            ids,
+            ["m1", "m2", "m3", "m4", "m5"],
+            "{backend}: only the sent one is never claimed again"
+        );
+        tx.commit().await.unwrap();
+        let mut c = s.read().await.unwrap();
+        assert!(store::sms_by_id(&mut c, "m0").await.unwrap().unwrap().sent_at.is_some());
+    }
+}
