@@ -1,6 +1,8 @@
 //! `latchkey`: the one binary. The server, the virtual lock and the offline guest-code tools
 //! are subcommands; each lives in its own library crate and this file only parses arguments.
 
+mod guest_code;
+
 use clap::{Parser, Subcommand};
 
 /// Latchkey: self-hostable access platform for smart door locks.
@@ -12,9 +14,70 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Run the server: HTTP API, web app, SMS worker and the lock gateway.
+    Serve(latchkey_server::config::ServeArgs),
+    /// The quick start: the server on the embedded defaults, with directions for signing in.
+    Up(latchkey_server::config::ServeArgs),
+    /// Offline guest codes: make a lock secret, mint codes, check codes as a lock would.
+    GuestCode(guest_code::GuestCodeArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::Serve(args) => {
+            let config = latchkey_server::config::Config::resolve(&args)?;
+            init_logging(&config.log);
+            runtime()?.block_on(latchkey_server::app::serve(config, |_| {}))
+        }
+        Command::Up(args) => {
+            let config = latchkey_server::config::Config::resolve(&args)?;
+            init_logging(&config.log);
+            let outbox = config.sms.iter().find_map(|s| match s {
+                latchkey_server::config::SmsKind::File(p) => Some(p.display().to_string()),
+                _ => None,
+            });
+            let public = config.public_url.clone();
+            runtime()?.block_on(latchkey_server::app::serve(config, move |server| {
+                welcome(&public, server.addr, outbox.as_deref())
+            }))
+        }
+        Command::GuestCode(args) => guest_code::run(args),
+    }
+}
+
+/// What a newcomer needs to start: where the server is and how to sign in.
+fn welcome(public_url: &str, addr: std::net::SocketAddr, outbox: Option<&str>) {
+    let phone = "+12025550123";
+    println!();
+    println!("Latchkey is running on {addr}.");
+    println!("  API:       {public_url}/api/v1   (OpenAPI description: {public_url}/api/v1/openapi.json)");
+    println!("  Sign in:   curl -X POST {public_url}/api/v1/auth/otp -H 'Content-Type: application/json' \\");
+    println!("                  -d '{{\"phone\": \"{phone}\"}}'");
+    match outbox {
+        Some(path) => println!("             the 6-digit code appears in this terminal and in {path};"),
+        None => println!("             the 6-digit code appears in this terminal;"),
+    }
+    println!(
+        "             then POST {{\"phone\": \"{phone}\", \"code\": \"...\"}} to {public_url}/api/v1/auth/session."
+    );
+    println!("  Stop with Ctrl-C.");
+    println!();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Logs go to stderr in `tracing`'s compact format; `RUST_LOG` overrides the configured filter.
+fn init_logging(filter: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| filter.to_string());
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .compact()
+        .try_init();
 }
