@@ -231,14 +231,15 @@ impl Domain {
                 hours: hours as u16,
             };
             let code = mint_text(key, &lock.id, epoch, validity, one_time)?;
-            if !store::live_code_exists(c, &lock.id, &code).await? {
+            if !store::code_ever_issued(c, &lock.id, &code).await? {
                 return Ok((code, e * 3_600_000));
             }
         }
-        for _ in 0..16 {
-            let serial = u16::from_be_bytes(self.random::<2>()) % 369;
+        // Held codes: the first serial never used on this lock (in order, never reused, so a
+        // revoked held code's deny entry can never catch a new key).
+        for serial in 0..gc::RESIDUES {
             let code = mint_text(key, &lock.id, epoch, Validity::Held { serial }, one_time)?;
-            if !store::live_code_exists(c, &lock.id, &code).await? {
+            if !store::code_ever_issued(c, &lock.id, &code).await? {
                 return Ok((code, ms(end)));
             }
         }

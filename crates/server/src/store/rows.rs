@@ -806,13 +806,14 @@ pub async fn guest_keys(c: &mut Conn, lock_id: &str) -> Result<Vec<GuestKeyRow>>
     rows.iter().map(read_guest_key).collect()
 }
 
-pub async fn live_code_exists(c: &mut Conn, lock_id: &str, code: &str) -> Result<bool> {
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM guest_keys WHERE lock_id = $1 AND code = $2 AND revoked_at IS NULL")
-            .bind(lock_id.to_string())
-            .bind(code.to_string())
-            .fetch_one(&mut *c)
-            .await?;
+/// Whether this lock ever had a guest key with this code (live, used, expired or revoked): a
+/// revoked code stays on the lock's deny list, so it is never handed out again.
+pub async fn code_ever_issued(c: &mut Conn, lock_id: &str, code: &str) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM guest_keys WHERE lock_id = $1 AND code = $2")
+        .bind(lock_id.to_string())
+        .bind(code.to_string())
+        .fetch_one(&mut *c)
+        .await?;
     Ok(n > 0)
 }
 
