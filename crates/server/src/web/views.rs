@@ -1,0 +1,491 @@
+//! Page templates and the plain view data they show.
+
+use askama::Template;
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use crate::domain::FieldErrors;
+use crate::domain::guest_keys::local_time;
+use crate::domain::types::{AccessLevel, TimeZoneName};
+use latchkey_client::model as m;
+
+/// What the layout shows on every page.
+pub struct Common {
+    pub signed_in: bool,
+    pub csrf: String,
+    /// A confirmation of our own wording.
+    pub notice: String,
+    /// A problem that belongs to no single field.
+    pub problem: String,
+}
+
+/// Field errors, shown next to their fields.
+#[derive(Default)]
+pub struct FormErrors(Vec<(String, String)>);
+
+impl FormErrors {
+    pub fn add(&mut self, field: &str, message: &str) {
+        self.0.push((field.to_string(), message.to_string()));
+    }
+
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|(f, _)| f == field)
+    }
+
+    pub fn get(&self, field: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+            .unwrap_or("")
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<FieldErrors> for FormErrors {
+    fn from(fe: FieldErrors) -> FormErrors {
+        let mut out = FormErrors::default();
+        for e in fe.0 {
+            let mut message = e.message;
+            if let Some(first) = message.get(..1) {
+                message = first.to_uppercase() + message.get(1..).unwrap_or("");
+            }
+            // Schedule errors of a one-window form are shown at the window's fields.
+            let field = e
+                .field
+                .replace("schedule.windows", "schedule.windows[0]")
+                .replace("[0][0]", "[0]");
+            out.add(&field, &message);
+        }
+        out
+    }
+}
+
+/// The wire name of an enum value (`snake_case`).
+pub fn wire_str<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn level_label(l: m::AccessLevel) -> &'static str {
+    match l {
+        m::AccessLevel::Admin => "Admin",
+        m::AccessLevel::Family => "Family",
+        m::AccessLevel::RecurringGuest => "Recurring Guest",
+    }
+}
+
+/// `Mon, Wed, Fri 09:00–12:30; from 2027-01-01 until 2027-06-30`.
+pub fn schedule_text(s: &m::Schedule) -> String {
+    let mut parts: Vec<String> = s
+        .windows
+        .iter()
+        .map(|w| {
+            let days: Vec<String> = w
+                .days
+                .iter()
+                .map(|d| {
+                    let mut c = d.chars();
+                    c.next()
+                        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                        .unwrap_or_default()
+                })
+                .collect();
+            format!("{} {}–{}", days.join(", "), w.from, w.to)
+        })
+        .collect();
+    match (&s.valid_from, &s.valid_until) {
+        (Some(a), Some(b)) => parts.push(format!("from {a} until {b}")),
+        (Some(a), None) => parts.push(format!("from {a}")),
+        (None, Some(b)) => parts.push(format!("until {b}")),
+        (None, None) => {}
+    }
+    parts.join("; ")
+}
+
+// ------------------------------------------------------------------------------ view items
+
+pub struct LockItem {
+    pub id: String,
+    pub name: String,
+    pub level: String,
+    pub online: bool,
+}
+
+pub struct MemberItem {
+    pub account_id: String,
+    pub name: String,
+    pub phone: String,
+    pub level: String,
+    pub level_wire: String,
+    pub schedule: String,
+    pub wire_schedule: Option<m::Schedule>,
+    pub has_pin: bool,
+    pub synced: bool,
+}
+
+impl MemberItem {
+    pub fn new(w: &m::Member) -> MemberItem {
+        MemberItem {
+            account_id: w.account_id.clone(),
+            name: w.name.clone(),
+            phone: w.phone.clone(),
+            level: level_label(w.access_level).into(),
+            level_wire: wire_str(&w.access_level),
+            schedule: w.schedule.as_ref().map(schedule_text).unwrap_or_default(),
+            wire_schedule: w.schedule.clone(),
+            has_pin: w.has_pin,
+            synced: w.sync == m::SyncState::Synced,
+        }
+    }
+}
+
+pub struct InvitationItem {
+    pub id: String,
+    pub phone: String,
+    pub lock_name: String,
+    pub invited_by: String,
+    pub level: String,
+    pub schedule: String,
+    pub expires: String,
+}
+
+impl InvitationItem {
+    pub fn new(i: &m::Invitation, tz: &TimeZoneName) -> InvitationItem {
+        let expires = i
+            .expires_at
+            .parse::<Timestamp>()
+            .map(|t| local_time(t, tz))
+            .unwrap_or_else(|_| i.expires_at.clone());
+        InvitationItem {
+            id: i.id.clone(),
+            phone: i.phone.clone(),
+            lock_name: i.lock_name.clone(),
+            invited_by: i.invited_by.clone(),
+            level: level_label(i.access_level).into(),
+            schedule: i.schedule.as_ref().map(schedule_text).unwrap_or_default(),
+            expires,
+        }
+    }
+}
+
+pub struct KeyItem {
+    pub id: String,
+    pub name: String,
+    pub status: String,
+    pub live: bool,
+    pub window: String,
+    pub one_time: bool,
+}
+
+pub struct EventItem {
+    pub at: String,
+    pub what: String,
+    pub class: &'static str,
+    pub text: String,
+}
+
+impl EventItem {
+    pub fn new(e: &m::Event, at_ms: i64, tz: &TimeZoneName) -> EventItem {
+        let at = Timestamp::from_millisecond(at_ms)
+            .map(|t| local_time(t, tz))
+            .unwrap_or_else(|_| e.at.clone());
+        let (what, class) = match e.outcome.as_deref() {
+            Some("granted") => ("Opened".to_string(), "ok"),
+            Some("denied") => ("Denied".to_string(), "bad"),
+            _ => (e.kind.replace('_', " "), ""),
+        };
+        let mut text = e.detail.clone();
+        if let Some(actor) = &e.actor
+            && !text.contains(&actor.name)
+        {
+            text = format!("{} {text}", actor.name);
+        }
+        if let Some(method) = &e.method {
+            text.push_str(&format!(" · {method}"));
+        }
+        if let Some(reason) = &e.reason {
+            text.push_str(&format!(" · {}", reason.replace('_', " ")));
+        }
+        if let Some(by) = &e.by {
+            text.push_str(&format!(" · by {}", by.name));
+        }
+        EventItem {
+            at,
+            what,
+            class,
+            text: text.trim().to_string(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------- forms
+
+/// The Add Family Member form and the member's access form: a level and a one-window
+/// schedule editor (days, from, to, optional dates). The API takes up to four windows; the
+/// web form edits the first.
+#[derive(Deserialize, Default)]
+pub struct MemberForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub access_level: String,
+    #[serde(default)]
+    pub day_mon: Option<String>,
+    #[serde(default)]
+    pub day_tue: Option<String>,
+    #[serde(default)]
+    pub day_wed: Option<String>,
+    #[serde(default)]
+    pub day_thu: Option<String>,
+    #[serde(default)]
+    pub day_fri: Option<String>,
+    #[serde(default)]
+    pub day_sat: Option<String>,
+    #[serde(default)]
+    pub day_sun: Option<String>,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub valid_from: String,
+    #[serde(default)]
+    pub valid_until: String,
+}
+
+impl MemberForm {
+    fn day_flags(&self) -> [(&'static str, &'static str, bool); 7] {
+        [
+            ("mon", "Mon", self.day_mon.is_some()),
+            ("tue", "Tue", self.day_tue.is_some()),
+            ("wed", "Wed", self.day_wed.is_some()),
+            ("thu", "Thu", self.day_thu.is_some()),
+            ("fri", "Fri", self.day_fri.is_some()),
+            ("sat", "Sat", self.day_sat.is_some()),
+            ("sun", "Sun", self.day_sun.is_some()),
+        ]
+    }
+
+    pub fn days(&self) -> Vec<(&'static str, &'static str, bool)> {
+        self.day_flags().to_vec()
+    }
+
+    pub fn level(&self) -> Option<AccessLevel> {
+        match self.access_level.as_str() {
+            "admin" => Some(AccessLevel::Admin),
+            "family" => Some(AccessLevel::Family),
+            "recurring_guest" => Some(AccessLevel::RecurringGuest),
+            _ => None,
+        }
+    }
+
+    /// The schedule, for a Recurring Guest only.
+    pub fn schedule(&self) -> Option<m::Schedule> {
+        if self.level() != Some(AccessLevel::RecurringGuest) {
+            return None;
+        }
+        let days = self
+            .day_flags()
+            .iter()
+            .filter(|d| d.2)
+            .map(|d| d.0.to_string())
+            .collect();
+        let opt = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        Some(m::Schedule {
+            windows: vec![m::Window {
+                days,
+                from: self.from.trim().to_string(),
+                to: self.to.trim().to_string(),
+            }],
+            valid_from: opt(&self.valid_from),
+            valid_until: opt(&self.valid_until),
+        })
+    }
+
+    pub fn without_csrf(self) -> MemberForm {
+        MemberForm {
+            csrf: String::new(),
+            ..self
+        }
+    }
+
+    pub fn from_member(mi: &MemberItem) -> MemberForm {
+        let mut f = MemberForm {
+            access_level: mi.level_wire.clone(),
+            from: "09:00".into(),
+            to: "17:00".into(),
+            ..Default::default()
+        };
+        if let Some(s) = &mi.wire_schedule {
+            if let Some(w) = s.windows.first() {
+                f.from = w.from.clone();
+                f.to = w.to.clone();
+                for d in &w.days {
+                    let on = Some("on".to_string());
+                    match d.as_str() {
+                        "mon" => f.day_mon = on,
+                        "tue" => f.day_tue = on,
+                        "wed" => f.day_wed = on,
+                        "thu" => f.day_thu = on,
+                        "fri" => f.day_fri = on,
+                        "sat" => f.day_sat = on,
+                        "sun" => f.day_sun = on,
+                        _ => {}
+                    }
+                }
+            }
+            f.valid_from = s.valid_from.clone().unwrap_or_default();
+            f.valid_until = s.valid_until.clone().unwrap_or_default();
+        }
+        f
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct GuestKeyForm {
+    #[serde(default)]
+    pub csrf: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub starts_at: String,
+    #[serde(default)]
+    pub ends_at: String,
+    #[serde(default)]
+    pub one_time: Option<String>,
+    #[serde(default)]
+    pub precautions_accepted: Option<String>,
+}
+
+// -------------------------------------------------------------------------------- templates
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+pub struct SignInPage {
+    pub c: Common,
+    pub code_step: bool,
+    pub phone: String,
+    pub errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "locks.html")]
+pub struct LocksPage {
+    pub c: Common,
+    pub locks: Vec<LockItem>,
+    pub invitations: usize,
+    pub form: super::PairForm,
+    pub errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "lock.html")]
+pub struct LockPage {
+    pub c: Common,
+    pub lock: m::Lock,
+    pub bolt: String,
+    pub level_label: String,
+    pub is_admin: bool,
+    pub my_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+pub struct UsersPage {
+    pub c: Common,
+    pub lock_id: String,
+    pub lock_name: String,
+    pub members: Vec<MemberItem>,
+    pub invitations: Vec<InvitationItem>,
+    pub keys: Vec<KeyItem>,
+}
+
+#[derive(Template)]
+#[template(path = "invite.html")]
+pub struct InvitePage {
+    pub c: Common,
+    pub lock_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "invite_member.html")]
+pub struct InviteMemberPage {
+    pub c: Common,
+    pub lock_id: String,
+    pub form: MemberForm,
+    pub days: Vec<(&'static str, &'static str, bool)>,
+    pub errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "guest_key_new.html")]
+pub struct GuestKeyNewPage {
+    pub c: Common,
+    pub lock_id: String,
+    pub time_zone: String,
+    pub form: GuestKeyForm,
+    pub errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "guest_key_done.html")]
+pub struct GuestKeyDonePage {
+    pub c: Common,
+    pub lock_id: String,
+    pub name: String,
+    pub code_spaced: String,
+    pub instructions: String,
+    pub window: String,
+    pub one_time: bool,
+    pub sms: String,
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub c: Common,
+    pub heading: String,
+    pub text: String,
+    pub next: String,
+    pub next_label: String,
+}
+
+#[derive(Template)]
+#[template(path = "invitations.html")]
+pub struct InvitationsPage {
+    pub c: Common,
+    pub invitations: Vec<InvitationItem>,
+}
+
+#[derive(Template)]
+#[template(path = "member.html")]
+pub struct MemberPage {
+    pub c: Common,
+    pub lock_id: String,
+    pub member: MemberItem,
+    pub is_admin: bool,
+    pub is_self: bool,
+    pub form: MemberForm,
+    pub days: Vec<(&'static str, &'static str, bool)>,
+    pub errors: FormErrors,
+}
+
+#[derive(Template)]
+#[template(path = "activity.html")]
+pub struct ActivityPage {
+    pub c: Common,
+    pub lock_id: String,
+    pub lock_name: String,
+    pub events: Vec<EventItem>,
+    pub older: String,
+}
