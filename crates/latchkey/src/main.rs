@@ -47,21 +47,16 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-/// What a newcomer needs to start: where the server is and how to sign in.
+/// What a newcomer needs to start: where the web app is and how to sign in.
 fn welcome(public_url: &str, addr: std::net::SocketAddr, outbox: Option<&str>) {
-    let phone = "+12025550123";
     println!();
     println!("Latchkey is running on {addr}.");
-    println!("  API:       {public_url}/api/v1   (OpenAPI description: {public_url}/api/v1/openapi.json)");
-    println!("  Sign in:   curl -X POST {public_url}/api/v1/auth/otp -H 'Content-Type: application/json' \\");
-    println!("                  -d '{{\"phone\": \"{phone}\"}}'");
+    println!("  Web app:  open {public_url}/ and sign in with a mobile number, e.g. +1 202 555 0123.");
     match outbox {
-        Some(path) => println!("             the 6-digit code appears in this terminal and in {path};"),
-        None => println!("             the 6-digit code appears in this terminal;"),
+        Some(path) => println!("            The 6-digit sign-in code appears in this terminal and in {path}."),
+        None => println!("            The 6-digit sign-in code appears in this terminal."),
     }
-    println!(
-        "             then POST {{\"phone\": \"{phone}\", \"code\": \"...\"}} to {public_url}/api/v1/auth/session."
-    );
+    println!("  API:      {public_url}/api/v1 (described at {public_url}/api/v1/openapi.json)");
     println!("  Stop with Ctrl-C.");
     println!();
 }

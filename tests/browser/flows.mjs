@@ -1,0 +1,178 @@
+// The web app's flows in headless Chromium, as people use them. Started by
+// crates/server/tests/browser.rs, which runs a real server (fresh database, file SMS outbox)
+// and passes: LK_BASE (the server), LK_OUTBOX (the SMS file), LK_SETUP_CODE (a lock waiting to
+// be paired), LK_SHOTS (where screenshots go), LK_CHROMIUM (the browser binary).
+import { chromium } from "playwright-core";
+import { readFileSync, existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const base = process.env.LK_BASE;
+const outbox = process.env.LK_OUTBOX;
+const setupCode = process.env.LK_SETUP_CODE;
+const shots = process.env.LK_SHOTS;
+const executablePath = process.env.LK_CHROMIUM || "/usr/bin/chromium";
+mkdirSync(shots, { recursive: true });
+
+const OWNER = "+12025550123";
+const FAMILY = "+4915123456780";
+const GUEST = "+33612345678";
+const PHONE = { width: 360, height: 780 };
+const DESKTOP = { width: 1280, height: 800 };
+
+let step = "start";
+function check(cond, what) {
+  if (!cond) throw new Error(`${step}: ${what}`);
+}
+
+function smsTo(phone) {
+  if (!existsSync(outbox)) return [];
+  return readFileSync(outbox, "utf8")
+    .split("\n")
+    .filter((l) => l.trim())
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.to === phone);
+}
+
+async function waitFor(fn, what, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`${step}: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
+}
+
+async function signIn(page, phone) {
+  const before = smsTo(phone).length;
+  await page.goto(base + "/");
+  await page.getByLabel("Phone number").fill(phone);
+  await page.getByRole("button", { name: "Send me a code" }).click();
+  await page.getByLabel("Code from the SMS").waitFor();
+  const msgs = await waitFor(() => smsTo(phone).length > before && smsTo(phone), `sign-in SMS to ${phone}`);
+  const code = msgs[msgs.length - 1].body.match(/\b(\d{6})\b/)[1];
+  await page.getByLabel("Code from the SMS").fill(code);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "My locks" }).waitFor();
+}
+
+const browser = await chromium.launch({
+  executablePath,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+});
+try {
+  const owner = await browser.newContext({ viewport: PHONE });
+  const page = await owner.newPage();
+
+  step = "sign-in page";
+  await page.goto(base + "/");
+  check((await page.getByLabel("Phone number").count()) === 1, "no phone field");
+  await shot(page, "phone-sign-in");
+
+  step = "a wrong phone number is refused next to its field";
+  await page.getByLabel("Phone number").fill("12");
+  await page.getByRole("button", { name: "Send me a code" }).click();
+  check((await page.locator(".field-error").count()) === 1, "no field error for a bad phone number");
+  check(await page.getByLabel("Phone number").evaluate((e) => e === document.activeElement), "the bad field has no focus");
+
+  step = "owner signs in";
+  await signIn(page, OWNER);
+
+  step = "owner pairs the lock";
+  await page.getByText("Pair a lock").click();
+  await page.getByLabel("Setup code shown by the lock").fill(setupCode);
+  await page.getByLabel("Name", { exact: true }).fill("Front door");
+  await page.getByLabel("Time zone of the lock").fill("Europe/Berlin");
+  await page.getByRole("button", { name: "Pair" }).click();
+  await page.getByRole("heading", { name: "Front door" }).waitFor();
+  check((await page.getByText("Lock paired").count()) === 1, "no confirmation of pairing");
+  await shot(page, "phone-lock");
+  const lockUrl = page.url().split("?")[0];
+
+  step = "owner invites a family member";
+  await page.getByRole("link", { name: "User Management" }).click();
+  await page.getByRole("heading", { name: "User Management" }).waitFor();
+  await page.getByRole("link", { name: "Invite user" }).click();
+  await page.getByRole("link", { name: "Add Family Member" }).click();
+  await page.getByLabel("Phone number, with country code").fill("+49 151 23456780");
+  await page.getByLabel("Family: opens any time").check();
+  await page.getByRole("button", { name: "Invite" }).click();
+  await page.getByText("Successfully invited!").waitFor();
+  const invite = await waitFor(() => smsTo(FAMILY)[0], "the invitation SMS");
+  check(invite.body.includes(base), `the invitation SMS has no link to the app: ${invite.body}`);
+
+  step = "the invitee accepts in a second browser session";
+  const family = await browser.newContext({ viewport: PHONE });
+  const fpage = await family.newPage();
+  await signIn(fpage, FAMILY);
+  await fpage.getByRole("link", { name: /invitation/ }).first().click();
+  await fpage.getByRole("button", { name: "Accept" }).click();
+  await fpage.getByRole("heading", { name: "Front door" }).waitFor();
+  check((await fpage.getByRole("link", { name: "User Management" }).count()) === 0, "a Family member sees User Management");
+
+  step = "the member appears in User Management";
+  await page.goto(lockUrl + "/users");
+  check((await page.getByText(FAMILY).count()) === 1, "the new member is not listed");
+  await page.setViewportSize(DESKTOP);
+  await shot(page, "desktop-user-management");
+  await page.setViewportSize(PHONE);
+
+  step = "owner creates a guest key whose name holds HTML";
+  const evil = "<img src=x onerror=alert(1)> Courier";
+  await page.getByRole("link", { name: "Invite user" }).click();
+  await page.getByRole("link", { name: "Create Guest Key" }).click();
+  await page.getByLabel("Guest's name").fill(evil);
+  await page.getByLabel("Phone number (optional: we text the code)").fill(GUEST);
+  await page.getByRole("button", { name: "Continue" }).click();
+  check((await page.locator(".field-error").count()) >= 1, "the precautions were not required");
+  await page.getByLabel("I understand").check();
+  await page.getByRole("button", { name: "Continue" }).click();
+  const codeText = await page.getByLabel("guest code").innerText();
+  const code = codeText.replace(/\s/g, "");
+  check(/^\d{12}$/.test(code), `no 12-digit code shown: ${codeText}`);
+  check((await page.getByRole("heading").first().innerText()).includes(evil), "the name was not shown as text");
+  check((await page.locator("img").count()) === 0, "the name's HTML was rendered");
+  await shot(page, "phone-guest-key");
+  const guestSms = await waitFor(() => smsTo(GUEST)[0], "the guest-key SMS");
+  check(guestSms.body.includes(code) && guestSms.body.includes("#"), `the guest SMS lacks the code or '#': ${guestSms.body}`);
+
+  step = "owner removes the family member";
+  await page.goto(lockUrl + "/users");
+  await page.getByRole("link", { name: new RegExp(FAMILY.replace("+", "\\+")) }).click();
+  const memberUrl = page.url();
+  await page.getByRole("button", { name: "Remove" }).click();
+  check(page.url() === memberUrl && (await page.getByText("Removed.").count()) === 0, "removal without confirmation went through");
+  await page.getByLabel(/Yes, remove/).check();
+  await page.getByRole("button", { name: "Remove" }).click();
+  await page.getByText("Removed.").waitFor();
+  check((await page.getByText(FAMILY).count()) === 0, "the removed member is still listed");
+
+  step = "the activity log shows who did what";
+  await page.goto(lockUrl + "/activity");
+  const log = await page.locator("ol.log").innerText();
+  check(/guest key/i.test(log), "no guest-key event in the activity log");
+  check(/member/i.test(log), "no member event in the activity log");
+  await shot(page, "phone-activity");
+
+  step = "signing out ends the session";
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.goto(lockUrl);
+  check((await page.getByLabel("Phone number").count()) === 1, "a signed-out browser still sees the lock");
+
+  console.log(`browser flows passed; screenshots in ${shots}`);
+} catch (e) {
+  for (const ctx of browser.contexts()) {
+    for (const p of ctx.pages()) {
+      const text = await p.locator("main").innerText().catch(() => "");
+      console.error(`page ${p.url()}:\n${text.slice(0, 1500)}`);
+      await p.screenshot({ path: join(shots, "failure.png"), fullPage: true }).catch(() => {});
+    }
+  }
+  throw e;
+} finally {
+  await browser.close();
+}
