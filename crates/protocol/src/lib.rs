@@ -1,14 +1,79 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Latchkey wire protocol: the compact, versioned, authenticated messages between the server
+//! and its locks, carried over MQTT. `no_std`, no heap on the lock's paths (messages encode into
+//! `&mut [u8]` and decode borrowing from `&[u8]`; only the SPAKE2 pairing allocates a little,
+//! once). `docs/protocol.md` is the specification.
+//!
+//! - **Pairing** ([`pairing`]): SPAKE2 over the lock's [`SetupCode`], key confirmation both
+//!   ways, the root secret sealed under a key only the two ends can derive.
+//! - **Signed messages** ([`seal_down`] / [`open_down`], [`seal_up`] / [`open_up`]): every
+//!   message after pairing carries a sequence number and an expiry and is signed with Ed25519
+//!   (the server's key downward, the lock's key upward), bound to the lock's id and direction.
+//!   The receiver checks signature, expiry ([`Clock`]) and replay ([`ReplayWindow`]).
+//! - **Bodies**: [`Down`] (`Sync`, `Time`, `EventsAck`, `Unlock`, `Unpair`) and [`Up`]
+//!   (`Hello`, `SyncAck`, `Events`, `UnlockResult`), mapped to and from lock-core's `Change`,
+//!   `Event`, `Reason` and `ApplyError`.
+//! - **Topics** ([`topics`]): `latchkey/v1/locks/{lock_id}/up|down`,
+//!   `latchkey/v1/pair/{discriminator}/up|down`.
+//!
+//! Every decoder returns an error on malformed input and never panics (property-tested).
+//!
+//! ```
+//! use latchkey_protocol::{Clock, Down, Header, ReplayWindow, SigningKey, Unlock, open_down, seal_down};
+//!
+//! let server = SigningKey::from_bytes(&[7; 32]); // the server's key (random in real life)
+//! let lock_id = b"lk_front_door";
+//! let now = 1_800_000_000;
+//!
+//! // Server: a remote unlock for lock-local user 12, valid for 30 s.
+//! let mut buf = [0u8; 128];
+//! let header = Header { seq: 41, expires: now + 30 };
+//! let n = seal_down(&server, lock_id, header, &Down::Unlock(Unlock { command: 7, user: 12 }), &mut buf).unwrap();
+//!
+//! // Lock: checks signature, expiry and sequence number, with the key it got when pairing.
+//! let mut replay = ReplayWindow::new();
+//! let msg = open_down(&buf[..n], lock_id, &server.verifying_key(), &mut replay, Clock::Trusted(now)).unwrap();
+//! assert_eq!(msg.body, Down::Unlock(Unlock { command: 7, user: 12 }));
+//! // The same bytes again are a replay.
+//! assert!(open_down(&buf[..n], lock_id, &server.verifying_key(), &mut replay, Clock::Trusted(now)).is_err());
+//! ```
+#![no_std]
+#![warn(missing_docs)]
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+#[cfg(feature = "std")]
+extern crate std;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+mod codec;
+mod envelope;
+mod error;
+mod events;
+mod message;
+pub mod pairing;
+mod sync;
+pub mod topics;
+
+pub use ed25519_dalek::{SigningKey, VerifyingKey};
+pub use envelope::{
+    Clock, Direction, Header, Opened, ReplayWindow, SIGNATURE_LEN, decode_down, decode_up, open_down, open_up,
+    seal_down, seal_up,
+};
+pub use error::{DecodeError, EncodeError, PairError, Reject};
+pub use events::{
+    EventIter, EventStats, Events, MAX_EVENT_LEN, MAX_EVENTS, apply_error_code, apply_error_from_code, reason_code,
+    reason_from_code, reason_name,
+};
+pub use message::{Down, EventsAck, Hello, Nonce, SyncAck, SyncStatus, Time, Unlock, UnlockOutcome, UnlockResult, Up};
+pub use pairing::{
+    LockPairing, PairAttempts, PairDone, PairFinish, PairRefused, PairReply, PairStart, Paired, Pairing, ServerPairing,
+    SetupCode, decode_pairing, encode_pairing,
+};
+pub use sync::{MAX_CHANGES, PinCode, Sync, SyncChange, SyncChanges, User};
+
+/// The protocol version: the first byte of every message.
+pub const VERSION: u8 = 1;
+
+/// Longest message, in bytes (a full snapshot of a standard lock fits with room to spare).
+pub const MAX_MESSAGE_LEN: usize = 64 * 1024;
+
+/// Longest lifetime a message may claim: a receiver with a trusted clock refuses a message
+/// whose expiry lies further ahead than this.
+pub const MAX_LIFETIME_SECS: i64 = 24 * 3600;
