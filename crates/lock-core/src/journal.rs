@@ -55,6 +55,7 @@ pub enum EventKind {
 impl EventKind {
     /// Security events (denials, lockouts, time problems) are kept in preference to routine
     /// ones (grants, syncs, time restored) when the journal is full.
+    #[inline]
     pub fn is_security(&self) -> bool {
         matches!(
             self,
@@ -112,6 +113,7 @@ impl<const N: usize> Ring<N> {
         }
     }
 
+    #[inline]
     fn get(&self, i: usize) -> Option<u16> {
         if i >= self.len || N == 0 {
             return None;
@@ -119,10 +121,12 @@ impl<const N: usize> Ring<N> {
         self.slots.get((self.head + i) % N).copied()
     }
 
+    #[inline]
     fn front(&self) -> Option<u16> {
         self.get(0)
     }
 
+    #[inline]
     fn back(&self) -> Option<u16> {
         self.get(self.len.checked_sub(1)?)
     }
@@ -134,6 +138,7 @@ impl<const N: usize> Ring<N> {
         Some(s)
     }
 
+    #[inline]
     fn push_back(&mut self, s: u16) -> bool {
         if self.len >= N {
             return false;
@@ -195,6 +200,10 @@ impl<const N: usize> Journal<N> {
     }
 
     /// Appends an event (assigning it the next sequence number), applying the overflow rule.
+    ///
+    /// Inlined so that the event is built straight into its slot rather than moved through a
+    /// call; the bookkeeping (overflow rule, queues) is in [`Journal::take_slot`].
+    #[inline(always)]
     pub(crate) fn push(&mut self, time: i64, kind: EventKind) {
         // Repeated LockedOut refusals: count them in the newest event when it is one.
         if let EventKind::Denied {
@@ -202,7 +211,19 @@ impl<const N: usize> Journal<N> {
             method,
             ..
         } = kind
-            && let Some(slot) = self.security.back()
+            && self.coalesce_locked_out(method)
+        {
+            return;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.insert(Event { seq, time, kind });
+    }
+
+    /// Adds one to the `repeat` of the newest event when it is a `LockedOut` refusal by
+    /// `method` (and nothing was journaled or dropped since).
+    fn coalesce_locked_out(&mut self, method: Method) -> bool {
+        if let Some(slot) = self.security.back()
             && let Some(e) = self.events.get_mut(usize::from(slot))
             && e.seq + 1 == self.next_seq
             && let EventKind::Denied {
@@ -215,42 +236,48 @@ impl<const N: usize> Journal<N> {
             && *repeat < u16::MAX
         {
             *repeat += 1;
-            return;
+            return true;
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        self.insert(Event { seq, time, kind });
+        false
     }
 
     /// Inserts an event that already has its sequence number (also used by restore).
+    #[inline(always)]
     pub(crate) fn insert(&mut self, event: Event) {
-        let security = event.kind.is_security();
+        if let Some(slot) = self.take_slot(event.kind.is_security())
+            && let Some(e) = self.events.get_mut(slot)
+        {
+            *e = event;
+        }
+    }
+
+    /// Applies the overflow rule for a new event of the given class, queues a free slot for
+    /// it and returns the slot (`None`: the new event is dropped, and counted).
+    fn take_slot(&mut self, security: bool) -> Option<usize> {
         if self.free.is_empty() {
             if let Some(slot) = self.routine.pop_front() {
                 self.release(slot);
                 self.dropped_routine += 1;
             } else if !security {
                 self.dropped_routine += 1;
-                return;
+                return None;
             } else if let Some(slot) = self.security.pop_front() {
                 self.release(slot);
                 self.dropped_security += 1;
             } else {
                 // N == 0: nothing can be kept.
                 self.dropped_security += 1;
-                return;
+                return None;
             }
         }
-        let Some(slot) = self.free.pop() else { return };
-        if let Some(e) = self.events.get_mut(usize::from(slot)) {
-            *e = event;
-        }
+        let slot = self.free.pop()?;
         let queue = if security {
             &mut self.security
         } else {
             &mut self.routine
         };
         queue.push_back(slot);
+        Some(usize::from(slot))
     }
 
     /// Drops every event with `seq <= upto`.

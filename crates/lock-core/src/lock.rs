@@ -12,7 +12,7 @@ use latchkey_guest_code::{
     self as gc, CODE_DIGITS, Check, Code, ISSUER_SLOTS, IssuerState, MAX_LOCK_ID, RootSecret, Timing, Validity,
 };
 use siphasher::sip::SipHasher24;
-use subtle::{Choice, ConditionallySelectable};
+use subtle::ConditionallySelectable;
 
 /// Keypad buffer: longer entries are wrong entries (the buffer is capped, never grows).
 pub const KEYPAD_BUFFER: usize = 16;
@@ -22,7 +22,7 @@ const FLOOR_SAVE_STEP: i64 = 3600;
 
 /// Buckets of the PIN index: the top bits of the keyed hash select a bucket, so a lookup
 /// scans a handful of entries instead of binary-searching the whole table.
-const PIN_BUCKET_BITS: u32 = 8;
+const PIN_BUCKET_BITS: u32 = 11;
 const PIN_BUCKETS: usize = 1 << PIN_BUCKET_BITS;
 
 /// Marks user entries in the used table (codes are below 10^12 < 2^40).
@@ -127,8 +127,9 @@ pub struct Lock<
     pub(crate) users: Vec<UserRecord, USERS>,
     /// (user id, slot), sorted by id.
     pub(crate) by_id: Vec<(UserId, u16), USERS>,
-    /// (keyed hash of the PIN, slot), sorted by hash.
-    pub(crate) by_pin: Vec<(u64, u16), PINS>,
+    /// (top 32 bits of the keyed hash of the PIN, slot), sorted by that tag. Eight bytes an
+    /// entry keep the index small enough to stay in cache next to the user table.
+    pub(crate) by_pin: Vec<(u32, u16), PINS>,
     /// `pin_buckets[b]`: index in `by_pin` of the first entry whose bucket is `>= b`.
     pin_buckets: [u16; PIN_BUCKETS + 1],
     /// Guest-key records sorted by code.
@@ -398,6 +399,7 @@ impl<
         self.journal.stats()
     }
 
+    #[inline]
     pub(crate) fn log(&mut self, time: i64, kind: EventKind) {
         self.journal.push(time, kind);
         self.dirty = true;
@@ -471,6 +473,7 @@ impl<
 
     /// Every call sees `now`: a trusted clock advances the floor; a clock earlier than the
     /// floor stops being trusted.
+    #[inline]
     fn observe_time(&mut self, now: i64) {
         if self.clock.trusted {
             if now < self.clock.floor {
@@ -481,6 +484,7 @@ impl<
         }
     }
 
+    #[inline]
     pub(crate) fn time_known(&self, now: i64) -> bool {
         self.clock.trusted && now >= self.clock.floor
     }
@@ -489,6 +493,7 @@ impl<
 
     /// Whether a lockout is in force at `now`; a clock that went back before the lockout's
     /// start re-bases what was left of it (a lockout is never shortened by a clock jump back).
+    #[inline]
     fn lockout_in_force(&mut self, now: i64) -> bool {
         let floor = self.clock.floor;
         let l = &mut self.lockout;
@@ -534,6 +539,7 @@ impl<
         None
     }
 
+    #[inline]
     fn correct_entry(&mut self) {
         if self.lockout.wrong != 0 || self.lockout.level != 0 {
             self.lockout.wrong = 0;
@@ -594,106 +600,149 @@ impl<
     /// journals the outcome. A grant with `persist_first` must be saved before the bolt moves.
     pub fn decide(&mut self, input: Input<'_>, now: i64) -> Decision {
         self.observe_time(now);
-        let mut lockout = None;
-        let (method, decision, subject) = match input {
-            Input::Keypad(entry) => {
-                let (d, s, l) = self.keypad_entry(entry, now);
-                lockout = l;
-                (Method::Keypad, d, s)
-            }
-            Input::Remote(id) => {
-                let (d, s) = match self.slot_of(id) {
-                    Some(slot) => self.user_decision(slot, now),
-                    None => (Decision::Deny(Reason::UnknownCredential), None),
-                };
-                let d = match d {
-                    Decision::Grant {
-                        subject, persist_first, ..
-                    } => Decision::Grant {
-                        subject,
-                        credential: Credential::Remote,
-                        persist_first,
-                    },
-                    other => other,
-                };
-                (Method::Remote, d, s.or(Some(Subject::User(id))))
-            }
+        match input {
+            Input::Keypad(entry) => self.decide_keypad(entry, now),
+            Input::Remote(id) => self.decide_remote(id, now),
+        }
+    }
+
+    fn decide_remote(&mut self, id: UserId, now: i64) -> Decision {
+        let verdict = match self.slot_of(id).and_then(|slot| self.user_verdict(slot, now)) {
+            Some((_, v)) => v,
+            None => Err(Reason::UnknownCredential),
         };
-        let kind = match decision {
-            Decision::Grant {
-                subject, credential, ..
-            } => EventKind::Granted {
-                method,
-                subject,
-                credential,
-            },
-            Decision::Deny(reason) => EventKind::Denied {
-                method,
+        // Remote commands are not subject to the keypad lockout and never count.
+        self.finish_user(Method::Remote, Credential::Remote, id, verdict, now)
+    }
+
+    /// A keypad entry: lockout, then a guest code (12 digits) or a PIN (6 to 8 digits).
+    ///
+    /// The PIN path builds its event and decision once, from small values (user id and
+    /// verdict), rather than moving `Decision`/`EventKind` values through several layers.
+    #[inline]
+    fn decide_keypad(&mut self, entry: &[u8], now: i64) -> Decision {
+        if self.lockout_in_force(now) {
+            // Not evaluated at all: nothing counts, nothing resets, nothing is consumed.
+            return self.deny_keypad(Reason::LockedOut, None, now);
+        }
+        if entry.len() == CODE_DIGITS {
+            return match self.guest_decision(entry, now) {
+                (
+                    decision @ Decision::Grant {
+                        subject, credential, ..
+                    },
+                    _,
+                ) => {
+                    self.correct_entry();
+                    self.log(
+                        now,
+                        EventKind::Granted {
+                            method: Method::Keypad,
+                            subject,
+                            credential,
+                        },
+                    );
+                    decision
+                }
+                (Decision::Deny(reason), subject) => self.deny_keypad(reason, subject, now),
+            };
+        }
+        let slot = match Pin::parse(entry) {
+            Some(pin) => self.pin_slot(&pin),
+            None => None,
+        };
+        match slot.and_then(|slot| self.user_verdict(slot, now)) {
+            Some((id, verdict)) => {
+                let lockout = match verdict {
+                    Ok(_) => {
+                        self.correct_entry();
+                        None
+                    }
+                    Err(r) if r.counts_toward_lockout() => self.wrong_entry(now),
+                    Err(_) => None,
+                };
+                let decision = self.finish_user(Method::Keypad, Credential::Pin, id, verdict, now);
+                if let Some(l) = lockout {
+                    self.log(now, l);
+                }
+                decision
+            }
+            None => self.deny_keypad(Reason::UnknownCredential, None, now),
+        }
+    }
+
+    /// Journals and returns a keypad denial, counting it toward the lockout when it counts.
+    fn deny_keypad(&mut self, reason: Reason, subject: Option<Subject>, now: i64) -> Decision {
+        let lockout = if reason.counts_toward_lockout() {
+            self.wrong_entry(now)
+        } else {
+            None
+        };
+        self.log(
+            now,
+            EventKind::Denied {
+                method: Method::Keypad,
                 reason,
                 subject,
                 repeat: 1,
             },
-        };
-        self.log(now, kind);
+        );
         if let Some(l) = lockout {
             self.log(now, l);
         }
-        decision
+        Decision::Deny(reason)
     }
 
-    fn keypad_entry(&mut self, entry: &[u8], now: i64) -> (Decision, Option<Subject>, Option<EventKind>) {
-        if self.lockout_in_force(now) {
-            return (Decision::Deny(Reason::LockedOut), None, None);
-        }
-        let (decision, subject) = if entry.len() == CODE_DIGITS {
-            self.guest_decision(entry, now)
-        } else if let Some(pin) = Pin::parse(entry) {
-            match self.pin_slot(&pin) {
-                Some(slot) => {
-                    let (d, s) = self.user_decision(slot, now);
-                    let d = match d {
-                        Decision::Grant {
-                            subject, persist_first, ..
-                        } => Decision::Grant {
-                            subject,
-                            credential: Credential::Pin,
-                            persist_first,
-                        },
-                        other => other,
-                    };
-                    (d, s)
-                }
-                None => (Decision::Deny(Reason::UnknownCredential), None),
-            }
-        } else {
-            (Decision::Deny(Reason::UnknownCredential), None)
-        };
-        let lockout = match decision {
-            Decision::Grant { .. } => {
-                self.correct_entry();
-                None
-            }
-            Decision::Deny(r) if r.counts_toward_lockout() => self.wrong_entry(now),
-            Decision::Deny(_) => None,
-        };
-        (decision, subject, lockout)
-    }
-
-    /// The rights and schedule checks of one user (PIN or remote). The credential in a grant
-    /// is filled in by the caller.
-    fn user_decision(&mut self, slot: u16, now: i64) -> (Decision, Option<Subject>) {
-        let Some(user) = self.users.get(usize::from(slot)) else {
-            return (Decision::Deny(Reason::UnknownCredential), None);
-        };
-        let id = user.id;
+    /// Journals a user's verdict (`Ok(persist_first)` or the reason) and returns the decision.
+    #[inline]
+    fn finish_user(
+        &mut self,
+        method: Method,
+        credential: Credential,
+        id: UserId,
+        verdict: Result<bool, Reason>,
+        now: i64,
+    ) -> Decision {
         let subject = Subject::User(id);
-        let grant = |persist_first| Decision::Grant {
-            subject,
-            credential: Credential::Remote,
-            persist_first,
-        };
+        match verdict {
+            Ok(persist_first) => {
+                self.log(
+                    now,
+                    EventKind::Granted {
+                        method,
+                        subject,
+                        credential,
+                    },
+                );
+                Decision::Grant {
+                    subject,
+                    credential,
+                    persist_first,
+                }
+            }
+            Err(reason) => {
+                self.log(
+                    now,
+                    EventKind::Denied {
+                        method,
+                        reason,
+                        subject: Some(subject),
+                        repeat: 1,
+                    },
+                );
+                Decision::Deny(reason)
+            }
+        }
+    }
+
+    /// The rights and schedule checks of the user in `slot` (PIN or remote): its id and
+    /// `Ok(persist_first)` or the reason of the denial. `None` when the slot is empty.
+    #[inline]
+    fn user_verdict(&mut self, slot: u16, now: i64) -> Option<(UserId, Result<bool, Reason>)> {
+        let user = self.users.get(usize::from(slot))?;
+        let id = user.id;
         if !user.enabled {
-            return (Decision::Deny(Reason::Disabled), Some(subject));
+            return Some((id, Err(Reason::Disabled)));
         }
         let verdict: Result<bool, Reason> = match &user.kind {
             UserKind::Unrestricted => Ok(false),
@@ -720,15 +769,11 @@ impl<
             }
             UserKind::Disposable => Ok(true),
         };
-        let decision = match verdict {
-            Err(r) => Decision::Deny(r),
-            Ok(false) => grant(false),
-            Ok(true) => match self.use_once(used_user_key(id), i64::MAX, now) {
-                Ok(()) => grant(true),
-                Err(r) => Decision::Deny(r),
-            },
+        let verdict = match verdict {
+            Ok(true) => self.use_once(used_user_key(id), i64::MAX, now).map(|()| true),
+            v => v,
         };
-        (decision, Some(subject))
+        Some((id, verdict))
     }
 
     /// Records a one-time use durably-to-be (the caller's grant carries `persist_first`).
@@ -838,16 +883,20 @@ impl<
         self.by_id.get(i).map(|e| e.1)
     }
 
-    pub(crate) fn pin_hash(&self, pin: &Pin) -> u64 {
-        siphash13_u64(self.pin_key, pin.packed())
+    /// The index tag of a PIN: the top 32 bits of its keyed hash (SipHash-1-3).
+    #[inline]
+    pub(crate) fn pin_tag(&self, pin: &Pin) -> u32 {
+        (siphash13_u64(self.pin_key, pin.packed()) >> 32) as u32
     }
 
-    fn bucket_of(h: u64) -> usize {
-        (h >> (64 - PIN_BUCKET_BITS)) as usize
+    #[inline]
+    fn bucket_of(h: u32) -> usize {
+        (h >> (32 - PIN_BUCKET_BITS)) as usize
     }
 
-    /// The entries of `by_pin` in the bucket of hash `h`, and the index of the first one.
-    fn pin_bucket(&self, h: u64) -> (usize, &[(u64, u16)]) {
+    /// The entries of `by_pin` in the bucket of tag `h`, and the index of the first one.
+    #[inline]
+    fn pin_bucket(&self, h: u32) -> (usize, &[(u32, u16)]) {
         let b = Self::bucket_of(h);
         let lo = self.pin_buckets.get(b).copied().map_or(0, usize::from);
         let hi = self.pin_buckets.get(b + 1).copied().map_or(0, usize::from);
@@ -855,11 +904,13 @@ impl<
     }
 
     /// The slot whose PIN equals `pin`: keyed-hash lookup, then a constant-time comparison of
-    /// every candidate with that hash.
+    /// every candidate with that hash (one `ct_eq` on the packed PIN, a branch-free select of
+    /// the slot, and the match flags OR-ed as plain bytes).
+    #[inline]
     pub(crate) fn pin_slot(&self, pin: &Pin) -> Option<u16> {
-        let h = self.pin_hash(pin);
+        let h = self.pin_tag(pin);
         let (_, bucket) = self.pin_bucket(h);
-        let mut found = Choice::from(0);
+        let mut found = 0u8;
         let mut slot = 0u16;
         for &(eh, s) in bucket {
             if eh != h {
@@ -867,16 +918,16 @@ impl<
             }
             let eq = match self.users.get(usize::from(s)).and_then(|u| u.pin.as_ref()) {
                 Some(p) => p.ct_eq(pin),
-                None => Choice::from(0),
+                None => continue,
             };
             slot = u16::conditional_select(&slot, &s, eq);
-            found |= eq;
+            found |= eq.unwrap_u8();
         }
-        bool::from(found).then_some(slot)
+        (found != 0).then_some(slot)
     }
 
     fn pin_index_insert(&mut self, pin: &Pin, slot: u16) -> bool {
-        let h = self.pin_hash(pin);
+        let h = self.pin_tag(pin);
         let (lo, bucket) = self.pin_bucket(h);
         let pos = lo + bucket.partition_point(|e| e.0 < h);
         if !vec_insert(&mut self.by_pin, pos, (h, slot)) {
@@ -889,7 +940,7 @@ impl<
     }
 
     fn pin_index_position(&self, pin: &Pin, slot: u16) -> Option<usize> {
-        let h = self.pin_hash(pin);
+        let h = self.pin_tag(pin);
         let (lo, bucket) = self.pin_bucket(h);
         bucket.iter().position(|e| e.0 == h && e.1 == slot).map(|p| lo + p)
     }

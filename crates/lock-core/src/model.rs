@@ -33,6 +33,7 @@ impl core::fmt::Debug for Pin {
 impl Pin {
     /// Parses ASCII digits; `None` unless 6 to 8 digits `0`-`9`. Runs in time that depends on the
     /// length only, not on the digits.
+    #[inline]
     pub fn parse(digits: &[u8]) -> Option<Pin> {
         if !(PIN_MIN_DIGITS..=PIN_MAX_DIGITS).contains(&digits.len()) {
             return None;
@@ -61,6 +62,7 @@ impl Pin {
     }
 
     /// The PIN as one integer that keeps leading zeros apart: `len << 32 | value`.
+    #[inline]
     pub(crate) fn packed(&self) -> u64 {
         (u64::from(self.len) << 32) | u64::from(self.value)
     }
@@ -75,8 +77,10 @@ impl Pin {
     }
 
     /// Constant-time equality.
+    #[inline]
     pub(crate) fn ct_eq(&self, other: &Pin) -> Choice {
-        self.value.ct_eq(&other.value) & self.len.ct_eq(&other.len)
+        // One comparison of the packed `len << 32 | value`: equal exactly when both fields are.
+        self.packed().ct_eq(&other.packed())
     }
 }
 
@@ -107,6 +111,7 @@ impl Window {
             && self.from != self.to
     }
 
+    #[inline]
     fn has_day(&self, weekday: u8) -> bool {
         self.days & (1u8 << (weekday & 7)) != 0
     }
@@ -128,11 +133,13 @@ impl Schedule {
         !self.windows.is_empty() && self.windows.iter().all(Window::is_valid) && self.dates.is_none_or(|(a, b)| a <= b)
     }
 
+    #[inline]
     fn date_ok(&self, d: LocalDate) -> bool {
         self.dates.is_none_or(|(a, b)| a <= d && d <= b)
     }
 
     /// Decides at local wall-clock seconds `local` (UTC + offset).
+    #[inline]
     pub(crate) fn check(&self, local: i64) -> Result<(), Reason> {
         let day = LocalDate(local.div_euclid(DAY).clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32);
         let minute = (local.rem_euclid(DAY) / 60) as u16;
@@ -297,6 +304,7 @@ pub enum Reason {
 
 impl Reason {
     /// Whether this denial counts toward the keypad lockout.
+    #[inline]
     pub fn counts_toward_lockout(self) -> bool {
         matches!(self, Reason::UnknownCredential)
     }

@@ -34,12 +34,14 @@ impl LocalDate {
     }
 
     /// Day of the week, Matter numbering: 0 = Sunday .. 6 = Saturday.
+    #[inline]
     pub fn weekday(self) -> u8 {
         // 1970-01-01 was a Thursday (4).
         (i64::from(self.0) + 4).rem_euclid(7) as u8
     }
 
     /// The day before.
+    #[inline]
     pub fn pred(self) -> Self {
         LocalDate(self.0.saturating_sub(1))
     }
@@ -134,6 +136,7 @@ impl OffsetTable {
 
     /// Local wall-clock seconds (UTC + offset) for `utc`, or `None` when the table does not
     /// cover `utc`.
+    #[inline]
     pub fn local(&self, utc: i64) -> Option<i64> {
         if utc >= self.valid_until {
             return None;
