@@ -64,6 +64,12 @@ fn json_rejection(r: JsonRejection) -> Response {
         JsonRejection::BytesRejection(_) if r.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             let mut resp = ApiError(Error::BadRequest("the request body is too large".into())).into_response();
             *resp.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+            // The problem document's `status` must match the HTTP status (RFC 9457).
+            let mut problem = super::error::problem_of(&Error::BadRequest("the request body is too large".into()));
+            problem.status = StatusCode::PAYLOAD_TOO_LARGE.as_u16();
+            problem.type_ = "https://latchkey.dev/problems/payload-too-large".into();
+            problem.title = "Request body too large".into();
+            *resp.body_mut() = axum::body::Body::from(serde_json::to_vec(&problem).unwrap_or_default());
             return resp;
         }
         _ => Error::BadRequest(format!("malformed JSON: {}", clean(&text))),
