@@ -21,6 +21,20 @@ enum Command {
     Up(latchkey_server::config::ServeArgs),
     /// Offline guest codes: make a lock secret, mint codes, check codes as a lock would.
     GuestCode(guest_code::GuestCodeArgs),
+    /// The virtual lock: lock-core behind a keypad on a loopback control port.
+    Lock(LockArgs),
+}
+
+#[derive(clap::Args)]
+struct LockArgs {
+    #[command(subcommand)]
+    command: LockCommand,
+}
+
+#[derive(Subcommand)]
+enum LockCommand {
+    /// Run one virtual lock.
+    Run(latchkey_vlock::RunArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +58,12 @@ fn main() -> anyhow::Result<()> {
             }))
         }
         Command::GuestCode(args) => guest_code::run(args),
+        Command::Lock(LockArgs {
+            command: LockCommand::Run(args),
+        }) => {
+            init_logging("info");
+            runtime()?.block_on(latchkey_vlock::run(args))
+        }
     }
 }
 

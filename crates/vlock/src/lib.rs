@@ -1,14 +1,924 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! The virtual lock: lock-core behind a keypad on a loopback control port, linked to the server
+//! over MQTT with the wire protocol of `docs/protocol.md`. `latchkey lock run` starts one; tests
+//! start it in-process with [`start`].
+//!
+//! Everything the lock must remember (identity, pairing, the lock-core image, the sequence
+//! counter and the replay window) lives in one JSON state file, written crash-safely (temporary
+//! file, fsync, rename, fsync of the folder) before anything that depends on it is sent or done.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use latchkey_lock_core::{Change, Decision, Input, Key, Reason, RootSecret, StandardLock, Subject, TimeState};
+use latchkey_protocol::{
+    Clock, Down, Events, Header, Hello, LockPairing, MAX_MESSAGE_LEN, PairAttempts, PairRefused, Pairing, ReplayWindow,
+    SetupCode, SigningKey, SyncAck, SyncStatus, UnlockOutcome, UnlockResult, Up, VerifyingKey, decode_pairing,
+    encode_pairing, open_down, reason_name, seal_up, topics,
+};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+/// `latchkey lock run`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct RunArgs {
+    /// The state file (created on first start).
+    #[arg(long)]
+    pub state: PathBuf,
+    /// The broker: mqtt://HOST:PORT.
+    #[arg(long, default_value = "mqtt://127.0.0.1:1884")]
+    pub mqtt: String,
+    /// The control port (loopback only).
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub control: SocketAddr,
+    /// The clock is set through POST /clock and runs on from there (trusted).
+    #[arg(long)]
+    pub fake_clock: bool,
+    /// Seconds after which the lock re-locks by itself after opening.
+    #[arg(long, default_value_t = 3)]
+    pub relock_secs: u64,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// What a virtual lock needs to start.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub state: PathBuf,
+    pub broker_host: String,
+    pub broker_port: u16,
+    pub control: SocketAddr,
+    pub fake_clock: bool,
+    pub relock: Duration,
+}
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+impl Options {
+    pub fn from_args(a: &RunArgs) -> anyhow::Result<Options> {
+        let (host, port) = parse_broker(&a.mqtt)?;
+        if !a.control.ip().is_loopback() {
+            anyhow::bail!("--control must be a loopback address, got {}", a.control);
+        }
+        Ok(Options {
+            state: a.state.clone(),
+            broker_host: host,
+            broker_port: port,
+            control: a.control,
+            fake_clock: a.fake_clock,
+            relock: Duration::from_secs(a.relock_secs),
+        })
     }
+}
+
+/// `mqtt://HOST:PORT`.
+pub fn parse_broker(text: &str) -> anyhow::Result<(String, u16)> {
+    let rest = text
+        .strip_prefix("mqtt://")
+        .ok_or_else(|| anyhow::anyhow!("--mqtt: expected mqtt://HOST:PORT, got '{text}'"))?;
+    let (host, port) = rest
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("--mqtt: expected mqtt://HOST:PORT, got '{text}'"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--mqtt: bad port in '{text}'"))?;
+    if host.is_empty() {
+        anyhow::bail!("--mqtt: no host in '{text}'");
+    }
+    Ok((host.trim_matches(['[', ']']).to_string(), port))
+}
+
+/// Runs a lock until Ctrl-C.
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let opts = Options::from_args(&args)?;
+    let handle = start(opts).await?;
+    {
+        let inner = handle.shared.lock();
+        println!(
+            "Virtual lock {} (control on http://{})",
+            inner.p.serial, handle.control_addr
+        );
+        if inner.p.paired.is_none() {
+            println!("Setup code: {}", format_code(&inner.p.setup_code));
+        } else if let Some(p) = &inner.p.paired {
+            println!("Paired as {}", p.lock_id);
+        }
+    }
+    tokio::signal::ctrl_c().await.ok();
+    Ok(())
+}
+
+fn format_code(digits: &str) -> String {
+    if digits.len() == 11 {
+        format!("{}-{}-{}", &digits[..3], &digits[3..7], &digits[7..])
+    } else {
+        digits.to_string()
+    }
+}
+
+/// A running lock.
+pub struct Handle {
+    pub control_addr: SocketAddr,
+    shared: Arc<Shared>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Handle {
+    /// The setup code while unpaired (11 digits).
+    pub fn setup_code(&self) -> Option<String> {
+        let inner = self.shared.lock();
+        inner.p.paired.is_none().then(|| inner.p.setup_code.clone())
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Starts a lock: loads or creates its state, serves the control port, links to the broker.
+pub async fn start(opts: Options) -> anyhow::Result<Handle> {
+    let inner = Inner::open(&opts)?;
+    let (online, online_rx) = watch::channel(true);
+    let shared = Arc::new(Shared {
+        inner: Mutex::new(inner),
+        online,
+        opts: opts.clone(),
+        reconnect: tokio::sync::Notify::new(),
+    });
+    let listener = tokio::net::TcpListener::bind(opts.control)
+        .await
+        .with_context(|| format!("listening on {}", opts.control))?;
+    let control_addr = listener.local_addr()?;
+    let app = Router::new()
+        .route("/status", get(status))
+        .route("/keypad", post(keypad))
+        .route("/clock", post(set_clock))
+        .route("/network", post(network))
+        .with_state(shared.clone());
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    }));
+    tasks.push(tokio::spawn(link(shared.clone(), online_rx)));
+    tasks.push(tokio::spawn(housekeeping(shared.clone())));
+    Ok(Handle {
+        control_addr,
+        shared,
+        tasks,
+    })
+}
+
+// ------------------------------------------------------------------------------- state
+
+#[derive(Serialize, Deserialize, Clone)]
+struct Persisted {
+    serial: String,
+    /// The lock's Ed25519 secret key, hex.
+    key: String,
+    /// 11 digits; shown while unpaired.
+    setup_code: String,
+    attempts: u32,
+    blocked_until: i64,
+    paired: Option<PairedState>,
+    /// The lock-core image (`Lock::save`), hex.
+    core: Option<String>,
+    /// The fake clock's last reading, so that a restart does not jump back.
+    fake_now: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct PairedState {
+    lock_id: String,
+    server_key: String,
+    root: String,
+    /// The last sequence number used upward.
+    up_seq: u64,
+    /// The replay window of down messages (`ReplayWindow::to_bytes`), hex.
+    replay: String,
+}
+
+struct Paired {
+    lock_id: String,
+    server_key: VerifyingKey,
+    replay: ReplayWindow,
+}
+
+struct Inner {
+    path: PathBuf,
+    p: Persisted,
+    key: SigningKey,
+    paired: Option<Paired>,
+    core: Option<Box<StandardLock>>,
+    fake: Option<(i64, Instant)>,
+    fake_clock: bool,
+    pairing: Option<([u8; 16], LockPairing)>,
+    hello: Option<([u8; 16], Instant)>,
+    unlocked_until: Option<Instant>,
+    client: Option<AsyncClient>,
+    connected: bool,
+    relock: Duration,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    online: watch::Sender<bool>,
+    opts: Options,
+    reconnect: tokio::sync::Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    // The OS random source failing is not something a lock can work around.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut b).expect("the OS random source");
+    b
+}
+
+fn real_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn new_setup_code() -> String {
+    String::from_utf8_lossy(SetupCode::from_random(random::<8>()).digits()).into_owned()
+}
+
+fn hex32(s: &str) -> anyhow::Result<[u8; 32]> {
+    let v = hex::decode(s)?;
+    v.try_into().map_err(|_| anyhow::anyhow!("expected 32 bytes"))
+}
+
+impl Inner {
+    fn open(opts: &Options) -> anyhow::Result<Inner> {
+        let p: Persisted = match std::fs::read(&opts.state) {
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| format!("reading {}", opts.state.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Persisted {
+                serial: format!("VL-{}", hex::encode_upper(random::<5>())),
+                key: hex::encode(random::<32>()),
+                setup_code: new_setup_code(),
+                attempts: 0,
+                blocked_until: 0,
+                paired: None,
+                core: None,
+                fake_now: None,
+            },
+            Err(e) => return Err(e).with_context(|| format!("reading {}", opts.state.display())),
+        };
+        let key = SigningKey::from_bytes(&hex32(&p.key)?);
+        let mut paired = None;
+        let mut core = None;
+        if let Some(ps) = &p.paired {
+            let server_key = VerifyingKey::from_bytes(&hex32(&ps.server_key)?)
+                .map_err(|e| anyhow::anyhow!("bad server key in the state file: {e}"))?;
+            let rb: [u8; 16] = hex::decode(&ps.replay)?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("bad replay window"))?;
+            let root = RootSecret(hex32(&ps.root)?);
+            let image = hex::decode(p.core.as_deref().unwrap_or(""))?;
+            let restored = StandardLock::restore(ps.lock_id.as_bytes(), root, &image)
+                .map_err(|e| anyhow::anyhow!("restoring the lock core: {e:?}"))?;
+            core = Some(Box::new(restored));
+            paired = Some(Paired {
+                lock_id: ps.lock_id.clone(),
+                server_key,
+                replay: ReplayWindow::from_bytes(&rb),
+            });
+        }
+        let fake = opts
+            .fake_clock
+            .then(|| (p.fake_now.unwrap_or_else(real_now), Instant::now()));
+        let mut inner = Inner {
+            path: opts.state.clone(),
+            p,
+            key,
+            paired,
+            core,
+            fake,
+            fake_clock: opts.fake_clock,
+            pairing: None,
+            hello: None,
+            unlocked_until: None,
+            client: None,
+            connected: false,
+            relock: opts.relock,
+        };
+        let now = inner.now();
+        let fake_clock = inner.fake_clock;
+        if let Some(c) = inner.core.as_mut() {
+            c.power_on(now, true);
+            if fake_clock {
+                c.set_trusted_time(now);
+            }
+        }
+        inner.save()?;
+        Ok(inner)
+    }
+
+    /// The lock's clock (UTC seconds).
+    fn now(&self) -> i64 {
+        match self.fake {
+            Some((base, at)) => base + at.elapsed().as_secs() as i64,
+            None => real_now(),
+        }
+    }
+
+    /// Writes the state file crash-safely.
+    fn save(&mut self) -> anyhow::Result<()> {
+        if let Some(c) = self.core.as_mut() {
+            let mut buf = vec![0u8; StandardLock::MAX_ENCODED_LEN];
+            let n = c
+                .save(&mut buf)
+                .map_err(|e| anyhow::anyhow!("saving the lock core: {e:?}"))?;
+            self.p.core = Some(hex::encode(buf.get(..n).unwrap_or(&[])));
+        } else {
+            self.p.core = None;
+        }
+        if let (Some(ps), Some(pd)) = (self.p.paired.as_mut(), self.paired.as_ref()) {
+            ps.replay = hex::encode(pd.replay.to_bytes());
+        }
+        self.p.fake_now = self.fake.map(|_| self.now());
+        let bytes = serde_json::to_vec_pretty(&self.p)?;
+        write_atomic(&self.path, &bytes)?;
+        if let Some(c) = self.core.as_mut() {
+            c.mark_persisted();
+        }
+        Ok(())
+    }
+
+    fn publish(&self, topic: &str, payload: Vec<u8>) {
+        if let Some(c) = &self.client
+            && self.connected
+            && let Err(e) = c.try_publish(topic, QoS::AtLeastOnce, false, payload)
+        {
+            tracing::warn!("publish to {topic} failed: {e}");
+        }
+    }
+
+    /// Seals and sends an up message; the sequence number is saved first.
+    fn send_up(&mut self, up: &Up<'_>) {
+        let Some(ps) = self.p.paired.as_mut() else { return };
+        ps.up_seq += 1;
+        let seq = ps.up_seq;
+        let lock_id = ps.lock_id.clone();
+        if let Err(e) = self.save() {
+            tracing::error!("cannot save the state: {e:#}");
+            return;
+        }
+        let mut buf = vec![0u8; MAX_MESSAGE_LEN];
+        let header = Header {
+            seq,
+            expires: real_now() + 60,
+        };
+        match seal_up(&self.key, lock_id.as_bytes(), header, up, &mut buf) {
+            Ok(n) => {
+                buf.truncate(n);
+                if let Some(t) = topics::lock_up(&lock_id) {
+                    self.publish(&t, buf);
+                }
+            }
+            Err(e) => tracing::error!("cannot seal a message: {e:?}"),
+        }
+    }
+
+    fn send_hello(&mut self) {
+        let Some(core) = self.core.as_ref() else { return };
+        let nonce = random::<16>();
+        let hello = Hello {
+            nonce,
+            applied_version: core.applied_version(),
+            next_event_seq: core.journal_stats().next_seq,
+            time_trusted: core.time_state() == TimeState::Trusted,
+            clock: self.now(),
+        };
+        self.hello = Some((nonce, Instant::now()));
+        self.send_up(&Up::Hello(hello));
+    }
+
+    fn upload_events(&mut self) {
+        let Some(core) = self.core.as_ref() else { return };
+        let events: Vec<_> = core.events().copied().take(512).collect();
+        if events.is_empty() {
+            return;
+        }
+        let stats = core.journal_stats().into();
+        self.send_up(&Up::Events(Events::new(stats, &events)));
+    }
+
+    fn on_connected(&mut self) {
+        if let Some(c) = self.client.clone() {
+            match &self.paired {
+                Some(p) => {
+                    if let Some(t) = topics::lock_down(&p.lock_id) {
+                        let _ = c.try_subscribe(t.as_str(), QoS::AtLeastOnce);
+                    }
+                }
+                None => {
+                    if let Some(t) =
+                        SetupCode::parse(&self.p.setup_code).and_then(|c| topics::pairing_down(c.discriminator()))
+                    {
+                        let _ = c.try_subscribe(t.as_str(), QoS::AtLeastOnce);
+                    }
+                }
+            }
+        }
+        if self.paired.is_some() {
+            self.send_hello();
+            self.upload_events();
+        }
+    }
+
+    fn on_message(&mut self, topic: &str, payload: &[u8]) -> bool {
+        let down = self
+            .paired
+            .as_ref()
+            .map(|p| topics::lock_down(&p.lock_id).is_some_and(|t| t.as_str() == topic));
+        match down {
+            Some(true) => self.on_down(payload),
+            Some(false) => false,
+            None => self.on_pairing(payload),
+        }
+    }
+
+    /// Returns whether the link must reconnect (its topics changed).
+    fn on_pairing(&mut self, payload: &[u8]) -> bool {
+        let Some(code) = SetupCode::parse(&self.p.setup_code) else {
+            return false;
+        };
+        let Some(up_topic) = topics::pairing_up(code.discriminator()) else {
+            return false;
+        };
+        let real = real_now();
+        let mut buf = [0u8; 512];
+        match decode_pairing(payload) {
+            Ok(Pairing::Start(start)) => {
+                let mut attempts = PairAttempts {
+                    attempts: self.p.attempts,
+                    blocked_until: self.p.blocked_until,
+                };
+                if let Err(retry_after) = attempts.check(real) {
+                    let msg = Pairing::Refused(PairRefused {
+                        session: start.session,
+                        retry_after,
+                    });
+                    if let Ok(n) = encode_pairing(&msg, &mut buf) {
+                        self.publish(&up_topic, buf.get(..n).unwrap_or(&[]).to_vec());
+                    }
+                    return false;
+                }
+                attempts.record(real);
+                self.p.attempts = attempts.attempts;
+                self.p.blocked_until = attempts.blocked_until;
+                if let Err(e) = self.save() {
+                    tracing::error!("cannot save the state: {e:#}");
+                    return false;
+                }
+                let serial = self.p.serial.clone();
+                let vk = self.key.verifying_key();
+                if let Ok((state, reply)) = LockPairing::respond(&code, &start, &vk, &serial, random::<32>())
+                    && let Ok(n) = encode_pairing(&Pairing::Reply(reply), &mut buf)
+                {
+                    self.pairing = Some((start.session, state));
+                    self.publish(&up_topic, buf.get(..n).unwrap_or(&[]).to_vec());
+                }
+                false
+            }
+            Ok(Pairing::Finish(fin)) => {
+                let Some((session, state)) = self.pairing.take() else {
+                    return false;
+                };
+                if session != fin.session {
+                    self.pairing = Some((session, state));
+                    return false;
+                }
+                let Ok((paired, done)) = state.finish(&fin) else {
+                    tracing::warn!("a pairing finish failed its confirmation");
+                    return false;
+                };
+                let Ok(lock_id) = String::from_utf8(paired.lock_id.to_vec()) else {
+                    return false;
+                };
+                if !topics::valid_lock_id(&lock_id) {
+                    return false;
+                }
+                let core = match StandardLock::new(lock_id.as_bytes(), RootSecret(paired.root.0)) {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!("refusing lock id: {e:?}");
+                        return false;
+                    }
+                };
+                let mut core = Box::new(core);
+                if self.fake_clock {
+                    core.set_trusted_time(self.now());
+                }
+                self.core = Some(core);
+                self.p.attempts = 0;
+                self.p.blocked_until = 0;
+                self.p.paired = Some(PairedState {
+                    lock_id: lock_id.clone(),
+                    server_key: hex::encode(paired.server_key.to_bytes()),
+                    root: hex::encode(paired.root.0),
+                    up_seq: 0,
+                    replay: hex::encode(ReplayWindow::new().to_bytes()),
+                });
+                self.paired = Some(Paired {
+                    lock_id: lock_id.clone(),
+                    server_key: paired.server_key,
+                    replay: ReplayWindow::new(),
+                });
+                if let Err(e) = self.save() {
+                    tracing::error!("cannot save the pairing: {e:#}");
+                    self.paired = None;
+                    self.p.paired = None;
+                    self.core = None;
+                    return false;
+                }
+                tracing::info!("paired as {lock_id}");
+                if let Ok(n) = encode_pairing(&Pairing::Done(done), &mut buf) {
+                    self.publish(&up_topic, buf.get(..n).unwrap_or(&[]).to_vec());
+                }
+                if let Some(c) = self.client.clone()
+                    && let Some(t) = topics::pairing_down(code.discriminator())
+                {
+                    let _ = c.try_unsubscribe(t.as_str());
+                }
+                self.on_connected();
+                false
+            }
+            _ => false,
+        }
+    }
+
+    fn on_down(&mut self, payload: &[u8]) -> bool {
+        let now = self.now();
+        let fake = self.fake_clock;
+        let (Some(paired), Some(core)) = (self.paired.as_mut(), self.core.as_mut()) else {
+            return false;
+        };
+        let clock = if fake || core.time_state() == TimeState::Trusted {
+            Clock::Trusted(real_now())
+        } else {
+            Clock::Untrusted {
+                floor: core.time_floor(),
+            }
+        };
+        let msg = match open_down(
+            payload,
+            paired.lock_id.as_bytes(),
+            &paired.server_key,
+            &mut paired.replay,
+            clock,
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("refused a down message: {e:?}");
+                return false;
+            }
+        };
+        match msg.body {
+            Down::Sync(sync) => {
+                let held = core.applied_version();
+                let status = if !sync.applies_to(held) {
+                    SyncStatus::BaseMismatch
+                } else {
+                    let changes: Vec<Change<'_>> = sync.lock_changes().collect();
+                    SyncStatus::from_apply(core.apply(sync.version, &changes, now))
+                };
+                if let SyncStatus::Rejected(e) = status {
+                    tracing::warn!("sync {} rejected: {e:?}", sync.version);
+                }
+                let version = core.applied_version();
+                // The ack goes out after the save (send_up saves first).
+                self.send_up(&Up::SyncAck(SyncAck { version, status }));
+                self.upload_events();
+            }
+            Down::Time(t) => {
+                if let Some((nonce, at)) = self.hello
+                    && t.answers(&nonce)
+                    && at.elapsed() < Duration::from_secs(10)
+                {
+                    self.hello = None;
+                    if fake {
+                        tracing::info!("server time {} (fake clock: not applied)", t.utc);
+                    } else {
+                        core.set_trusted_time(t.utc);
+                    }
+                }
+                let _ = self.save();
+            }
+            Down::EventsAck(a) => {
+                core.ack(a.upto);
+                let _ = self.save();
+            }
+            Down::Unlock(u) => {
+                // The replay window is saved before acting, so the command can never act twice.
+                if self.save().is_err() {
+                    return false;
+                }
+                let Some(core) = self.core.as_mut() else { return false };
+                let decision = core.decide(Input::Remote(u.user), now);
+                let outcome = match decision {
+                    Decision::Grant { .. } => {
+                        if self.save().is_ok() {
+                            self.open_bolt();
+                            UnlockOutcome::Unlocked
+                        } else {
+                            UnlockOutcome::Failed
+                        }
+                    }
+                    Decision::Deny(r) => UnlockOutcome::Denied(r),
+                };
+                self.send_up(&Up::UnlockResult(UnlockResult {
+                    command: u.command,
+                    outcome,
+                }));
+                self.upload_events();
+            }
+            Down::Unpair => {
+                tracing::info!("unpaired by the server");
+                self.paired = None;
+                self.p.paired = None;
+                self.core = None;
+                self.p.setup_code = new_setup_code();
+                let _ = self.save();
+                return true;
+            }
+        }
+        false
+    }
+
+    fn open_bolt(&mut self) {
+        self.unlocked_until = Some(Instant::now() + self.relock);
+    }
+
+    fn bolt(&self) -> &'static str {
+        match self.unlocked_until {
+            Some(t) if Instant::now() < t => "unlocked",
+            _ => "locked",
+        }
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts.open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    #[cfg(unix)]
+    std::fs::File::open(&dir)?.sync_all()?;
+    Ok(())
+}
+
+// ------------------------------------------------------------------------------- link
+
+async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
+    loop {
+        if !*online.borrow() {
+            let _ = online.wait_for(|on| *on).await.map(|_| ());
+        }
+        let (client, mut events) = {
+            let inner = shared.lock();
+            let id = format!("lk-{}", inner.p.serial);
+            let mut mo = MqttOptions::new(id, shared.opts.broker_host.clone(), shared.opts.broker_port);
+            mo.set_keep_alive(Duration::from_secs(5));
+            mo.set_clean_session(true);
+            mo.set_max_packet_size(MAX_MESSAGE_LEN + 1024, MAX_MESSAGE_LEN + 1024);
+            if let Some(t) = inner.paired.as_ref().and_then(|p| topics::lock_up(&p.lock_id)) {
+                // The server reads an empty message on a lock's up topic as "went offline".
+                mo.set_last_will(LastWill::new(t.as_str(), Vec::<u8>::new(), QoS::AtLeastOnce, false));
+            }
+            AsyncClient::new(mo, 64)
+        };
+        shared.lock().client = Some(client);
+        loop {
+            tokio::select! {
+                ev = events.poll() => match ev {
+                    Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        let mut inner = shared.lock();
+                        inner.connected = true;
+                        inner.on_connected();
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let reconnect = shared.lock().on_message(&p.topic, &p.payload);
+                        if reconnect {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        shared.lock().connected = false;
+                        tracing::debug!("broker link: {e}");
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                    }
+                },
+                _ = async { online.wait_for(|on| !*on).await.map(|_| ()) } => break,
+                _ = shared.reconnect.notified() => break,
+            }
+        }
+        {
+            let mut inner = shared.lock();
+            inner.connected = false;
+            inner.client = None;
+        }
+        // Dropping the event loop closes the connection without a DISCONNECT, as a lost
+        // network would: the broker publishes the last will.
+        drop(events);
+    }
+}
+
+/// Re-locks the bolt, re-asks for the time while it is unknown.
+async fn housekeeping(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    loop {
+        tick.tick().await;
+        let mut inner = shared.lock();
+        if inner.connected
+            && inner
+                .core
+                .as_ref()
+                .is_some_and(|c| c.time_state() != TimeState::Trusted)
+        {
+            inner.send_hello();
+        }
+        if inner.core.as_ref().is_some_and(|c| c.is_dirty()) {
+            let _ = inner.save();
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------- control
+
+fn problem(status: StatusCode, detail: &str) -> Response {
+    (
+        status,
+        Json(json!({"title": status.canonical_reason(), "status": status.as_u16(), "detail": detail})),
+    )
+        .into_response()
+}
+
+fn rfc3339(t: i64) -> String {
+    jiff::Timestamp::from_second(t)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+async fn status(State(shared): State<Arc<Shared>>) -> Json<Value> {
+    let inner = shared.lock();
+    let counts = inner.core.as_ref().map(|c| c.counts());
+    Json(json!({
+        "serial": inner.p.serial,
+        "paired": inner.paired.is_some(),
+        "lock_id": inner.paired.as_ref().map(|p| p.lock_id.clone()),
+        "setup_code": inner.paired.is_none().then(|| format_code(&inner.p.setup_code)),
+        "online": inner.connected,
+        "bolt": inner.bolt(),
+        "now": rfc3339(inner.now()),
+        "time_trusted": inner.core.as_ref().map(|c| c.time_state() == TimeState::Trusted),
+        "applied_version": inner.core.as_ref().map(|c| c.applied_version()),
+        "members": counts.as_ref().map(|c| c.users).unwrap_or(0),
+        "codes": counts.as_ref().map(|c| c.pins + c.guest_keys).unwrap_or(0),
+    }))
+}
+
+#[derive(Deserialize)]
+struct KeypadBody {
+    keys: String,
+}
+
+fn actor(s: &Subject) -> Value {
+    match s {
+        Subject::User(id) => json!({"kind": "user", "user_id": id}),
+        Subject::GuestKey { slot, key_id, .. } => json!({"kind": "guest_key", "slot": slot, "key_id": key_id}),
+    }
+}
+
+fn reason_text(r: Reason) -> &'static str {
+    reason_name(r)
+}
+
+async fn keypad(State(shared): State<Arc<Shared>>, body: Result<Json<KeypadBody>, JsonRejection>) -> Response {
+    let Ok(Json(body)) = body else {
+        return problem(StatusCode::UNPROCESSABLE_ENTITY, "expected {\"keys\": \"...\"}");
+    };
+    if body.keys.len() > 256 {
+        return problem(StatusCode::UNPROCESSABLE_ENTITY, "at most 256 keys");
+    }
+    let mut inner = shared.lock();
+    let now = inner.now();
+    let mut entries = Vec::new();
+    for ch in body.keys.chars() {
+        let key = match ch {
+            '0'..='9' => Key::Digit(ch as u8 - b'0'),
+            '#' => Key::Confirm,
+            '*' => Key::Clear,
+            ' ' | '-' => continue,
+            _ => return problem(StatusCode::UNPROCESSABLE_ENTITY, "keys are 0-9, # and *"),
+        };
+        let Some(core) = inner.core.as_mut() else {
+            if key == Key::Confirm {
+                entries.push(json!({"outcome": "denied", "reason": "not_paired", "actor": null}));
+            }
+            continue;
+        };
+        let Some(decision) = core.press(key, now) else {
+            continue;
+        };
+        match decision {
+            Decision::Grant {
+                subject, persist_first, ..
+            } => {
+                let saved = inner.save();
+                if persist_first && saved.is_err() {
+                    entries.push(json!({"outcome": "denied", "reason": "save_failed", "actor": actor(&subject)}));
+                    continue;
+                }
+                inner.open_bolt();
+                entries.push(json!({"outcome": "granted", "reason": null, "actor": actor(&subject)}));
+            }
+            Decision::Deny(r) => entries.push(json!({"outcome": "denied", "reason": reason_text(r), "actor": null})),
+        }
+    }
+    if !entries.is_empty() {
+        let _ = inner.save();
+        inner.upload_events();
+    }
+    drop(inner);
+    if entries.len() == 1 {
+        Json(entries.remove(0)).into_response()
+    } else {
+        Json(json!({ "entries": entries })).into_response()
+    }
+}
+
+#[derive(Deserialize)]
+struct ClockBody {
+    now: String,
+}
+
+async fn set_clock(State(shared): State<Arc<Shared>>, body: Result<Json<ClockBody>, JsonRejection>) -> Response {
+    let Ok(Json(body)) = body else {
+        return problem(StatusCode::UNPROCESSABLE_ENTITY, "expected {\"now\": \"RFC 3339\"}");
+    };
+    let Ok(t) = body.now.parse::<jiff::Timestamp>() else {
+        return problem(StatusCode::UNPROCESSABLE_ENTITY, "now: expected an RFC 3339 time");
+    };
+    let mut inner = shared.lock();
+    if !inner.fake_clock {
+        return problem(StatusCode::CONFLICT, "the clock can be set only with --fake-clock");
+    }
+    let now = t.as_second();
+    inner.fake = Some((now, Instant::now()));
+    if let Some(c) = inner.core.as_mut() {
+        c.set_trusted_time(now);
+    }
+    let _ = inner.save();
+    Json(json!({"now": rfc3339(now)})).into_response()
+}
+
+#[derive(Deserialize)]
+struct NetworkBody {
+    online: bool,
+}
+
+async fn network(State(shared): State<Arc<Shared>>, body: Result<Json<NetworkBody>, JsonRejection>) -> Response {
+    let Ok(Json(body)) = body else {
+        return problem(StatusCode::UNPROCESSABLE_ENTITY, "expected {\"online\": true|false}");
+    };
+    shared.online.send_replace(body.online);
+    Json(json!({"online": body.online})).into_response()
 }

@@ -1,6 +1,8 @@
 //! The gateway: how the server reaches locks. The domain sees only the `Gateway` trait; the
 //! MQTT implementation lives in `mqtt`.
 
+pub mod mqtt;
+
 use async_trait::async_trait;
 
 use crate::store::LockRow;
@@ -66,35 +68,18 @@ pub trait Gateway: Send + Sync {
     fn ready(&self) -> bool;
 }
 
-/// Starts the gateway the configuration asks for.
+/// Starts the gateway the configuration asks for: the MQTT link (embedded broker or external).
 pub async fn start(
-    _config: &crate::config::Config,
-    _store: crate::store::Store,
-    _clock: std::sync::Arc<dyn crate::domain::Clock>,
+    config: &crate::config::Config,
+    store: crate::store::Store,
+    clock: std::sync::Arc<dyn crate::domain::Clock>,
     _metrics: std::sync::Arc<crate::metrics::Metrics>,
-    _shutdown: tokio::sync::watch::Receiver<bool>,
-    _tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> anyhow::Result<std::sync::Arc<dyn Gateway>> {
-    Ok(std::sync::Arc::new(Unlinked))
+    mqtt::start(config, store, clock, shutdown, tasks).await
 }
 
-/// Gives the gateway the domain it reports lock messages to.
+/// Gives the gateway the domain it reports lock messages to. The MQTT gateway writes what locks
+/// report through the store directly, so there is nothing to attach.
 pub fn attach_domain(_domain: &crate::domain::Domain) {}
-
-/// Development scaffolding until the MQTT link lands: no lock ever answers.
-struct Unlinked;
-
-#[async_trait]
-impl Gateway for Unlinked {
-    async fn pair(&self, _setup_code: &str, _grant: &PairingGrant) -> Result<PairedDevice, PairingError> {
-        Err(PairingError::NoAnswer)
-    }
-    fn lock_changed(&self, _lock_id: &str) {}
-    async fn unlock(&self, _lock: &LockRow, _user_id: u32, _command_seq: u64) -> Result<UnlockOutcome, UnlockError> {
-        Err(UnlockError::Timeout)
-    }
-    async fn unpaired(&self, _lock: &LockRow) {}
-    fn ready(&self) -> bool {
-        true
-    }
-}
