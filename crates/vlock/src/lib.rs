@@ -115,7 +115,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 fn format_code(digits: &str) -> String {
-    if digits.len() == 11 {
+    if digits.len() == 11 && digits.bytes().all(|b| b.is_ascii_digit()) {
         format!("{}-{}-{}", &digits[..3], &digits[3..7], &digits[7..])
     } else {
         digits.to_string()
