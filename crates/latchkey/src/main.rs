@@ -2,6 +2,7 @@
 //! are subcommands; each lives in its own library crate and this file only parses arguments.
 
 mod guest_code;
+mod up;
 
 use clap::{Parser, Subcommand};
 
@@ -17,8 +18,9 @@ struct Cli {
 enum Command {
     /// Run the server: HTTP API, web app, SMS worker and the lock gateway.
     Serve(latchkey_server::config::ServeArgs),
-    /// The quick start: the server on the embedded defaults, with directions for signing in.
-    Up(latchkey_server::config::ServeArgs),
+    /// The quick start: the server on the embedded defaults with a paired virtual lock, and
+    /// directions for signing in.
+    Up(up::UpArgs),
     /// Offline guest codes: make a lock secret, mint codes, check codes as a lock would.
     GuestCode(guest_code::GuestCodeArgs),
     /// The virtual lock: lock-core behind a keypad on a loopback control port.
@@ -46,16 +48,9 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(latchkey_server::app::serve(config, |_| {}))
         }
         Command::Up(args) => {
-            let config = latchkey_server::config::Config::resolve(&args)?;
+            let config = latchkey_server::config::Config::resolve(&args.serve)?;
             init_logging(&config.log);
-            let outbox = config.sms.iter().find_map(|s| match s {
-                latchkey_server::config::SmsKind::File(p) => Some(p.display().to_string()),
-                _ => None,
-            });
-            let public = config.public_url.clone();
-            runtime()?.block_on(latchkey_server::app::serve(config, move |server| {
-                welcome(&public, server.addr, outbox.as_deref())
-            }))
+            runtime()?.block_on(up::run(args, config))
         }
         Command::GuestCode(args) => guest_code::run(args),
         Command::Lock(LockArgs {
@@ -65,20 +60,6 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(latchkey_vlock::run(args))
         }
     }
-}
-
-/// What a newcomer needs to start: where the web app is and how to sign in.
-fn welcome(public_url: &str, addr: std::net::SocketAddr, outbox: Option<&str>) {
-    println!();
-    println!("Latchkey is running on {addr}.");
-    println!("  Web app:  open {public_url}/ and sign in with a mobile number, e.g. +1 202 555 0123.");
-    match outbox {
-        Some(path) => println!("            The 6-digit sign-in code appears in this terminal and in {path}."),
-        None => println!("            The 6-digit sign-in code appears in this terminal."),
-    }
-    println!("  API:      {public_url}/api/v1 (described at {public_url}/api/v1/openapi.json)");
-    println!("  Stop with Ctrl-C.");
-    println!();
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -267,7 +267,8 @@ pub async fn serve(config: Config, on_ready: impl FnOnce(&Server)) -> anyhow::Re
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -135,6 +135,11 @@ impl Handle {
         let inner = self.shared.lock();
         inner.p.paired.is_none().then(|| inner.p.setup_code.clone())
     }
+
+    /// The lock id the server gave it, once paired.
+    pub fn lock_id(&self) -> Option<String> {
+        self.shared.lock().p.paired.as_ref().map(|p| p.lock_id.clone())
+    }
 }
 
 impl Drop for Handle {

@@ -41,6 +41,21 @@ impl Domain {
         }
     }
 
+    /// The account of `phone`, created on first use.
+    async fn account_for(&self, tx: &mut store::Conn, phone: &PhoneNumber, now: Timestamp) -> Result<AccountRow> {
+        if let Some(a) = store::account_by_phone(tx, phone.as_str()).await? {
+            return Ok(a);
+        }
+        let a = AccountRow {
+            id: self.new_id("acc"),
+            phone: phone.to_string(),
+            name: String::new(),
+            created_at: ms(now),
+        };
+        store::insert_account(tx, &a).await?;
+        Ok(a)
+    }
+
     /// Counts a hit against a rate limit in its own transaction (so that a refused attempt
     /// still counts) and refuses with 429 past the limit.
     async fn rate_limit(&self, bucket: &str, limit: u32, now: Timestamp) -> Result<()> {
@@ -116,24 +131,29 @@ impl Domain {
             return Err(wrong());
         }
         store::delete_sign_in_code(&mut tx, phone.as_str()).await?;
-        let account = match store::account_by_phone(&mut tx, phone.as_str()).await? {
-            Some(a) => a,
-            None => {
-                let a = AccountRow {
-                    id: self.new_id("acc"),
-                    phone: phone.to_string(),
-                    name: String::new(),
-                    created_at: ms(now),
-                };
-                store::insert_account(&mut tx, &a).await?;
-                a
-            }
-        };
+        let account = self.account_for(&mut tx, &phone, now).await?;
         let token = base64_token(self.random::<32>());
         let ttl = self.settings.session_ttl_days as i64 * 86_400_000;
         store::insert_session(&mut tx, &token_hash(&token), &account.id, ms(now), ms(now) + ttl).await?;
         tx.commit().await?;
         Ok((token, account))
+    }
+
+    /// The account for `phone`, created if new, acting without a session: for the operator's
+    /// own set-up steps on the server's machine (`latchkey up` pairs its virtual lock to the
+    /// owner this way). Nothing an HTTP client can reach calls it.
+    pub async fn operator_account(&self, phone: &str, now: Timestamp) -> Result<Caller> {
+        let mut errors = FieldErrors::default();
+        let phone = errors.field("phone", PhoneNumber::parse(phone));
+        errors.check()?;
+        let phone = phone.ok_or_else(|| Error::Internal("phone parsed without value".into()))?;
+        let mut tx = self.store.begin().await?;
+        let account = self.account_for(&mut tx, &phone, now).await?;
+        tx.commit().await?;
+        Ok(Caller {
+            account,
+            token_hash: String::new(),
+        })
     }
 
     /// Resolves a bearer token to its caller.

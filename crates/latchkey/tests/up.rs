@@ -1,0 +1,217 @@
+//! `latchkey up`, run as a newcomer runs it: the built binary on the embedded defaults (ports
+//! and folders moved out of the way). It must come up with a virtual lock already paired to
+//! the owner, print how to sign in, and the owner must be able to use the lock at once; a second
+//! start on the same data folder finds the same lock, still paired.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use latchkey_client::Client;
+use latchkey_client::model::SyncState;
+use serde_json::{Value, json};
+
+const OWNER: &str = "+12025550177";
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A running `latchkey up`; killed when dropped.
+struct Up {
+    child: Child,
+    /// What it printed on stdout before the welcome's last line.
+    welcome: String,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Ports {
+    http: u16,
+    mqtt: u16,
+    control: u16,
+}
+
+fn start_up(data: &Path, p: &Ports) -> Up {
+    let outbox = data.join("outbox.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+        .args(["up", "--owner", OWNER, "--time-zone", "Europe/Berlin"])
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--http", &format!("127.0.0.1:{}", p.http)])
+        .args(["--mqtt", &format!("embedded://127.0.0.1:{}", p.mqtt)])
+        .args(["--lock-control", &format!("127.0.0.1:{}", p.control)])
+        .arg("--sms")
+        .arg(format!("file:{}", outbox.display()))
+        .args(["--public-url", &format!("http://127.0.0.1:{}", p.http)])
+        .env("LATCHKEY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(data.with_extension("stderr")).expect("stderr file"))
+        .spawn()
+        .expect("run latchkey up");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut welcome = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                welcome.push_str(&line);
+                welcome.push('\n');
+                if line.contains("Stop with Ctrl-C") {
+                    break;
+                }
+            }
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let err = std::fs::read_to_string(data.with_extension("stderr")).unwrap_or_default();
+                panic!("no welcome from latchkey up within 60 s; stdout:\n{welcome}\nstderr:\n{err}");
+            }
+        }
+    }
+    Up { child, welcome }
+}
+
+async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Signs the owner in with the code from the SMS outbox, as the welcome says.
+async fn sign_in(api: &Client, outbox: &Path) -> Client {
+    let count = || {
+        std::fs::read_to_string(outbox)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(OWNER) && l.contains("sign-in code"))
+            .count()
+    };
+    let before = count();
+    api.request_otp(OWNER).await.expect("request a sign-in code");
+    let line = eventually("the sign-in SMS", 10, || async {
+        (count() > before).then(|| {
+            std::fs::read_to_string(outbox)
+                .unwrap()
+                .lines()
+                .rfind(|l| l.contains(OWNER) && l.contains("sign-in code"))
+                .unwrap()
+                .to_string()
+        })
+    })
+    .await;
+    let msg: Value = serde_json::from_str(&line).unwrap();
+    let code: String = msg["body"]
+        .as_str()
+        .unwrap()
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a 6-digit code")
+        .to_string();
+    let session = api.create_session(OWNER, &code).await.expect("sign in");
+    api.with_token(session.token)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_brings_a_paired_virtual_lock_the_owner_can_use_at_once() {
+    latchkey_client::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ports = Ports {
+        http: free_port(),
+        mqtt: free_port(),
+        control: free_port(),
+    };
+    let up = start_up(&data, &ports);
+    let w = &up.welcome;
+    assert!(
+        w.contains(&format!("http://127.0.0.1:{}/", ports.http)),
+        "web app address:\n{w}"
+    );
+    assert!(w.contains(OWNER), "owner's phone number:\n{w}");
+    assert!(w.contains("outbox.jsonl"), "where the sign-in code appears:\n{w}");
+    assert!(
+        w.contains(&format!("127.0.0.1:{}/keypad", ports.control)),
+        "the lock's keypad:\n{w}"
+    );
+
+    let api = Client::new(format!("http://127.0.0.1:{}", ports.http));
+    let owner = sign_in(&api, &data.join("outbox.jsonl")).await;
+    let locks = owner.locks().await.unwrap();
+    assert_eq!(locks.len(), 1, "one lock, paired to the owner: {locks:?}");
+    let lock = locks[0].clone();
+    assert_eq!(lock.name, "Front door");
+    assert_eq!(lock.time_zone, "Europe/Berlin");
+    eventually("the lock online and synced", 20, || async {
+        let l = owner.lock(&lock.id).await.ok()?;
+        (l.online && l.sync == SyncState::Synced).then_some(())
+    })
+    .await;
+
+    // The owner sets a PIN and it opens the keypad on the control port the welcome printed.
+    let me = owner.me().await.unwrap();
+    owner.set_pin(&lock.id, &me.id, "736251").await.unwrap();
+    let http = reqwest::Client::new();
+    let keypad = format!("http://127.0.0.1:{}/keypad", ports.control);
+    let granted: Value = eventually("the owner's PIN to open the lock", 20, || async {
+        let r: Value = http
+            .post(&keypad)
+            .json(&json!({ "keys": "736251#" }))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (r["outcome"] == "granted").then_some(r)
+    })
+    .await;
+    assert_eq!(granted["outcome"], "granted");
+    drop(up);
+
+    // A second start on the same data folder: the same lock, still paired, no second lock.
+    let again = start_up(&data, &ports);
+    assert!(again.welcome.contains("Front door"), "{}", again.welcome);
+    let owner = sign_in(&api, &data.join("outbox.jsonl")).await;
+    let locks = owner.locks().await.unwrap();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(locks[0].id, lock.id);
+    let status: Value = eventually("the lock back online", 20, || async {
+        let s: Value = reqwest::get(format!("http://127.0.0.1:{}/status", ports.control))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (s["online"] == true).then_some(s)
+    })
+    .await;
+    assert_eq!(status["paired"], true);
+    assert_eq!(status["lock_id"], lock.id.as_str());
+}
