@@ -1,7 +1,9 @@
 // The web app's flows in headless Chromium, as people use them. Started by
 // crates/server/tests/browser.rs, which runs a real server (fresh database, file SMS outbox)
-// and passes: LK_BASE (the server), LK_OUTBOX (the SMS file), LK_SETUP_CODE (a lock waiting to
-// be paired), LK_SHOTS (where screenshots go), LK_CHROMIUM (the browser binary).
+// and a real virtual lock, and passes: LK_BASE (the server), LK_OUTBOX (the SMS file),
+// LK_SETUP_CODE (the virtual lock's setup code, waiting to be paired), LK_LOCK_CONTROL (the
+// virtual lock's control port: its keypad and status), LK_SHOTS (where screenshots go),
+// LK_CHROMIUM (the browser binary).
 import { chromium } from "playwright-core";
 import { readFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -9,6 +11,7 @@ import { join } from "node:path";
 const base = process.env.LK_BASE;
 const outbox = process.env.LK_OUTBOX;
 const setupCode = process.env.LK_SETUP_CODE;
+const lockControl = process.env.LK_LOCK_CONTROL;
 const shots = process.env.LK_SHOTS;
 const executablePath = process.env.LK_CHROMIUM || "/usr/bin/chromium";
 mkdirSync(shots, { recursive: true });
@@ -41,6 +44,36 @@ async function waitFor(fn, what, ms = 15000) {
     if (Date.now() > end) throw new Error(`${step}: timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+async function waitForAsync(fn, what, ms = 15000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`${step}: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+// Keys typed on the virtual lock's keypad; its answer.
+async function keypad(keys) {
+  const r = await fetch(`${lockControl}/keypad`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ keys }),
+  });
+  check(r.ok, `the keypad answered ${r.status}`);
+  return r.json();
+}
+
+// A date and time as a datetime-local field wants it, in the lock's time zone.
+function localInput(date, timeZone) {
+  const parts = new Intl.DateTimeFormat("en-CA", {
+    timeZone, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).formatToParts(date);
+  const p = Object.fromEntries(parts.map((x) => [x.type, x.value]));
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}`;
 }
 
 async function shot(page, name) {
@@ -90,8 +123,18 @@ try {
   await page.getByRole("button", { name: "Pair" }).click();
   await page.getByRole("heading", { name: "Front door" }).waitFor();
   check((await page.getByText("Lock paired").count()) === 1, "no confirmation of pairing");
-  await shot(page, "phone-lock");
   const lockUrl = page.url().split("?")[0];
+
+  step = "the paired lock is online and opens remotely";
+  await waitForAsync(async () => {
+    await page.goto(lockUrl);
+    return (await page.locator(".pill.ok", { hasText: "Online" }).count()) === 1;
+  }, "the lock to show Online");
+  await shot(page, "phone-lock");
+  await page.getByRole("button", { name: "Unlock" }).click();
+  await page.getByText("Unlocked.").waitFor();
+  const status = await (await fetch(`${lockControl}/status`)).json();
+  check(status.paired === true, `the virtual lock does not say it is paired: ${JSON.stringify(status)}`);
 
   step = "owner invites a family member";
   await page.getByRole("link", { name: "User Management" }).click();
@@ -127,6 +170,8 @@ try {
   await page.getByRole("link", { name: "Create Guest Key" }).click();
   await page.getByLabel("Guest's name").fill(evil);
   await page.getByLabel("Phone number (optional: we text the code)").fill(GUEST);
+  // From an hour ago, so the code opens the lock right away.
+  await page.getByLabel("Starts").fill(localInput(new Date(Date.now() - 3600_000), "Europe/Berlin"));
   await page.getByRole("button", { name: "Continue" }).click();
   check((await page.locator(".field-error").count()) >= 1, "the precautions were not required");
   await page.getByLabel("I understand").check();
@@ -139,6 +184,10 @@ try {
   await shot(page, "phone-guest-key");
   const guestSms = await waitFor(() => smsTo(GUEST)[0], "the guest-key SMS");
   check(guestSms.body.includes(code) && guestSms.body.includes("#"), `the guest SMS lacks the code or '#': ${guestSms.body}`);
+
+  step = "the guest's code opens the virtual lock's keypad";
+  const entry = await keypad(`${code}#`);
+  check(entry.outcome === "granted", `the guest code was not granted at the keypad: ${JSON.stringify(entry)}`);
 
   step = "owner removes the family member";
   await page.goto(lockUrl + "/users");
@@ -156,6 +205,13 @@ try {
   const log = await page.locator("ol.log").innerText();
   check(/guest key/i.test(log), "no guest-key event in the activity log");
   check(/member/i.test(log), "no member event in the activity log");
+  // The lock's own journal arrives too: the remote unlock and the guest's keypad entry.
+  const lockLog = await waitForAsync(async () => {
+    await page.goto(lockUrl + "/activity");
+    const text = await page.locator("ol.log").innerText();
+    return /keypad/i.test(text) && /remote/i.test(text) && text;
+  }, "the lock's keypad and remote-unlock events in the activity log");
+  check(lockLog.includes("Courier"), `the keypad entry does not name the guest key: ${lockLog.slice(0, 600)}`);
   await shot(page, "phone-activity");
 
   step = "signing out ends the session";

@@ -1,5 +1,7 @@
-//! The web app in a real browser: starts the server (fresh SQLite database, file SMS outbox) and
-//! runs `tests/browser/flows.mjs` (playwright-core driving the system's headless Chromium).
+//! The web app in a real browser: starts the server (fresh SQLite database, file SMS outbox,
+//! embedded broker) and a real virtual lock, and runs `tests/browser/flows.mjs` (playwright-core
+//! driving the system's headless Chromium), which pairs the lock, unlocks it remotely and types a
+//! guest code on its keypad as well as going through the screens.
 //!
 //! Needs `chromium` and `npm ci` in `tests/browser` (`.ci/run` does both). Outside CI a machine
 //! without them skips this test with a message; with `CI=true` it fails instead.
@@ -7,40 +9,15 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
+use std::time::Duration;
 
-use async_trait::async_trait;
 use latchkey_server::app::{Parts, Server};
 use latchkey_server::config::{Config, MqttConfig};
 use latchkey_server::domain::{OsEntropy, SystemClock};
-use latchkey_server::gateway::{Gateway, PairedDevice, PairingError, PairingGrant, UnlockError, UnlockOutcome};
-use latchkey_server::store::LockRow;
 
-const SETUP_CODE: &str = "2468-1357";
-
-/// Stands in for the device link: one unpaired lock showing `SETUP_CODE`, which opens on
-/// every remote unlock.
-struct OneLock;
-
-#[async_trait]
-impl Gateway for OneLock {
-    async fn pair(&self, setup_code: &str, _grant: &PairingGrant) -> Result<PairedDevice, PairingError> {
-        if setup_code == SETUP_CODE.replace('-', "") {
-            Ok(PairedDevice {
-                serial: "VL-BROWSER-1".into(),
-                device_key: [9; 32],
-            })
-        } else {
-            Err(PairingError::NoAnswer)
-        }
-    }
-    fn lock_changed(&self, _lock_id: &str) {}
-    async fn unlock(&self, _lock: &LockRow, _user_id: u32, _seq: u64) -> Result<UnlockOutcome, UnlockError> {
-        Ok(UnlockOutcome::Unlocked)
-    }
-    async fn unpaired(&self, _lock: &LockRow) {}
-    fn ready(&self) -> bool {
-        true
-    }
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -69,12 +46,16 @@ async fn web_app_flows_in_headless_chromium() {
         return;
     }
 
+    latchkey_client::install_crypto_provider();
     let data = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests(data.path(), None, MqttConfig::Embedded("127.0.0.1:0".parse().unwrap()));
+    let broker_port = free_port();
+    let mut config = Config::for_tests(
+        data.path(),
+        None,
+        MqttConfig::Embedded(format!("127.0.0.1:{broker_port}").parse().unwrap()),
+    );
     // The SMS links must point at this server.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     config.http = addr;
     config.public_url = format!("http://{addr}");
     let server = Server::start(
@@ -82,11 +63,40 @@ async fn web_app_flows_in_headless_chromium() {
         Parts {
             clock: Arc::new(SystemClock),
             entropy: Arc::new(OsEntropy),
-            gateway: Some(Arc::new(OneLock)),
+            gateway: None,
         },
     )
     .await
     .expect("server starts");
+    // A real virtual lock on the server's embedded broker, waiting to be paired from the browser.
+    let lock = latchkey_vlock::start(latchkey_vlock::Options {
+        state: data.path().join("lock.state"),
+        broker_host: "127.0.0.1".into(),
+        broker_port,
+        control: "127.0.0.1:0".parse().unwrap(),
+        fake_clock: false,
+        relock: Duration::from_secs(2),
+    })
+    .await
+    .expect("virtual lock starts");
+    let lock_control = format!("http://{}", lock.control_addr);
+    let setup_code = lock.setup_code().expect("a fresh lock shows its setup code");
+    // Pairing from the browser needs both broker connections up.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = reqwest::get(format!("http://{addr}/readyz"))
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        let online = match reqwest::get(format!("{lock_control}/status")).await {
+            Ok(r) => r.json::<serde_json::Value>().await.is_ok_and(|s| s["online"] == true),
+            Err(_) => false,
+        };
+        if ready && online {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "server or lock not connected");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     let shots = root.join("tests/browser/screenshots");
     let base = format!("http://{}", server.addr);
@@ -98,7 +108,8 @@ async fn web_app_flows_in_headless_chromium() {
             .current_dir(&dir)
             .env("LK_BASE", &base)
             .env("LK_OUTBOX", &outbox)
-            .env("LK_SETUP_CODE", SETUP_CODE)
+            .env("LK_SETUP_CODE", &setup_code)
+            .env("LK_LOCK_CONTROL", &lock_control)
             .env("LK_SHOTS", &shots)
             .env("LK_CHROMIUM", &browser)
             .output()
@@ -106,6 +117,7 @@ async fn web_app_flows_in_headless_chromium() {
     })
     .await
     .unwrap();
+    drop(lock);
     server.stop().await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
