@@ -141,7 +141,12 @@ try {
   await page.getByRole("heading", { name: "User Management" }).waitFor();
   await page.getByRole("link", { name: "Invite user" }).click();
   await page.getByRole("link", { name: "Add Family Member" }).click();
-  await page.getByLabel("Phone number, with country code").fill("+49 151 23456780");
+  // The country defaults to the owner's own (+1); the invitee's number is German, typed as
+  // Germans write it.
+  check((await page.getByLabel("Country of the number").inputValue()) === "US", "the country is not the owner's");
+  check(/United States/.test(await page.locator("#country option:checked").innerText()), "country names are not shown");
+  await page.getByLabel("Country of the number").selectOption("DE");
+  await page.getByLabel("Phone number", { exact: true }).fill("0151 23456780");
   await page.getByLabel("Family: opens any time").check();
   await page.getByRole("button", { name: "Invite" }).click();
   await page.getByText("Successfully invited!").waitFor();

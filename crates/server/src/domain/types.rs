@@ -11,6 +11,24 @@ use super::FieldErrors;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct PhoneNumber(String);
 
+/// The countries a phone number may be chosen in: CLDR region and calling code, by region.
+pub fn countries() -> &'static [(String, u16)] {
+    static LIST: std::sync::LazyLock<Vec<(String, u16)>> = std::sync::LazyLock::new(|| {
+        let mut v: Vec<(String, u16)> = phonenumber::metadata::DATABASE
+            .iter()
+            .filter(|m| m.id().len() == 2 && m.id().bytes().all(|b| b.is_ascii_uppercase()))
+            .map(|m| (m.id().to_string(), m.country_code()))
+            .collect();
+        v.sort();
+        v
+    });
+    &LIST
+}
+
+fn calling_code(region: &str) -> Option<u16> {
+    countries().iter().find(|(id, _)| id == region).map(|(_, code)| *code)
+}
+
 impl PhoneNumber {
     /// Accepts any common notation with a country code (`+1 202-555-0123`, `0049 151 ...`).
     pub fn parse(text: &str) -> Result<PhoneNumber, String> {
@@ -33,6 +51,34 @@ impl PhoneNumber {
             return Err("not a valid phone number for its country".into());
         }
         Ok(PhoneNumber(parsed.format().mode(phonenumber::Mode::E164).to_string()))
+    }
+
+    /// The number as typed next to a country choice (a CLDR region such as `DE`): a number
+    /// written with its country code (`+`, `00`) stands as typed; a national number (`0151
+    /// 23456780`) becomes international in the chosen country. What cannot be read that way is
+    /// returned with the country's code in front, so `parse` names what is wrong with it.
+    pub fn in_country(text: &str, country: &str) -> String {
+        let trimmed = text.trim();
+        let region = country.trim().parse::<phonenumber::country::Id>().ok();
+        let Some(region) = region.filter(|_| !trimmed.starts_with('+') && !trimmed.starts_with("00")) else {
+            return trimmed.to_string();
+        };
+        if trimmed.is_empty() || trimmed.len() > 32 || trimmed.chars().any(char::is_control) {
+            return trimmed.to_string();
+        }
+        match phonenumber::parse(Some(region), trimmed) {
+            Ok(n) if phonenumber::is_valid(&n) => n.format().mode(phonenumber::Mode::E164).to_string(),
+            _ => match calling_code(region.as_ref()) {
+                Some(code) => format!("+{code} {trimmed}"),
+                None => trimmed.to_string(),
+            },
+        }
+    }
+
+    /// The CLDR region of this number (`US` for +1 202 ...), when it has one.
+    pub fn country(&self) -> Option<String> {
+        let n = phonenumber::parse(None, &self.0).ok()?;
+        n.country().id().map(|id| id.as_ref().to_string())
     }
 
     /// A value read back from the database, which only ever holds E.164 written by `parse`.
@@ -364,6 +410,35 @@ impl Pin {
 mod tests {
     use super::*;
     use latchkey_client::model as wire;
+
+    #[test]
+    fn national_numbers_take_the_chosen_country() {
+        for (text, country, want) in [
+            ("0151 23456780", "DE", "+4915123456780"),
+            ("(202) 555-0123", "US", "+12025550123"),
+            ("06 12 34 56 78", "FR", "+33612345678"),
+            // A number with its country code ignores the choice.
+            ("+33 6 12 34 56 78", "DE", "+33 6 12 34 56 78"),
+            ("0049 151 23456780", "US", "0049 151 23456780"),
+            // No choice, or one we do not know: as typed.
+            ("0151 23456780", "", "0151 23456780"),
+            ("0151 23456780", "XX", "0151 23456780"),
+        ] {
+            assert_eq!(PhoneNumber::in_country(text, country), want, "{text} in {country}");
+        }
+        // What cannot be a number there still fails parsing, now with the country in front.
+        let bad = PhoneNumber::in_country("12", "DE");
+        assert_eq!(bad, "+49 12");
+        assert!(PhoneNumber::parse(&bad).is_err());
+        assert_eq!(
+            PhoneNumber::parse("+12025550123").unwrap().country().as_deref(),
+            Some("US")
+        );
+        let list = countries();
+        assert!(list.len() > 200, "{} countries", list.len());
+        assert!(list.iter().any(|(id, code)| id == "DE" && *code == 49));
+        assert!(list.windows(2).all(|w| w[0].0 < w[1].0), "sorted by region");
+    }
 
     #[test]
     fn phone_numbers_become_e164() {

@@ -35,11 +35,13 @@ use views::*;
 /// The CSRF cookie's name.
 pub const CSRF_COOKIE: &str = "latchkey_csrf";
 const STYLE: &str = include_str!("../../static/app.css");
+const SCRIPT: &str = include_str!("../../static/app.js");
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/static/app.css", get(style))
+        .route("/static/app.js", get(script))
         .route("/sign-in/phone", post(sign_in_phone))
         .route("/sign-in/code", post(sign_in_code))
         .route("/sign-out", post(sign_out))
@@ -269,6 +271,42 @@ fn notice_text(code: &str) -> &'static str {
 
 // --------------------------------------------------------------------------------- pages
 
+/// Progressive enhancement only: every form works without it.
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+/// The country a sign-in number is most likely in, from the browser's preferred language
+/// (`en-GB` gives `GB`); none when the language names no country.
+fn language_country(headers: &HeaderMap) -> String {
+    let first = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .unwrap_or("");
+    let tag = first.split(';').next().unwrap_or("").trim();
+    tag.split(['-', '_'])
+        .skip(1)
+        .find(|part| part.len() == 2 && part.bytes().all(|b| b.is_ascii_alphabetic()))
+        .map(|part| part.to_ascii_uppercase())
+        .filter(|region| crate::domain::types::countries().iter().any(|(id, _)| id == region))
+        .unwrap_or_default()
+}
+
+/// The country of the signed-in person's own number, the likeliest for the numbers they type.
+fn caller_country(caller: &Caller) -> String {
+    crate::domain::types::PhoneNumber::from_stored(caller.account.phone.clone())
+        .country()
+        .unwrap_or_default()
+}
+
 async fn style() -> Response {
     (
         [
@@ -291,6 +329,7 @@ async fn home(State(s): State<AppState>, headers: HeaderMap) -> Response {
             c: ctx.common(),
             code_step: false,
             phone: String::new(),
+            country: language_country(&headers),
             errors: FormErrors::default(),
         },
     )
@@ -302,6 +341,8 @@ struct PhoneForm {
     csrf: String,
     #[serde(default)]
     phone: String,
+    #[serde(default)]
+    country: String,
 }
 
 async fn sign_in_phone(
@@ -314,7 +355,7 @@ async fn sign_in_phone(
     if !ctx.csrf_ok(&f.csrf) {
         return ctx.bad_csrf();
     }
-    let phone = f.phone.trim().to_string();
+    let phone = crate::domain::types::PhoneNumber::in_country(&f.phone, &f.country);
     match s.domain.request_sign_in_code(&phone, &client.0, ctx.now).await {
         Ok(()) => {
             let shown = crate::domain::types::PhoneNumber::parse(&phone)
@@ -326,6 +367,7 @@ async fn sign_in_phone(
                     c: ctx.common(),
                     code_step: true,
                     phone: shown,
+                    country: f.country,
                     errors: FormErrors::default(),
                 },
             )
@@ -335,7 +377,8 @@ async fn sign_in_phone(
             SignInPage {
                 c: ctx.common(),
                 code_step: false,
-                phone,
+                phone: f.phone.trim().to_string(),
+                country: f.country,
                 errors: FormErrors::from(fe),
             },
         ),
@@ -387,6 +430,7 @@ async fn sign_in_code(
                     c: ctx.common(),
                     code_step: true,
                     phone: f.phone,
+                    country: String::new(),
                     errors,
                 },
             )
@@ -654,6 +698,7 @@ async fn invite_member_page(State(s): State<AppState>, headers: HeaderMap, Path(
     };
     let form = MemberForm {
         access_level: "family".into(),
+        country: ctx.caller.as_ref().map(caller_country).unwrap_or_default(),
         ..Default::default()
     };
     ctx.render(
@@ -687,7 +732,14 @@ async fn invite_member(
     let result = match level {
         Some(level) => {
             s.domain
-                .invite(caller, &lock_id, &f.phone, level, schedule.as_ref(), ctx.now)
+                .invite(
+                    caller,
+                    &lock_id,
+                    &crate::domain::types::PhoneNumber::in_country(&f.phone, &f.country),
+                    level,
+                    schedule.as_ref(),
+                    ctx.now,
+                )
                 .await
         }
         None => Err(Error::invalid("access_level", "choose an access level")),
@@ -724,6 +776,7 @@ async fn guest_key_page(State(s): State<AppState>, headers: HeaderMap, Path(lock
     let next_hour = Timestamp::from_second((ctx.now.as_second() / 3600 + 1) * 3600).unwrap_or(ctx.now);
     let fmt = |t: Timestamp| t.to_zoned_datetime(tz.zone()).strftime("%Y-%m-%dT%H:%M").to_string();
     let form = GuestKeyForm {
+        country: ctx.caller.as_ref().map(caller_country).unwrap_or_default(),
         starts_at: fmt(next_hour),
         ends_at: fmt(next_hour + jiff::SignedDuration::from_hours(24)),
         ..Default::default()
@@ -756,7 +809,7 @@ async fn create_guest_key(
     }
     let req = GuestKeyRequest {
         name: f.name.clone(),
-        phone: Some(f.phone.clone()).filter(|p| !p.trim().is_empty()),
+        phone: Some(crate::domain::types::PhoneNumber::in_country(&f.phone, &f.country)).filter(|p| !p.is_empty()),
         starts_at: f.starts_at.clone(),
         ends_at: f.ends_at.clone(),
         one_time: f.one_time.is_some(),

@@ -235,6 +235,9 @@ pub struct MemberForm {
     pub csrf: String,
     #[serde(default)]
     pub phone: String,
+    /// The country a national phone number is read in (a CLDR region such as `DE`).
+    #[serde(default)]
+    pub country: String,
     #[serde(default)]
     pub access_level: String,
     #[serde(default)]
@@ -358,6 +361,8 @@ pub struct GuestKeyForm {
     #[serde(default)]
     pub phone: String,
     #[serde(default)]
+    pub country: String,
+    #[serde(default)]
     pub starts_at: String,
     #[serde(default)]
     pub ends_at: String,
@@ -375,6 +380,7 @@ pub struct SignInPage {
     pub c: Common,
     pub code_step: bool,
     pub phone: String,
+    pub country: String,
     pub errors: FormErrors,
 }
 
@@ -488,4 +494,10 @@ pub struct ActivityPage {
     pub lock_name: String,
     pub events: Vec<EventItem>,
     pub older: String,
+}
+
+/// The country choice shown next to a phone number field: CLDR region and calling code.
+/// The region codes become names in the reader's language in the browser (`static/app.js`).
+pub fn countries() -> &'static [(String, u16)] {
+    crate::domain::types::countries()
 }
