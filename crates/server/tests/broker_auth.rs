@@ -1,7 +1,7 @@
 //! Per-lock authentication on the embedded MQTT broker (`docs/design/broker-auth.md`): a client
 //! without the right login is refused at CONNECT; unpaired locks log in as `pairing`; a paired
 //! virtual lock logs in again under its lock id with the password derived from its root secret,
-//! and keeps working (sync, keypad) after a restart.
+//! and keeps working (sync, keypad) after a restart; unpairing revokes the login.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -336,5 +336,17 @@ async fn scenario() {
     eventually("the new PIN synced to the restarted lock", 30, synced).await;
     let ok = w.keypad("204851#").await;
     assert_eq!(ok["outcome"], "granted", "{ok}");
+
+    // Unpairing revokes the lock's login; the lock goes back to `pairing`.
+    owner.delete_lock(&lid).await.unwrap();
+    eventually("the unpaired lock back online as pairing", 20, || async {
+        let s = w.lock_status().await;
+        (s["online"] == true && s["paired"] == false && s["broker_user"] == broker::PAIRING_USERNAME).then_some(())
+    })
+    .await;
+    assert!(
+        !connects(port, Some((&lid, right.as_str()))).await,
+        "an unpaired lock's login must be refused"
+    );
     w.server.stop().await;
 }
