@@ -12,6 +12,8 @@
 //! - **Bodies**: [`Down`] (`Sync`, `Time`, `EventsAck`, `Unlock`, `Unpair`) and [`Up`]
 //!   (`Hello`, `SyncAck`, `Events`, `UnlockResult`), mapped to and from lock-core's `Change`,
 //!   `Event`, `Reason` and `ApplyError`.
+//! - **Broker logins** ([`broker`]): the MQTT user names and the passwords derived from a
+//!   lock's root secret or the server's broker secret.
 //! - **Topics** ([`topics`]): `latchkey/v1/locks/{lock_id}/up|down`,
 //!   `latchkey/v1/pair/{discriminator}/up|down`.
 //!
@@ -42,6 +44,7 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod broker;
 mod codec;
 mod envelope;
 mod error;

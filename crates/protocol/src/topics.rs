@@ -1,6 +1,7 @@
-//! MQTT topic names. Every lock has its own pair of topics, and the broker's access control
-//! lets a lock read only its `down` topic and write only its `up` topic (the server reads all
-//! `up` topics and writes all `down` topics). Pairing uses topics named by the setup code's
+//! MQTT topic names. Every lock has its own pair of topics, laid out so that a broker's access
+//! control can let a lock read only its `down` topic and write only its `up` topic (the server
+//! reads all `up` topics and writes all `down` topics); the embedded broker checks logins
+//! ([`crate::broker`]) but has no such ACLs yet. Pairing uses topics named by the setup code's
 //! public discriminator, never by anything secret.
 
 use core::fmt::Write;

@@ -19,12 +19,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use latchkey_lock_core::{Change, Decision, Input, Key, Reason, RootSecret, StandardLock, Subject, TimeState};
+use latchkey_protocol::broker;
 use latchkey_protocol::{
     Clock, Down, Events, Header, Hello, LockPairing, MAX_MESSAGE_LEN, PairAttempts, PairRefused, Pairing, ReplayWindow,
     SetupCode, SigningKey, SyncAck, SyncStatus, UnlockOutcome, UnlockResult, Up, VerifyingKey, decode_pairing,
     encode_pairing, open_down, reason_name, seal_up, topics,
 };
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -231,6 +232,8 @@ struct Inner {
     unlocked_until: Option<Instant>,
     client: Option<AsyncClient>,
     connected: bool,
+    /// The MQTT user name of the current (or next) broker login.
+    broker_user: String,
     relock: Duration,
 }
 
@@ -323,6 +326,7 @@ impl Inner {
             unlocked_until: None,
             client: None,
             connected: false,
+            broker_user: String::new(),
             relock: opts.relock,
         };
         let now = inner.now();
@@ -560,12 +564,9 @@ impl Inner {
                 if let Ok(n) = encode_pairing(&Pairing::Done(done), &mut buf) {
                     self.publish(&up_topic, buf.get(..n).unwrap_or(&[]).to_vec());
                 }
-                if let Some(c) = self.client.clone()
-                    && let Some(t) = topics::pairing_down(code.discriminator())
-                {
-                    let _ = c.try_unsubscribe(t.as_str());
-                }
-                self.on_connected();
+                // The link logs in again with the lock's own broker credentials once the broker
+                // has acknowledged the PairDone (see `link`), then subscribes to `down` and says
+                // Hello.
                 false
             }
             _ => false,
@@ -711,25 +712,49 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 // ------------------------------------------------------------------------------- link
 
+/// The broker login (`docs/design/broker-auth.md`): `pairing` while unpaired, else the lock id
+/// with the password derived from the root secret.
+fn broker_login(p: &Persisted) -> (String, String) {
+    let paired = p
+        .paired
+        .as_ref()
+        .and_then(|ps| Some((ps.lock_id.clone(), hex32(&ps.root).ok()?)));
+    match paired {
+        Some((lock_id, root)) => {
+            let password = broker::lock_password(&RootSecret(root), &lock_id).as_str().to_string();
+            (lock_id, password)
+        }
+        None => (broker::PAIRING_USERNAME.into(), broker::PAIRING_PASSWORD.into()),
+    }
+}
+
 async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
     loop {
         if !*online.borrow() {
             let _ = online.wait_for(|on| *on).await.map(|_| ());
         }
-        let (client, mut events) = {
-            let inner = shared.lock();
+        let (client, mut events, as_lock) = {
+            let mut inner = shared.lock();
             let id = format!("lk-{}", inner.p.serial);
             let mut mo = MqttOptions::new(id, shared.opts.broker_host.clone(), shared.opts.broker_port);
             mo.set_keep_alive(Duration::from_secs(5));
             mo.set_clean_session(true);
             mo.set_max_packet_size(MAX_MESSAGE_LEN + 1024, MAX_MESSAGE_LEN + 1024);
+            let (user, password) = broker_login(&inner.p);
+            mo.set_credentials(user.clone(), password);
+            inner.broker_user = user;
             if let Some(t) = inner.paired.as_ref().and_then(|p| topics::lock_up(&p.lock_id)) {
                 // The server reads an empty message on a lock's up topic as "went offline".
                 mo.set_last_will(LastWill::new(t.as_str(), Vec::<u8>::new(), QoS::AtLeastOnce, false));
             }
-            AsyncClient::new(mo, 64)
+            let (client, events) = AsyncClient::new(mo, 64);
+            (client, events, inner.paired.is_some())
         };
         shared.lock().client = Some(client);
+        // Once the lock pairs on this (`pairing`) connection, the packet id of its PairDone:
+        // the link logs in again as the lock when the broker acknowledges it.
+        let mut done_pkid: Option<u16> = None;
+        let relogin = || shared.lock().paired.is_some() != as_lock;
         loop {
             tokio::select! {
                 ev = events.poll() => match ev {
@@ -744,13 +769,28 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
                             break;
                         }
                     }
+                    Ok(Event::Outgoing(Outgoing::Publish(pkid))) => {
+                        if done_pkid.is_none() && relogin() {
+                            done_pkid = Some(pkid);
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(ack))) => {
+                        if done_pkid == Some(ack.pkid) {
+                            break;
+                        }
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         shared.lock().connected = false;
                         tracing::debug!("broker link: {e}");
+                        if relogin() {
+                            break;
+                        }
                         tokio::time::sleep(Duration::from_millis(300)).await;
                     }
                 },
+                // Should the acknowledgement of the PairDone never come, log in again anyway.
+                _ = tokio::time::sleep(Duration::from_secs(2)), if relogin() => break,
                 _ = async { online.wait_for(|on| !*on).await.map(|_| ()) } => break,
                 _ = shared.reconnect.notified() => break,
             }
@@ -811,6 +851,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "lock_id": inner.paired.as_ref().map(|p| p.lock_id.clone()),
         "setup_code": inner.paired.is_none().then(|| format_code(&inner.p.setup_code)),
         "online": inner.connected,
+        "broker_user": inner.connected.then(|| inner.broker_user.clone()),
         "bolt": inner.bolt(),
         "now": rfc3339(inner.now()),
         "time_trusted": inner.core.as_ref().map(|c| c.time_state() == TimeState::Trusted),

@@ -19,6 +19,7 @@ use latchkey_lock_core::{
     Credential, DenyEntry, EventKind, GuestRecord, LocalDate, Method, OFFSET_CAPACITY, OffsetEntry, RootSecret,
     Settings, Subject, UserKind, Window,
 };
+use latchkey_protocol::broker;
 use latchkey_protocol::{
     Down, EventsAck, Header, MAX_MESSAGE_LEN, PairStart, Pairing, PinCode, ReplayWindow, ServerPairing, SetupCode,
     SigningKey, Sync as SyncBatch, SyncChange, SyncStatus, Time, Unlock, Up, User, VerifyingKey, decode_pairing,
@@ -53,15 +54,25 @@ pub async fn start(
     mut shutdown: watch::Receiver<bool>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> anyhow::Result<Arc<dyn Gateway>> {
-    let (host, port) = match &config.mqtt {
+    let (host, port, login) = match &config.mqtt {
         MqttConfig::Embedded(addr) => {
-            let addr = start_broker(*addr)?;
-            (addr.ip().to_string(), addr.port())
+            let secret = load_or_create_secret(&config.data_dir.join("broker-secret"))?;
+            let auth = BrokerAuth {
+                server: broker::server_password(&secret),
+                store: store.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            };
+            let login = auth.server.as_str().to_string();
+            let addr = start_broker(*addr, Arc::new(auth))?;
+            (addr.ip().to_string(), addr.port(), Some(login))
         }
-        MqttConfig::External { host, port } => (host.clone(), *port),
+        MqttConfig::External { host, port } => (host.clone(), *port, None),
     };
-    let server_key = load_or_create_key(&config.data_dir.join("server-key"))?;
+    let server_key = SigningKey::from_bytes(&load_or_create_secret(&config.data_dir.join("server-key"))?);
     let mut mo = MqttOptions::new(format!("latchkey-server-{}", hex::encode(random::<4>())), host, port);
+    if let Some(password) = login {
+        mo.set_credentials(broker::SERVER_USERNAME, password);
+    }
     mo.set_keep_alive(Duration::from_secs(5));
     mo.set_clean_session(true);
     mo.set_max_packet_size(MAX_MESSAGE_LEN + 1024, MAX_MESSAGE_LEN + 1024);
@@ -92,16 +103,67 @@ pub async fn start(
     Ok(Arc::new(MqttGateway(inner)))
 }
 
-/// Runs `rumqttd` on its own threads, listening on `addr` (MQTT 3.1.1, no TLS, no auth: see
-/// `docs/design/device-link.md`).
+/// How long the broker waits for the database when a lock logs in.
+const LOGIN_LOOKUP: Duration = Duration::from_secs(5);
+
+/// Who may log in to the embedded broker (`docs/design/broker-auth.md`): the server's own client,
+/// unpaired locks as `pairing`, and each paired lock under its id with the password derived from
+/// its root secret.
+struct BrokerAuth {
+    server: broker::BrokerPassword,
+    store: Store,
+    /// The server's runtime: the store's connections belong to it, while the broker runs the
+    /// login check on its own threads.
+    runtime: tokio::runtime::Handle,
+}
+
+impl BrokerAuth {
+    async fn check(self: Arc<Self>, client_id: String, user: String, password: String) -> bool {
+        let ok = match user.as_str() {
+            broker::SERVER_USERNAME => self.server.matches(password.as_bytes()),
+            broker::PAIRING_USERNAME => password == broker::PAIRING_PASSWORD,
+            lock_id if topics::valid_lock_id(lock_id) => self.check_lock(lock_id, &password).await,
+            _ => false,
+        };
+        if !ok {
+            tracing::info!("the MQTT broker refused a login: client {client_id:?}, user {user:?}");
+        }
+        ok
+    }
+
+    async fn check_lock(&self, lock_id: &str, password: &str) -> bool {
+        let store = self.store.clone();
+        let id = lock_id.to_string();
+        let lookup = self.runtime.spawn(async move {
+            let mut c = store.read().await?;
+            let lock = store::lock_by_id(&mut c, &id).await?;
+            anyhow::Ok(lock.and_then(|l| hex32(&l.root_secret)))
+        });
+        match tokio::time::timeout(LOGIN_LOOKUP, lookup).await {
+            Ok(Ok(Ok(Some(root)))) => broker::lock_password(&RootSecret(root), lock_id).matches(password.as_bytes()),
+            Ok(Ok(Ok(None))) => false,
+            Ok(Ok(Err(e))) => {
+                tracing::warn!("checking the broker login of lock {lock_id}: {e:#}");
+                false
+            }
+            Ok(Err(_)) | Err(_) => {
+                tracing::warn!("checking the broker login of lock {lock_id}: the database did not answer");
+                false
+            }
+        }
+    }
+}
+
+/// Runs `rumqttd` on its own threads, listening on `addr` (MQTT 3.1.1, no TLS), with every
+/// CONNECT checked by `auth` (`docs/design/broker-auth.md`).
 /// Port 0 picks a free port. Returns the address it listens on.
-fn start_broker(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
+fn start_broker(addr: SocketAddr, auth: Arc<BrokerAuth>) -> anyhow::Result<SocketAddr> {
     // Fail clearly when the port is taken (rumqttd would only log it on its own thread).
     let probe = std::net::TcpListener::bind(addr)
         .with_context(|| format!("the embedded MQTT broker cannot listen on {addr}"))?;
     let addr = probe.local_addr()?;
     drop(probe);
-    let connections = rumqttd::ConnectionSettings {
+    let mut connections = rumqttd::ConnectionSettings {
         connection_timeout_ms: 60_000,
         max_payload_size: MAX_MESSAGE_LEN + 1024,
         max_inflight_count: 200,
@@ -109,6 +171,8 @@ fn start_broker(addr: SocketAddr) -> anyhow::Result<SocketAddr> {
         external_auth: None,
         dynamic_filters: true,
     };
+    // A refused login ends the connection before any CONNACK (rumqttd 0.20 sends none).
+    connections.set_auth_handler(move |client_id, user, password| auth.clone().check(client_id, user, password));
     let mut v4 = HashMap::new();
     v4.insert(
         "v4-1".to_string(),
@@ -152,16 +216,14 @@ fn random<const N: usize>() -> [u8; N] {
     b
 }
 
-/// The server's Ed25519 key, created on first start (hex, owner-only).
-fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
+/// A 32-byte secret kept in `path` (hex, owner-only), created on first start: the server's
+/// Ed25519 key (`server-key`) and the broker secret (`broker-secret`).
+fn load_or_create_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
     match std::fs::read_to_string(path) {
-        Ok(text) => {
-            let bytes: [u8; 32] = hex::decode(text.trim())
-                .ok()
-                .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| anyhow::anyhow!("{} is not a 32-byte hex key", path.display()))?;
-            Ok(SigningKey::from_bytes(&bytes))
-        }
+        Ok(text) => hex::decode(text.trim())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| anyhow::anyhow!("{} is not a 32-byte hex key", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let bytes = random::<32>();
             let tmp = path.with_extension("tmp");
@@ -179,7 +241,7 @@ fn load_or_create_key(path: &Path) -> anyhow::Result<SigningKey> {
                 f.sync_all()?;
             }
             std::fs::rename(&tmp, path)?;
-            Ok(SigningKey::from_bytes(&bytes))
+            Ok(bytes)
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
