@@ -91,7 +91,7 @@ pub async fn start(
                 _ = tick.tick() => {
                     resync.resync_unacked().await;
                     ticks += 1;
-                    if ticks % 60 == 0 {
+                    if ticks.is_multiple_of(60) {
                         resync.purge_unlock_results().await;
                     }
                 }
