@@ -385,14 +385,19 @@ async fn two_instances(database_url: Option<String>) {
         assert_eq!(r.unwrap().outcome, "unlocked");
     }
 
+    // Every Hello answered; then no second answer to any of them.
+    eventually("a Time for every Hello", 10, || async {
+        (tap.count("down", 0x02) >= tap.count("up", 0x81)).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let hellos = tap.count("up", 0x81);
     let times = tap.count("down", 0x02);
     let seen = tap.seen.lock().unwrap().clone();
     assert!(hellos >= 1, "{seen:?}");
-    assert_eq!(
-        times, hellos,
-        "one Time per Hello: each lock message is handled by one instance; seen {seen:?}"
+    assert!(
+        times <= hellos,
+        "one Time per Hello: each lock message is handled by one instance; {times} for {hellos}: {seen:?}"
     );
 
     // Instance A stops; B carries on alone: the lock's messages now all reach B.
