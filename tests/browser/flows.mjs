@@ -126,6 +126,11 @@ try {
   const lockUrl = page.url().split("?")[0];
 
   step = "the paired lock is online and opens remotely";
+  // After pairing, the lock leaves the shared pairing login for its own (docs/design/broker-auth.md).
+  await waitForAsync(async () => {
+    const s = await (await fetch(`${lockControl}/status`)).json();
+    return s.paired === true && s.online === true && s.broker_user === s.lock_id;
+  }, "the lock back online under its own broker login");
   await waitForAsync(async () => {
     await page.goto(lockUrl);
     return (await page.locator(".pill.ok", { hasText: "Online" }).count()) === 1;

@@ -65,6 +65,7 @@ struct FileConfig {
     session_ttl_days: Option<u32>,
     trust_forwarded_for: Option<bool>,
     unlock_timeout_ms: Option<u64>,
+    mqtt_share_group: Option<String>,
 }
 
 /// Every `LATCHKEY_*` variable the server reads, with the file key it stands for.
@@ -89,6 +90,7 @@ const ENV_KEYS: &[(&str, &str)] = &[
     ("LATCHKEY_SESSION_TTL_DAYS", "session_ttl_days"),
     ("LATCHKEY_TRUST_FORWARDED_FOR", "trust_forwarded_for"),
     ("LATCHKEY_UNLOCK_TIMEOUT_MS", "unlock_timeout_ms"),
+    ("LATCHKEY_MQTT_SHARE_GROUP", "mqtt_share_group"),
 ];
 
 /// Where locks connect.
@@ -146,6 +148,9 @@ pub struct Config {
     pub invitation_ttl_hours: u32,
     pub session_ttl_days: u32,
     pub unlock_timeout_ms: u64,
+    /// The MQTT shared-subscription group of the locks' `up` topics: instances in one group
+    /// share the messages, each handled by exactly one of them.
+    pub mqtt_share_group: String,
 }
 
 impl Config {
@@ -259,6 +264,11 @@ impl Config {
             )? as u32,
             session_ttl_days: num(file.session_ttl_days.map(u64::from), "LATCHKEY_SESSION_TTL_DAYS", 90)? as u32,
             unlock_timeout_ms: num(file.unlock_timeout_ms, "LATCHKEY_UNLOCK_TIMEOUT_MS", 5000)?,
+            mqtt_share_group: parse_share_group(
+                &env("LATCHKEY_MQTT_SHARE_GROUP")
+                    .or(file.mqtt_share_group)
+                    .unwrap_or_else(|| "latchkey".into()),
+            )?,
         })
     }
 
@@ -283,8 +293,32 @@ impl Config {
             invitation_ttl_hours: 7 * 24,
             session_ttl_days: 90,
             unlock_timeout_ms: 5000,
+            // Parallel tests share one external broker: a group of their own keeps one test's
+            // lock messages from going to another test's server.
+            mqtt_share_group: format!("latchkey-test-{}", hex::encode(test_group_bytes())),
         }
     }
+}
+
+fn test_group_bytes() -> [u8; 6] {
+    let mut b = [0u8; 6];
+    // A test without OS randomness cannot run anyway.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut b).expect("the OS random source");
+    b
+}
+
+/// A share group names a topic level: 1 to 64 of `A-Z a-z 0-9 _ -`.
+fn parse_share_group(text: &str) -> anyhow::Result<String> {
+    let ok = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !ok {
+        bail!("mqtt_share_group: expected 1 to 64 letters, digits, '_' or '-', got '{text}'");
+    }
+    Ok(text.to_string())
 }
 
 fn pick(flag: &Option<String>, file: &Option<String>) -> Option<String> {
@@ -394,6 +428,22 @@ mod tests {
         );
         assert!(parse_mqtt("tcp://x:1").is_err());
         assert!(parse_mqtt("mqtt://:1").is_err());
+    }
+
+    #[test]
+    fn share_groups() {
+        assert_eq!(parse_share_group("latchkey").unwrap(), "latchkey");
+        assert_eq!(parse_share_group("site-1_a").unwrap(), "site-1_a");
+        for bad in ["", "a/b", "a+", "#", "a b", &"x".repeat(65)] {
+            assert!(parse_share_group(bad).is_err(), "{bad:?}");
+        }
+        let dir = std::path::Path::new("/tmp");
+        let a = Config::for_tests(dir, None, MqttConfig::Embedded("127.0.0.1:0".parse().unwrap()));
+        let b = Config::for_tests(dir, None, MqttConfig::Embedded("127.0.0.1:0".parse().unwrap()));
+        assert_ne!(
+            a.mqtt_share_group, b.mqtt_share_group,
+            "each test server has its own group"
+        );
     }
 
     #[test]

@@ -98,7 +98,7 @@ async fn two_admins(s: &Store) {
 #[tokio::test]
 async fn migrations_apply_once_and_downgrades_are_refused() {
     for (backend, s, dir) in stores().await {
-        assert_eq!(s.schema_version().await.unwrap(), 1, "{backend}");
+        assert_eq!(s.schema_version().await.unwrap(), 2, "{backend}");
         let mut tx = s.begin().await.unwrap();
         sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (999, 'future', 0)")
             .execute(&mut *tx)
@@ -111,7 +111,7 @@ async fn migrations_apply_once_and_downgrades_are_refused() {
         };
         s.close().await;
         match Store::open(&url).await {
-            Err(StoreError::Downgrade { found: 999, known: 1 }) => {}
+            Err(StoreError::Downgrade { found: 999, known: 2 }) => {}
             Err(e) => panic!("{backend}: wrong error {e}"),
             Ok(_) => panic!("{backend}: a database from the future was opened"),
         }
@@ -130,7 +130,7 @@ async fn reopening_a_migrated_database_changes_nothing() {
     tx.commit().await.unwrap();
     s.close().await;
     let s = Store::open(&url).await.unwrap();
-    assert_eq!(s.schema_version().await.unwrap(), 1);
+    assert_eq!(s.schema_version().await.unwrap(), 2);
     let mut c = s.read().await.unwrap();
     assert!(store::account_by_id(&mut c, "a1").await.unwrap().is_some());
 }
@@ -355,4 +355,64 @@ async fn sms_claims_never_overlap_and_failures_come_back_later() {
         let mut c = s.read().await.unwrap();
         assert!(store::sms_by_id(&mut c, "m0").await.unwrap().unwrap().sent_at.is_some());
     }
+}
+
+#[tokio::test]
+async fn the_acknowledged_version_follows_the_lock_s_latest_report() {
+    for (backend, s, _dir) in stores().await {
+        let mut tx = s.begin().await.unwrap();
+        let mut l = lock("L");
+        l.version = 5;
+        store::insert_lock(&mut tx, &l).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut c = s.read().await.unwrap();
+        assert!(store::record_acked_version(&mut c, "L", 5, 11).await.unwrap());
+        // A report the lock sent earlier (up seq 10) arrives late: ignored.
+        assert!(
+            !store::record_acked_version(&mut c, "L", 4, 10).await.unwrap(),
+            "{backend}"
+        );
+        assert_eq!(acked(&mut c, "L").await, 5, "{backend}");
+        // A later report of an older version (a stale snapshot landed last): believed.
+        assert!(store::record_acked_version(&mut c, "L", 4, 12).await.unwrap());
+        assert_eq!(acked(&mut c, "L").await, 4, "{backend}");
+        // A version the server never had: ignored.
+        assert!(!store::record_acked_version(&mut c, "L", 9, 13).await.unwrap());
+        assert_eq!(acked(&mut c, "L").await, 4, "{backend}");
+
+        // Resend claims: one holder at a time, until the claim runs out.
+        assert!(store::claim_resync(&mut c, "L", 1000, 5000, false).await.unwrap());
+        assert!(
+            !store::claim_resync(&mut c, "L", 2000, 6000, false).await.unwrap(),
+            "{backend}"
+        );
+        assert!(store::claim_resync(&mut c, "L", 5000, 9000, false).await.unwrap());
+        assert!(store::record_acked_version(&mut c, "L", 5, 14).await.unwrap());
+        assert!(
+            !store::claim_resync(&mut c, "L", 20_000, 24_000, false).await.unwrap(),
+            "synced: nothing to claim"
+        );
+
+        // Unlock results: taken once.
+        let r = store::UnlockResultRow {
+            outcome: "denied".into(),
+            reason: Some("outside_schedule".into()),
+        };
+        store::put_unlock_result(&mut c, "L", 7, &r, 1).await.unwrap();
+        store::put_unlock_result(&mut c, "L", 7, &r, 1).await.unwrap();
+        assert_eq!(store::take_unlock_result(&mut c, "L", 7).await.unwrap(), Some(r));
+        assert_eq!(store::take_unlock_result(&mut c, "L", 7).await.unwrap(), None);
+
+        // The server identity: the first key stays.
+        assert_eq!(store::server_identity(&mut c, "aa", 1).await.unwrap(), "aa");
+        assert_eq!(
+            store::server_identity(&mut c, "bb", 2).await.unwrap(),
+            "aa",
+            "{backend}"
+        );
+    }
+}
+
+async fn acked(c: &mut store::Conn, lock_id: &str) -> i64 {
+    store::lock_by_id(c, lock_id).await.unwrap().unwrap().acked_version
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
 use async_trait::async_trait;
@@ -41,6 +41,8 @@ const PAIR_STEP: Duration = Duration::from_secs(8);
 const UNLOCK_LIFETIME: i64 = 30;
 const TIME_LIFETIME: i64 = 30;
 const SYNC_LIFETIME: i64 = 600;
+/// How often a remote unlock looks for its result in the database.
+const UNLOCK_POLL: Duration = Duration::from_millis(50);
 /// A sync the lock has not acknowledged is sent again after this long.
 const RESYNC_AFTER: Duration = Duration::from_secs(4);
 /// The offset table covers this much ahead (13 months and a bit).
@@ -68,7 +70,9 @@ pub async fn start(
         }
         MqttConfig::External { host, port } => (host.clone(), *port, None),
     };
-    let server_key = SigningKey::from_bytes(&load_or_create_secret(&config.data_dir.join("server-key"))?);
+    let key_path = config.data_dir.join("server-key");
+    let server_key = SigningKey::from_bytes(&load_or_create_secret(&key_path)?);
+    check_identity(&store, &server_key, &key_path).await?;
     let mut mo = MqttOptions::new(format!("latchkey-server-{}", hex::encode(random::<4>())), host, port);
     if let Some(password) = login {
         mo.set_credentials(broker::SERVER_USERNAME, password);
@@ -84,19 +88,25 @@ pub async fn start(
         connected: AtomicBool::new(false),
         server_key,
         unlock_timeout: Duration::from_millis(config.unlock_timeout_ms),
+        share_group: config.mqtt_share_group.clone(),
         pairings: Mutex::new(HashMap::new()),
         unlocks: Mutex::new(HashMap::new()),
-        replay: Mutex::new(HashMap::new()),
-        sent: Mutex::new(HashMap::new()),
     });
     tasks.push(tokio::spawn(event_loop(inner.clone(), events, shutdown.clone())));
     let resync = inner.clone();
     tasks.push(tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks = 0u64;
         loop {
             tokio::select! {
                 _ = async { shutdown.wait_for(|s| *s).await.map(|_| ()) } => break,
-                _ = tick.tick() => resync.resync_unacked().await,
+                _ = tick.tick() => {
+                    resync.resync_unacked().await;
+                    ticks += 1;
+                    if ticks.is_multiple_of(60) {
+                        resync.purge_unlock_results().await;
+                    }
+                }
             }
         }
     }));
@@ -216,6 +226,53 @@ fn random<const N: usize>() -> [u8; N] {
     b
 }
 
+/// Refuses to start with a server key other than the one the database's locks were paired
+/// with (several instances must share one `DATA_DIR/server-key`); the first start records it.
+async fn check_identity(store: &Store, key: &SigningKey, path: &Path) -> anyhow::Result<()> {
+    let mine = hex::encode(key.verifying_key().to_bytes());
+    let recorded = {
+        let mut tx = store.begin().await?;
+        let recorded = store::server_identity(&mut tx, &mine, Timestamp::now().as_millisecond()).await?;
+        tx.commit().await?;
+        recorded
+    };
+    if recorded != mine {
+        anyhow::bail!(
+            "the server key {} (public key {mine}) is not the key this database's locks were paired \
+             with (public key {recorded}); every instance serving one database must use the same \
+             server key: copy the first instance's server-key file into this instance's data folder",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether a lock's up message numbered `seq` is new, by the lock's replay window stored in
+/// the database; records it when it is. A number is accepted once across all instances
+/// (compare-and-set on the stored window). `false` also when there is no such lock.
+pub async fn accept_up_seq(store: &Store, lock_id: &str, seq: u64) -> anyhow::Result<bool> {
+    for _ in 0..32 {
+        let mut c = store.read().await?;
+        let Some(old) = store::up_replay(&mut c, lock_id).await? else {
+            return Ok(false);
+        };
+        let mut window = hex::decode(&old)
+            .ok()
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .map(|b| ReplayWindow::from_bytes(&b))
+            .unwrap_or_default();
+        if !window.check(seq) {
+            return Ok(false);
+        }
+        window.accept(seq);
+        if store::swap_up_replay(&mut c, lock_id, &old, &hex::encode(window.to_bytes())).await? {
+            return Ok(true);
+        }
+        // Another instance accepted a message of this lock meanwhile: check again.
+    }
+    anyhow::bail!("the replay window of lock {lock_id} keeps changing")
+}
+
 /// A 32-byte secret kept in `path` (hex, owner-only), created on first start: the server's
 /// Ed25519 key (`server-key`) and the broker secret (`broker-secret`).
 fn load_or_create_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
@@ -254,14 +311,14 @@ struct Inner {
     connected: AtomicBool,
     server_key: SigningKey,
     unlock_timeout: Duration,
-    /// Pairing exchanges in progress, by discriminator.
+    /// The shared-subscription group of the locks' `up` topics.
+    share_group: String,
+    /// Pairing exchanges this instance runs, by discriminator. Pairing replies reach every
+    /// instance (no shared subscription); only the one running the exchange acts.
     pairings: Mutex<HashMap<u16, mpsc::UnboundedSender<Vec<u8>>>>,
-    /// Remote unlocks waiting for their result, by (lock, command).
+    /// Remote unlocks this instance waits for, by (lock, command). A result that another
+    /// instance receives reaches the waiter through the `unlock_results` table.
     unlocks: Mutex<HashMap<(String, u64), oneshot::Sender<latchkey_protocol::UnlockOutcome>>>,
-    /// Replay windows of up messages, per lock (in memory).
-    replay: Mutex<HashMap<String, ReplayWindow>>,
-    /// The version last sent to each lock, and when.
-    sent: Mutex<HashMap<String, (i64, Instant)>>,
 }
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -277,7 +334,11 @@ async fn event_loop(g: Arc<Inner>, mut events: EventLoop, mut shutdown: watch::R
             _ = async { shutdown.wait_for(|s| *s).await.map(|_| ()) } => break,
             ev = events.poll() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
-                    for filter in [topics::LOCK_UP_FILTER, topics::PAIRING_UP_FILTER] {
+                    // Each lock message goes to one instance of the group; pairing replies go
+                    // to every instance, since only the one that started the exchange can
+                    // check them.
+                    let locks = format!("$share/{}/{}", g.share_group, topics::LOCK_UP_FILTER);
+                    for filter in [locks.as_str(), topics::PAIRING_UP_FILTER] {
                         if let Err(e) = g.client.try_subscribe(filter, QoS::AtLeastOnce) {
                             tracing::warn!("subscribing to {filter}: {e}");
                         }
@@ -376,15 +437,13 @@ impl Inner {
         self.publish(&topic, buf).map_err(|e| anyhow::anyhow!(e))
     }
 
-    async fn snapshot(&self, lock_id: &str) -> anyhow::Result<Option<Snapshot>> {
-        let mut c = self.store.read().await?;
-        let Some(lock) = store::lock_by_id(&mut c, lock_id).await? else {
+    async fn snapshot(&self, c: &mut store::Conn, lock_id: &str) -> anyhow::Result<Option<Snapshot>> {
+        let Some(lock) = store::lock_by_id(c, lock_id).await? else {
             return Ok(None);
         };
-        let members = store::members(&mut c, lock_id).await?;
-        let keys = store::guest_keys(&mut c, lock_id).await?;
-        let issuers = store::issuers(&mut c, lock_id).await?;
-        drop(c);
+        let members = store::members(c, lock_id).await?;
+        let keys = store::guest_keys(c, lock_id).await?;
+        let issuers = store::issuers(c, lock_id).await?;
         let now = self.now();
         let now_s = now.as_second();
         let mut changes = vec![SyncChange::ClearAll];
@@ -490,10 +549,26 @@ impl Inner {
     }
 
     /// Sends the lock a full snapshot of its current version.
+    ///
+    /// The sequence number is reserved first, in the transaction that reads the snapshot: that
+    /// takes the lock row's write lock (PostgreSQL) or the database write lock (SQLite), which
+    /// every version bump also takes, so across all instances a later sequence number never
+    /// carries an older version. (Two instances' messages can still cross at the broker, and a
+    /// snapshot applies whatever the lock holds; the lock's acknowledgements, ordered by its
+    /// own sequence numbers, then show the older version and it is sent the current one again;
+    /// see `store::record_acked_version`.)
     async fn send_sync(&self, lock_id: &str) -> anyhow::Result<()> {
-        let Some(snap) = self.snapshot(lock_id).await? else {
+        let now_ms = self.now().as_millisecond();
+        let mut tx = self.store.begin().await?;
+        let Some(seq) = store::next_command_seq(&mut tx, lock_id).await? else {
             return Ok(());
         };
+        let Some(snap) = self.snapshot(&mut tx, lock_id).await? else {
+            return Ok(());
+        };
+        // Another instance's resend loop leaves the lock alone for a while.
+        store::claim_resync(&mut tx, lock_id, now_ms, now_ms + RESYNC_AFTER.as_millis() as i64, true).await?;
+        tx.commit().await?;
         let mut changes: Vec<SyncChange<'_>> = snap.changes.to_vec();
         changes.push(SyncChange::SetOffsetTable {
             entries: &snap.offsets,
@@ -501,11 +576,12 @@ impl Inner {
         });
         let version = snap.lock.version;
         let sync = SyncBatch::new(snap.lock.acked_version.max(0) as u64, version.max(0) as u64, &changes);
-        guard(&self.sent).insert(lock_id.to_string(), (version, Instant::now()));
-        self.send_down(lock_id, &Down::Sync(sync), None, SYNC_LIFETIME).await
+        self.send_down(lock_id, &Down::Sync(sync), Some(seq as u64), SYNC_LIFETIME)
+            .await
     }
 
-    /// Resends snapshots to online locks that have not acknowledged their current version.
+    /// Resends snapshots to locks that have not acknowledged their current version. Each
+    /// lock is claimed in the database first, so one instance resends it, not all of them.
     async fn resync_unacked(&self) {
         if !self.connected.load(Ordering::SeqCst) {
             return;
@@ -515,13 +591,27 @@ impl Inner {
             Err(_) => return,
         };
         for l in locks {
-            let due = match guard(&self.sent).get(&l.id) {
-                Some((v, at)) => *v != l.version || at.elapsed() >= RESYNC_AFTER,
-                None => true,
+            let now_ms = self.now().as_millisecond();
+            let until = now_ms + RESYNC_AFTER.as_millis() as i64;
+            let claimed = match self.store.read().await {
+                Ok(mut c) => store::claim_resync(&mut c, &l.id, now_ms, until, false)
+                    .await
+                    .unwrap_or(false),
+                Err(_) => false,
             };
-            if due && let Err(e) = self.send_sync(&l.id).await {
+            if claimed && let Err(e) = self.send_sync(&l.id).await {
                 tracing::warn!("sync to {}: {e:#}", l.id);
             }
+        }
+    }
+
+    /// Forgets unlock results whose request gave up long ago.
+    async fn purge_unlock_results(&self) {
+        let before = self.now().as_millisecond() - 600_000;
+        if let Ok(mut c) = self.store.read().await
+            && let Err(e) = store::purge_unlock_results(&mut c, before).await
+        {
+            tracing::warn!("purging unlock results: {e}");
         }
     }
 
@@ -546,20 +636,25 @@ impl Inner {
         let key = hex32(&lock.device_key)
             .and_then(|k| VerifyingKey::from_bytes(&k).ok())
             .ok_or_else(|| anyhow::anyhow!("stored device key is unusable"))?;
-        let msg = {
-            let mut replay = guard(&self.replay);
-            let w = replay.entry(lock_id.to_string()).or_default();
-            open_up(payload, lock_id.as_bytes(), &key, w, now.as_second())
-                .map_err(|e| anyhow::anyhow!("refused: {e:?}"))?
-        };
+        // Signature, body and expiry first (a fresh window: the replay check is the stored one).
+        let msg = open_up(
+            payload,
+            lock_id.as_bytes(),
+            &key,
+            &mut ReplayWindow::new(),
+            now.as_second(),
+        )
+        .map_err(|e| anyhow::anyhow!("refused: {e:?}"))?;
+        if !accept_up_seq(&self.store, lock_id, msg.header.seq).await? {
+            anyhow::bail!("refused: {:?}", latchkey_protocol::Reject::Replayed);
+        }
+        let up_seq = i64::try_from(msg.header.seq).unwrap_or(i64::MAX);
         match msg.body {
             Up::Hello(h) => {
                 {
                     let mut tx = self.store.begin().await?;
                     store::set_lock_presence(&mut tx, lock_id, true, None, now_ms).await?;
-                    if h.applied_version as i64 == lock.version {
-                        store::set_acked_version(&mut tx, lock_id, lock.version).await?;
-                    }
+                    store::record_acked_version(&mut tx, lock_id, h.applied_version as i64, up_seq).await?;
                     tx.commit().await?;
                 }
                 let time = Time {
@@ -580,9 +675,16 @@ impl Inner {
             }
             Up::SyncAck(a) => match a.status {
                 SyncStatus::Applied => {
+                    let version = a.version as i64;
                     let mut tx = self.store.begin().await?;
-                    store::set_acked_version(&mut tx, lock_id, a.version as i64).await?;
+                    let recorded = store::record_acked_version(&mut tx, lock_id, version, up_seq).await?;
+                    let current = store::lock_by_id(&mut tx, lock_id).await?.map(|l| l.version);
                     tx.commit().await?;
+                    if recorded && current.is_some_and(|v| version < v) {
+                        // An older snapshot (sent by another instance, or before a change)
+                        // overtook the current one: send the current one at once.
+                        self.send_sync(lock_id).await?;
+                    }
                 }
                 SyncStatus::BaseMismatch => self.send_sync(lock_id).await?,
                 SyncStatus::Rejected(e) => tracing::warn!("lock {lock_id} rejected sync: {e:?}"),
@@ -606,8 +708,27 @@ impl Inner {
                 }
             }
             Up::UnlockResult(r) => {
-                if let Some(tx) = guard(&self.unlocks).remove(&(lock_id.to_string(), r.command)) {
-                    let _ = tx.send(r.outcome);
+                let waiter = guard(&self.unlocks).remove(&(lock_id.to_string(), r.command));
+                match waiter {
+                    Some(tx) => {
+                        let _ = tx.send(r.outcome);
+                    }
+                    None => {
+                        // The request may wait on another instance: leave the result there.
+                        let row = match unlock_outcome(&r.outcome) {
+                            UnlockOutcome::Unlocked => store::UnlockResultRow {
+                                outcome: "unlocked".into(),
+                                reason: None,
+                            },
+                            UnlockOutcome::Denied(reason) => store::UnlockResultRow {
+                                outcome: "denied".into(),
+                                reason: Some(reason),
+                            },
+                        };
+                        let command = i64::try_from(r.command).unwrap_or(i64::MAX);
+                        let mut c = self.store.read().await?;
+                        store::put_unlock_result(&mut c, lock_id, command, &row, now_ms).await?;
+                    }
                 }
             }
         }
@@ -678,11 +799,18 @@ impl Inner {
                 && d.session == session
             {
                 done.check(&d).map_err(|_| PairingError::NoAnswer)?;
-                // Forget any up-replay state of an earlier lock with this id (none in practice).
-                guard(&self.replay).remove(&grant.lock_id);
                 return Ok(device);
             }
         }
+    }
+}
+
+/// The lock's answer to a remote unlock, as the domain sees it.
+fn unlock_outcome(o: &latchkey_protocol::UnlockOutcome) -> UnlockOutcome {
+    match o {
+        latchkey_protocol::UnlockOutcome::Unlocked => UnlockOutcome::Unlocked,
+        latchkey_protocol::UnlockOutcome::Denied(r) => UnlockOutcome::Denied(reason_name(*r).into()),
+        latchkey_protocol::UnlockOutcome::Failed => UnlockOutcome::Denied("failed_to_open".into()),
     }
 }
 
@@ -889,15 +1017,32 @@ impl Gateway for MqttGateway {
             guard(&self.0.unlocks).remove(&key);
             return Err(UnlockError::Unavailable(e.to_string()));
         }
-        match tokio::time::timeout(self.0.unlock_timeout, rx).await {
-            Ok(Ok(latchkey_protocol::UnlockOutcome::Unlocked)) => Ok(UnlockOutcome::Unlocked),
-            Ok(Ok(latchkey_protocol::UnlockOutcome::Denied(r))) => Ok(UnlockOutcome::Denied(reason_name(r).into())),
-            Ok(Ok(latchkey_protocol::UnlockOutcome::Failed)) => Ok(UnlockOutcome::Denied("failed_to_open".into())),
-            _ => {
-                guard(&self.0.unlocks).remove(&key);
-                Err(UnlockError::Timeout)
+        // The answer reaches whichever instance the broker gives the lock's message to: this
+        // one (the channel) or another (the `unlock_results` table, polled).
+        let command = i64::try_from(command_seq).unwrap_or(i64::MAX);
+        let deadline = tokio::time::Instant::now() + self.0.unlock_timeout;
+        let mut rx = rx;
+        let outcome = loop {
+            tokio::select! {
+                r = &mut rx => break r.ok().map(|o| unlock_outcome(&o)),
+                _ = tokio::time::sleep_until(deadline) => break None,
+                _ = tokio::time::sleep(UNLOCK_POLL) => {
+                    let taken = match self.0.store.read().await {
+                        Ok(mut c) => store::take_unlock_result(&mut c, &lock.id, command).await.ok().flatten(),
+                        Err(_) => None,
+                    };
+                    if let Some(row) = taken {
+                        break Some(match row.outcome.as_str() {
+                            "unlocked" => UnlockOutcome::Unlocked,
+                            "denied" => UnlockOutcome::Denied(row.reason.unwrap_or_else(|| "denied".into())),
+                            _ => UnlockOutcome::Denied("failed_to_open".into()),
+                        });
+                    }
+                }
             }
-        }
+        };
+        guard(&self.0.unlocks).remove(&key);
+        outcome.ok_or(UnlockError::Timeout)
     }
 
     async fn unpaired(&self, lock: &LockRow) {
@@ -912,8 +1057,6 @@ impl Gateway for MqttGateway {
         {
             tracing::warn!("unpair {}: {e:#}", lock.id);
         }
-        guard(&self.0.replay).remove(&lock.id);
-        guard(&self.0.sent).remove(&lock.id);
     }
 
     fn ready(&self) -> bool {

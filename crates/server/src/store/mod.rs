@@ -21,7 +21,10 @@ pub type Conn = AnyConnection;
 
 /// The migrations, in order. Each runs in its own transaction; a database that has a migration
 /// this binary does not know is refused (no downgrades).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial schema", include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial schema", include_str!("migrations/0001_initial.sql")),
+    (2, "several instances", include_str!("migrations/0002_instances.sql")),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

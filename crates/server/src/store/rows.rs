@@ -358,6 +358,7 @@ pub async fn delete_lock(c: &mut Conn, id: &str) -> Result<()> {
         "DELETE FROM invitations WHERE lock_id = $1",
         "DELETE FROM guest_keys WHERE lock_id = $1",
         "DELETE FROM issuers WHERE lock_id = $1",
+        "DELETE FROM unlock_results WHERE lock_id = $1",
         "DELETE FROM locks WHERE id = $1",
     ] {
         sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await?;
@@ -402,6 +403,128 @@ pub async fn next_command_seq(c: &mut Conn, lock_id: &str) -> Result<Option<i64>
             .bind(lock_id.to_string())
             .fetch_optional(&mut *c)
             .await?;
+    Ok(v)
+}
+
+/// The stored replay window of the lock's up messages (hex, empty before the first message);
+/// `None` when there is no such lock.
+pub async fn up_replay(c: &mut Conn, lock_id: &str) -> Result<Option<String>> {
+    let v: Option<String> = sqlx::query_scalar("SELECT up_replay FROM locks WHERE id = $1")
+        .bind(lock_id.to_string())
+        .fetch_optional(&mut *c)
+        .await?;
+    Ok(v)
+}
+
+/// Replaces the lock's up replay window with `new` only while it still is `old`
+/// (compare-and-set); false when another writer changed it first.
+pub async fn swap_up_replay(c: &mut Conn, lock_id: &str, old: &str, new: &str) -> Result<bool> {
+    let done = sqlx::query("UPDATE locks SET up_replay = $1 WHERE id = $2 AND up_replay = $3")
+        .bind(new.to_string())
+        .bind(lock_id.to_string())
+        .bind(old.to_string())
+        .execute(&mut *c)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records that the lock reported holding `version` in its up message number `up_seq`. Only a
+/// report newer (by `up_seq`) than the one stored counts, so the stored version is what the
+/// lock holds now, even when that is older than before (a stale snapshot that overtook a newer
+/// one). A version the server never had is ignored. Returns whether it was recorded.
+pub async fn record_acked_version(c: &mut Conn, lock_id: &str, version: i64, up_seq: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE locks SET acked_version = $1, acked_up_seq = $2 \
+         WHERE id = $3 AND acked_up_seq < $2 AND $1 <= version",
+    )
+    .bind(version)
+    .bind(up_seq)
+    .bind(lock_id.to_string())
+    .execute(&mut *c)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Claims re-sending the snapshot to a lock until `until` (Unix ms): only when the lock is
+/// behind and no other claim runs at `now` (or always, with `force`, after a send that
+/// happened anyway). Returns whether this caller holds the claim.
+pub async fn claim_resync(c: &mut Conn, lock_id: &str, now: i64, until: i64, force: bool) -> Result<bool> {
+    let query = if force {
+        sqlx::query("UPDATE locks SET sync_claimed_until = $1 WHERE id = $2")
+            .bind(until)
+            .bind(lock_id.to_string())
+    } else {
+        sqlx::query(
+            "UPDATE locks SET sync_claimed_until = $1 WHERE id = $2 AND acked_version < version \
+             AND (sync_claimed_until IS NULL OR sync_claimed_until <= $3)",
+        )
+        .bind(until)
+        .bind(lock_id.to_string())
+        .bind(now)
+    };
+    let done = query.execute(&mut *c).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A remote unlock result received by one instance for whichever instance waits for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnlockResultRow {
+    /// `unlocked`, `denied` or `failed`.
+    pub outcome: String,
+    pub reason: Option<String>,
+}
+
+pub async fn put_unlock_result(c: &mut Conn, lock_id: &str, command: i64, r: &UnlockResultRow, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO unlock_results (lock_id, command, outcome, reason, at) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(lock_id.to_string())
+    .bind(command)
+    .bind(r.outcome.clone())
+    .bind(r.reason.clone())
+    .bind(now)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Takes (reads and deletes) the result of a remote unlock, if it arrived.
+pub async fn take_unlock_result(c: &mut Conn, lock_id: &str, command: i64) -> Result<Option<UnlockResultRow>> {
+    let row = sqlx::query("DELETE FROM unlock_results WHERE lock_id = $1 AND command = $2 RETURNING outcome, reason")
+        .bind(lock_id.to_string())
+        .bind(command)
+        .fetch_optional(&mut *c)
+        .await?;
+    row.map(|r| {
+        Ok(UnlockResultRow {
+            outcome: r.try_get("outcome")?,
+            reason: r.try_get("reason")?,
+        })
+    })
+    .transpose()
+}
+
+/// Forgets unlock results nobody took (their request timed out) received before `before`.
+pub async fn purge_unlock_results(c: &mut Conn, before: i64) -> Result<()> {
+    sqlx::query("DELETE FROM unlock_results WHERE at < $1")
+        .bind(before)
+        .execute(&mut *c)
+        .await?;
+    Ok(())
+}
+
+/// Records `public_key` as the server's identity unless one is recorded already, and returns
+/// the recorded one.
+pub async fn server_identity(c: &mut Conn, public_key: &str, now: i64) -> Result<String> {
+    sqlx::query("INSERT INTO server_identity (id, public_key, created_at) VALUES (1, $1, $2) ON CONFLICT DO NOTHING")
+        .bind(public_key.to_string())
+        .bind(now)
+        .execute(&mut *c)
+        .await?;
+    let v: String = sqlx::query_scalar("SELECT public_key FROM server_identity WHERE id = 1")
+        .fetch_one(&mut *c)
+        .await?;
     Ok(v)
 }
 
