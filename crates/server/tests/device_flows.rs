@@ -18,6 +18,7 @@ use latchkey_protocol::{Down, EventStats, Events, Header, SigningKey, Unlock, Up
 on_both_brokers!(
     guest_key_opens_only_inside_its_window,
     one_time_guest_code_opens_once,
+    network_cut_then_both_sides_converge,
     server_restart_mid_sync_loses_and_doubles_nothing,
     replayed_and_forged_messages_are_refused,
     remote_unlock_of_an_offline_lock_is_504_in_time,
@@ -200,7 +201,6 @@ async fn one_time_guest_code_opens_once(broker: Broker) {
 
 // ------------------------------------------------------------------------ network cut
 
-#[allow(dead_code)] // TODO: on both brokers once the lock's last will works after pairing
 async fn network_cut_then_both_sides_converge(broker: Broker) {
     let (w, owner, lid) = paired(broker, false).await;
     let (_a, a_id) = w

@@ -227,6 +227,9 @@ struct Inner {
     client: Option<AsyncClient>,
     connected: bool,
     relock: Duration,
+    /// Just paired on a connection made without a last will: reconnect (with the will) once
+    /// the broker has acknowledged the `PairDone`.
+    rejoin_after_ack: bool,
 }
 
 struct Shared {
@@ -319,6 +322,7 @@ impl Inner {
             client: None,
             connected: false,
             relock: opts.relock,
+            rejoin_after_ack: false,
         };
         let now = inner.now();
         let fake_clock = inner.fake_clock;
@@ -554,6 +558,7 @@ impl Inner {
                 tracing::info!("paired as {lock_id}");
                 if let Ok(n) = encode_pairing(&Pairing::Done(done), &mut buf) {
                     self.publish(&up_topic, buf.get(..n).unwrap_or(&[]).to_vec());
+                    self.rejoin_after_ack = true;
                 }
                 if let Some(c) = self.client.clone()
                     && let Some(t) = topics::pairing_down(code.discriminator())
@@ -725,6 +730,7 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
             AsyncClient::new(mo, 64)
         };
         shared.lock().client = Some(client);
+        let mut rejoin = false;
         loop {
             tokio::select! {
                 ev = events.poll() => match ev {
@@ -736,6 +742,14 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let reconnect = shared.lock().on_message(&p.topic, &p.payload);
                         if reconnect {
+                            break;
+                        }
+                    }
+                    Ok(Event::Incoming(Packet::PubAck(_))) => {
+                        // The PairDone is with the broker: reconnect so that the new
+                        // connection carries the last will on the lock's own up topic.
+                        if std::mem::take(&mut shared.lock().rejoin_after_ack) {
+                            rejoin = true;
                             break;
                         }
                     }
@@ -758,6 +772,12 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
         // Dropping the event loop closes the connection without a DISCONNECT, as a lost
         // network would: the broker publishes the last will.
         drop(events);
+        if rejoin {
+            // Let the broker finish with the old connection first: rumqttd keys last wills by
+            // client id, and the old connection ending after the new one registered would
+            // consume the new will.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 
