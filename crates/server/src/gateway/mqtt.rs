@@ -490,6 +490,13 @@ impl Inner {
             open_up(payload, lock_id.as_bytes(), &key, w, now.as_second())
                 .map_err(|e| anyhow::anyhow!("refused: {e:?}"))?
         };
+        if !lock.online && !matches!(msg.body, Up::Hello(_)) {
+            // An authenticated message: the lock is connected even though its Hello was missed
+            // (it reconnected while this server was down).
+            let mut tx = self.store.begin().await?;
+            store::set_lock_presence(&mut tx, lock_id, true, None, now_ms).await?;
+            tx.commit().await?;
+        }
         match msg.body {
             Up::Hello(h) => {
                 {
