@@ -207,7 +207,8 @@ async fn network_cut_then_both_sides_converge(broker: Broker) {
         .add_member(&owner, &lid, FAMILY, AccessLevel::Family, Some(PIN_A))
         .await;
     w.wait_synced(&owner, &lid, 20).await;
-    assert_eq!(w.keypad(&format!("{PIN_A}#")).await["outcome"], "granted");
+    let r = w.keypad(&format!("{PIN_A}#")).await;
+    assert_eq!(r["outcome"], "granted", "A's PIN once synced: {r}");
     w.wait_access_events(&owner, &lid, "keypad", 1).await;
 
     // Cut: the lock goes offline, and the server sees it (the lock's last will).

@@ -395,9 +395,12 @@ impl World {
             }
         };
         let lid = lock.id.clone();
+        // Paired, reconnected with its last will, and trusting its clock (the server's answer
+        // to its Hello): only then does it decide as the tests expect.
         eventually("the lock to report paired", 10, || async {
             let s = self.lock_get("/status").await;
-            (s["paired"] == true && s["lock_id"] == lid.as_str() && s["online"] == true).then_some(())
+            (s["paired"] == true && s["lock_id"] == lid.as_str() && s["online"] == true && s["time_trusted"] == true)
+                .then_some(())
         })
         .await;
         lid
@@ -542,11 +545,14 @@ async fn start_server(config: Config) -> Server {
 
 // ------------------------------------------------------------------------------- sniffer
 
+/// What a sniffer saw: (topic, payload) in order.
+pub type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A raw MQTT client on the world's broker: records what it sees on the filter it
 /// subscribed to, and publishes whatever a test wants.
 pub struct Sniffer {
     pub client: AsyncClient,
-    pub seen: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    pub seen: Seen,
     acks: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -557,7 +563,7 @@ impl Sniffer {
         mo.set_keep_alive(Duration::from_secs(5));
         mo.set_max_packet_size(70_000, 70_000);
         let (client, mut events) = AsyncClient::new(mo, 64);
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
         let (subscribed_tx, mut subscribed) = tokio::sync::watch::channel(false);
         let s = seen.clone();
         let acks = Arc::new(std::sync::atomic::AtomicUsize::new(0));
