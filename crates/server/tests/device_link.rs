@@ -1,164 +1,18 @@
 //! The device link end to end: a real server (SQLite, embedded MQTT broker), a real virtual lock
 //! (in-process, `latchkey-vlock`), pairing with the lock's setup code, member sync, PINs at the
-//! keypad, remote unlock, removal, and the lock's journal in the activity log.
+//! keypad, remote unlock, removal, and the lock's journal in the activity log. The world and
+//! its helpers are in `device_kit`, shared with `device_flows.rs`.
 
-use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+mod device_kit;
 
-use latchkey_client::Client;
-use latchkey_client::model::{AccessLevel, CreateInvitation, SyncState};
-use latchkey_server::app::{Parts, Server};
-use latchkey_server::config::{Config, MqttConfig};
-use latchkey_server::domain::{OsEntropy, SystemClock};
-use serde_json::{Value, json};
-
-const OWNER: &str = "+12025550101";
-const FAMILY: &str = "+12025550102";
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Polls `f` until it returns `Some`, for at most `secs` seconds.
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-struct World {
-    server: Server,
-    api: Client,
-    outbox: std::path::PathBuf,
-    http: reqwest::Client,
-    lock_base: String,
-    _lock: latchkey_vlock::Handle,
-    _dir: tempfile::TempDir,
-}
-
-impl World {
-    async fn start() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let broker_port = free_port();
-        let config = Config::for_tests(
-            &dir.path().join("server"),
-            None,
-            MqttConfig::Embedded(format!("127.0.0.1:{broker_port}").parse().unwrap()),
-        );
-        let outbox = dir.path().join("server").join("outbox.jsonl");
-        let server = Server::start(
-            config,
-            Parts {
-                clock: Arc::new(SystemClock),
-                entropy: Arc::new(OsEntropy),
-                gateway: None,
-            },
-        )
-        .await
-        .expect("server starts");
-        let api = Client::new(format!("http://{}", server.addr));
-        let lock = latchkey_vlock::start(latchkey_vlock::Options {
-            state: dir.path().join("lock.state"),
-            broker_host: "127.0.0.1".into(),
-            broker_port,
-            control: "127.0.0.1:0".parse().unwrap(),
-            fake_clock: false,
-            relock: Duration::from_secs(1),
-        })
-        .await
-        .expect("virtual lock starts");
-        let lock_base = format!("http://{}", lock.control_addr);
-        World {
-            server,
-            api,
-            outbox,
-            http: reqwest::Client::new(),
-            lock_base,
-            _lock: lock,
-            _dir: dir,
-        }
-    }
-
-    async fn sign_in(&self, phone: &str) -> Client {
-        let codes = |w: &World| -> Vec<String> {
-            w.sms_to(phone)
-                .into_iter()
-                .filter(|b| b.contains("sign-in code"))
-                .collect()
-        };
-        let before = codes(self).len();
-        self.api.request_otp(phone).await.unwrap();
-        let body = eventually("sign-in SMS", 10, || async {
-            let all = codes(self);
-            (all.len() > before).then(|| all.last().cloned().unwrap())
-        })
-        .await;
-        let code: String = body
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .unwrap_or_else(|| panic!("no 6-digit code in {body:?}"))
-            .to_string();
-        let session = self.api.create_session(phone, &code).await.unwrap();
-        self.api.with_token(session.token)
-    }
-
-    fn sms_to(&self, phone: &str) -> Vec<String> {
-        let Ok(text) = std::fs::read_to_string(&self.outbox) else {
-            return vec![];
-        };
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["to"] == phone)
-            .map(|m| m["body"].as_str().unwrap_or("").to_string())
-            .collect()
-    }
-
-    async fn lock_get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.lock_base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn keypad(&self, keys: &str) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}/keypad", self.lock_base))
-            .json(&json!({ "keys": keys }))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "keypad: {}", resp.status());
-        resp.json().await.unwrap()
-    }
-}
+use device_kit::{Broker, FAMILY, OWNER, World, eventually};
+use latchkey_client::model::{AccessLevel, SyncState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pair_sync_keypad_remote_unlock_removal_and_events() {
     latchkey_client::install_crypto_provider();
-    let w = World::start().await;
+    let w = World::start(Broker::Embedded, false).await;
 
-    // The server is ready once its client reached the embedded broker.
-    eventually("server /readyz", 20, || async {
-        let r = reqwest::get(format!("http://{}/readyz", w.server.addr)).await.ok()?;
-        r.status().is_success().then_some(())
-    })
-    .await;
     let status = eventually("the lock online and unpaired", 20, || async {
         let s = w.lock_get("/status").await;
         (s["online"] == true).then_some(s)
@@ -175,33 +29,12 @@ async fn pair_sync_keypad_remote_unlock_removal_and_events() {
     let owner = w.sign_in(OWNER).await;
     let wrong = owner.pair_lock("000-0000-0001", "Front door", "Europe/Berlin").await;
     assert!(wrong.is_err(), "a wrong setup code must not pair");
-    let lock = owner
-        .pair_lock(&setup_code, "Front door", "Europe/Berlin")
-        .await
-        .expect("pairing with the lock's setup code");
-    let lid = lock.id.clone();
-    eventually("the lock to report paired", 10, || async {
-        let s = w.lock_get("/status").await;
-        (s["paired"] == true && s["lock_id"] == lid.as_str()).then_some(())
-    })
-    .await;
+    let lid = w.pair(&owner).await;
 
     // A Family member: invited, accepted, PIN set.
-    let inv = owner
-        .invite(
-            &lid,
-            &CreateInvitation {
-                phone: FAMILY.into(),
-                access_level: AccessLevel::Family,
-                schedule: None,
-            },
-        )
-        .await
-        .unwrap();
-    let fam = w.sign_in(FAMILY).await;
-    fam.accept_invitation(&inv.id).await.unwrap();
-    let fam_id = fam.me().await.unwrap().id;
-    fam.set_pin(&lid, &fam_id, "482915").await.unwrap();
+    let (fam, fam_id) = w
+        .add_member(&owner, &lid, FAMILY, AccessLevel::Family, Some("482915"))
+        .await;
 
     eventually("the family member synced to the lock", 20, || async {
         let members = owner.members(&lid).await.ok()?;
@@ -258,5 +91,5 @@ async fn pair_sync_keypad_remote_unlock_removal_and_events() {
 
     // Presence: the lock is shown online.
     assert!(owner.lock(&lid).await.unwrap().online);
-    w.server.stop().await;
+    w.stop().await;
 }

@@ -685,8 +685,13 @@ impl Inner {
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    // A temporary name of this write alone: a lock being replaced in the same process (tests
+    // restart locks) may still finish a save, and two writers of one temporary file would rename
+    // each other's file away.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    name.push(".tmp");
+    name.push(format!(".{}-{n}.tmp", std::process::id()));
     let tmp = path.with_file_name(name);
     {
         let mut opts = std::fs::OpenOptions::new();
@@ -803,6 +808,12 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
         // Dropping the event loop closes the connection without a DISCONNECT, as a lost
         // network would: the broker publishes the last will.
         drop(events);
+        if relogin() {
+            // Let the broker finish with the old connection first: rumqttd keys last wills by
+            // client id, and the old connection ending after the new one registered would
+            // consume the new will.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
 }
 

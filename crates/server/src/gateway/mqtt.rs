@@ -65,7 +65,7 @@ pub async fn start(
                 runtime: tokio::runtime::Handle::current(),
             };
             let login = auth.server.as_str().to_string();
-            let addr = start_broker(*addr, Arc::new(auth))?;
+            let addr = embedded_broker(*addr, auth)?;
             (addr.ip().to_string(), addr.port(), Some(login))
         }
         MqttConfig::External { host, port } => (host.clone(), *port, None),
@@ -164,10 +164,34 @@ impl BrokerAuth {
     }
 }
 
+/// The login check of an embedded broker, which the server that runs it may hand over.
+type AuthSlot = Arc<std::sync::RwLock<Arc<BrokerAuth>>>;
+
+/// The embedded brokers this process runs, by the address they were asked for.
+static EMBEDDED: Mutex<Vec<(SocketAddr, SocketAddr, AuthSlot)>> = Mutex::new(Vec::new());
+
+/// The embedded broker on `addr`, started on first use. `rumqttd` cannot be stopped, so it
+/// lives as long as the process: a server started again in the same process on the same
+/// address (tests do this) takes the running broker over, logins checked against its own
+/// store and broker secret from then on.
+fn embedded_broker(addr: SocketAddr, auth: BrokerAuth) -> anyhow::Result<SocketAddr> {
+    let mut brokers = guard(&EMBEDDED);
+    if addr.port() != 0
+        && let Some((_, actual, slot)) = brokers.iter().find(|(asked, _, _)| *asked == addr)
+    {
+        *slot.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(auth);
+        return Ok(*actual);
+    }
+    let slot: AuthSlot = Arc::new(std::sync::RwLock::new(Arc::new(auth)));
+    let actual = start_broker(addr, slot.clone())?;
+    brokers.push((addr, actual, slot));
+    Ok(actual)
+}
+
 /// Runs `rumqttd` on its own threads, listening on `addr` (MQTT 3.1.1, no TLS), with every
-/// CONNECT checked by `auth` (`docs/design/broker-auth.md`).
+/// CONNECT checked by the `auth` of the moment (`docs/design/broker-auth.md`).
 /// Port 0 picks a free port. Returns the address it listens on.
-fn start_broker(addr: SocketAddr, auth: Arc<BrokerAuth>) -> anyhow::Result<SocketAddr> {
+fn start_broker(addr: SocketAddr, auth: AuthSlot) -> anyhow::Result<SocketAddr> {
     // Fail clearly when the port is taken (rumqttd would only log it on its own thread).
     let probe = std::net::TcpListener::bind(addr)
         .with_context(|| format!("the embedded MQTT broker cannot listen on {addr}"))?;
@@ -182,7 +206,10 @@ fn start_broker(addr: SocketAddr, auth: Arc<BrokerAuth>) -> anyhow::Result<Socke
         dynamic_filters: true,
     };
     // A refused login ends the connection before any CONNACK (rumqttd 0.20 sends none).
-    connections.set_auth_handler(move |client_id, user, password| auth.clone().check(client_id, user, password));
+    connections.set_auth_handler(move |client_id, user, password| {
+        let current = auth.read().unwrap_or_else(|e| e.into_inner()).clone();
+        current.check(client_id, user, password)
+    });
     let mut v4 = HashMap::new();
     v4.insert(
         "v4-1".to_string(),
@@ -649,6 +676,13 @@ impl Inner {
             anyhow::bail!("refused: {:?}", latchkey_protocol::Reject::Replayed);
         }
         let up_seq = i64::try_from(msg.header.seq).unwrap_or(i64::MAX);
+        if !lock.online && !matches!(msg.body, Up::Hello(_)) {
+            // An authenticated message: the lock is connected even though its Hello was missed
+            // (it reconnected while this server was down).
+            let mut tx = self.store.begin().await?;
+            store::set_lock_presence(&mut tx, lock_id, true, None, now_ms).await?;
+            tx.commit().await?;
+        }
         match msg.body {
             Up::Hello(h) => {
                 {
