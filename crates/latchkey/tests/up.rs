@@ -3,35 +3,26 @@
 //! the owner, print how to sign in, and the owner must be able to use the lock at once; a second
 //! start on the same data folder finds the same lock, still paired.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::{Proc, eventually, free_port, sign_in};
 use latchkey_client::Client;
 use latchkey_client::model::SyncState;
 use serde_json::{Value, json};
 
 const OWNER: &str = "+12025550177";
 
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// A running `latchkey up`; killed when dropped.
 struct Up {
-    child: Child,
-    /// What it printed on stdout before the welcome's last line.
+    _proc: Proc,
+    /// What it printed on stdout up to the welcome's last line.
     welcome: String,
-}
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 struct Ports {
@@ -42,22 +33,27 @@ struct Ports {
 
 fn start_up(data: &Path, p: &Ports) -> Up {
     let outbox = data.join("outbox.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
-        .args(["up", "--owner", OWNER, "--time-zone", "Europe/Berlin"])
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--http", &format!("127.0.0.1:{}", p.http)])
-        .args(["--mqtt", &format!("embedded://127.0.0.1:{}", p.mqtt)])
-        .args(["--lock-control", &format!("127.0.0.1:{}", p.control)])
-        .arg("--sms")
-        .arg(format!("file:{}", outbox.display()))
-        .args(["--public-url", &format!("http://127.0.0.1:{}", p.http)])
-        .env("LATCHKEY_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(data.with_extension("stderr")).expect("stderr file"))
-        .spawn()
-        .expect("run latchkey up");
-    let stdout = child.stdout.take().expect("stdout");
+    let args: Vec<String> = vec![
+        "up".into(),
+        "--owner".into(),
+        OWNER.into(),
+        "--time-zone".into(),
+        "Europe/Berlin".into(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--http".into(),
+        format!("127.0.0.1:{}", p.http),
+        "--mqtt".into(),
+        format!("embedded://127.0.0.1:{}", p.mqtt),
+        "--lock-control".into(),
+        format!("127.0.0.1:{}", p.control),
+        "--sms".into(),
+        format!("file:{}", outbox.display()),
+        "--public-url".into(),
+        format!("http://127.0.0.1:{}", p.http),
+    ];
+    let mut proc = Proc::spawn(&args, data.with_extension("stderr"), Stdio::piped());
+    let stdout = proc.child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -79,63 +75,15 @@ fn start_up(data: &Path, p: &Ports) -> Up {
                 }
             }
             Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                let err = std::fs::read_to_string(data.with_extension("stderr")).unwrap_or_default();
-                panic!("no welcome from latchkey up within 60 s; stdout:\n{welcome}\nstderr:\n{err}");
+                proc.kill();
+                panic!(
+                    "no welcome from latchkey up within 60 s; stdout:\n{welcome}\nstderr:\n{}",
+                    proc.stderr()
+                );
             }
         }
     }
-    Up { child, welcome }
-}
-
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Signs the owner in with the code from the SMS outbox, as the welcome says.
-async fn sign_in(api: &Client, outbox: &Path) -> Client {
-    let count = || {
-        std::fs::read_to_string(outbox)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.contains(OWNER) && l.contains("sign-in code"))
-            .count()
-    };
-    let before = count();
-    api.request_otp(OWNER).await.expect("request a sign-in code");
-    let line = eventually("the sign-in SMS", 10, || async {
-        (count() > before).then(|| {
-            std::fs::read_to_string(outbox)
-                .unwrap()
-                .lines()
-                .rfind(|l| l.contains(OWNER) && l.contains("sign-in code"))
-                .unwrap()
-                .to_string()
-        })
-    })
-    .await;
-    let msg: Value = serde_json::from_str(&line).unwrap();
-    let code: String = msg["body"]
-        .as_str()
-        .unwrap()
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|w| w.len() == 6)
-        .expect("a 6-digit code")
-        .to_string();
-    let session = api.create_session(OWNER, &code).await.expect("sign in");
-    api.with_token(session.token)
+    Up { _proc: proc, welcome }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -162,7 +110,7 @@ async fn up_brings_a_paired_virtual_lock_the_owner_can_use_at_once() {
     );
 
     let api = Client::new(format!("http://127.0.0.1:{}", ports.http));
-    let owner = sign_in(&api, &data.join("outbox.jsonl")).await;
+    let owner = sign_in(&api, &data.join("outbox.jsonl"), OWNER).await;
     let locks = owner.locks().await.unwrap();
     assert_eq!(locks.len(), 1, "one lock, paired to the owner: {locks:?}");
     let lock = locks[0].clone();
@@ -198,7 +146,7 @@ async fn up_brings_a_paired_virtual_lock_the_owner_can_use_at_once() {
     // A second start on the same data folder: the same lock, still paired, no second lock.
     let again = start_up(&data, &ports);
     assert!(again.welcome.contains("Front door"), "{}", again.welcome);
-    let owner = sign_in(&api, &data.join("outbox.jsonl")).await;
+    let owner = sign_in(&api, &data.join("outbox.jsonl"), OWNER).await;
     let locks = owner.locks().await.unwrap();
     assert_eq!(locks.len(), 1, "{locks:?}");
     assert_eq!(locks[0].id, lock.id);

@@ -1,0 +1,121 @@
+//! What the binary's end-to-end tests share: free ports, child processes killed on drop,
+//! polling with a deadline, signing in with the code from the SMS outbox.
+
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use latchkey_client::Client;
+use serde_json::Value;
+
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// A child process of the built `latchkey`, killed (SIGKILL) when dropped; its stderr goes to
+/// `stderr_file` so a failure can show it.
+pub struct Proc {
+    pub child: Child,
+    pub stderr_file: PathBuf,
+}
+
+impl Proc {
+    pub fn spawn(args: &[String], stderr_file: PathBuf, stdout: std::process::Stdio) -> Proc {
+        let child = Command::new(env!("CARGO_BIN_EXE_latchkey"))
+            .args(args)
+            .env("LATCHKEY_LOG", "warn")
+            .stdout(stdout)
+            .stderr(std::fs::File::create(&stderr_file).expect("stderr file"))
+            .spawn()
+            .expect("run latchkey");
+        Proc { child, stderr_file }
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_file).unwrap_or_default()
+    }
+
+    /// Kills the process at once, as a power cut or `kill -9` would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `f` until it returns `Some`, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn sign_in_lines(outbox: &Path, phone: &str) -> Vec<String> {
+    std::fs::read_to_string(outbox)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(phone) && l.contains("sign-in code"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Signs `phone` in with the code the server wrote to its SMS outbox.
+pub async fn sign_in(api: &Client, outbox: &Path, phone: &str) -> Client {
+    let before = sign_in_lines(outbox, phone).len();
+    api.request_otp(phone).await.expect("request a sign-in code");
+    let line = eventually("the sign-in SMS", 10, || async {
+        let all = sign_in_lines(outbox, phone);
+        (all.len() > before).then(|| all.last().cloned().unwrap())
+    })
+    .await;
+    let msg: Value = serde_json::from_str(&line).unwrap();
+    let code: String = msg["body"]
+        .as_str()
+        .unwrap()
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("a 6-digit code")
+        .to_string();
+    let session = api.create_session(phone, &code).await.expect("sign in");
+    api.with_token(session.token)
+}
+
+/// Keys typed on a virtual lock's keypad (control port at `control`); its answer.
+pub async fn keypad(http: &reqwest::Client, control: &str, keys: &str) -> Option<Value> {
+    http.post(format!("{control}/keypad"))
+        .json(&serde_json::json!({ "keys": keys }))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+/// A virtual lock's `/status`.
+pub async fn status(http: &reqwest::Client, control: &str) -> Option<Value> {
+    http.get(format!("{control}/status"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
