@@ -91,9 +91,33 @@ pub fn server_password(broker_secret: &[u8; 32]) -> BrokerPassword {
     derive(broker_secret, SERVER_LABEL, SERVER_USERNAME.as_bytes())
 }
 
+/// The suffix of the server's shared-subscription group on the embedded broker: 16 hex digits
+/// of `HMAC-SHA256(broker_secret, "latchkey broker share group v1" || u8 0)`. The embedded
+/// broker has no topic ACLs, so a group name anyone can guess would let any login (the public
+/// `pairing` one) join the servers' group and take lock messages away from them.
+pub fn share_group_suffix(broker_secret: &[u8; 32]) -> [u8; 16] {
+    let p = derive(broker_secret, SHARE_GROUP_LABEL, b"");
+    let mut out = [0u8; 16];
+    out.copy_from_slice(p.as_str().as_bytes().get(..16).unwrap_or(&[b'0'; 16]));
+    out
+}
+
+const SHARE_GROUP_LABEL: &[u8] = b"latchkey broker share group v1";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn share_group_suffix_is_secret_dependent_hex() {
+        let a = share_group_suffix(&[1; 32]);
+        let b = share_group_suffix(&[2; 32]);
+        assert_ne!(a, b);
+        assert!(a.iter().all(u8::is_ascii_hexdigit));
+        assert_eq!(share_group_suffix(&[1; 32]), a);
+        // Not a prefix of the server's password under the same secret.
+        assert_ne!(&server_password(&[1; 32]).as_str().as_bytes()[..16], &a[..]);
+    }
 
     #[test]
     fn lock_password_is_hmac_sha256_in_hex() {

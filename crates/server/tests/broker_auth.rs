@@ -45,6 +45,11 @@ where
 /// Whether a raw MQTT client with this login gets a CONNACK from the broker (`false`: the
 /// connection was refused before one).
 async fn connects(port: u16, login: Option<(&str, &str)>) -> bool {
+    // A refusal must come from the broker, not from nothing listening.
+    assert!(
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok(),
+        "nothing listens on the broker port {port}"
+    );
     let id = format!("probe-{}", rand_suffix());
     let mut mo = MqttOptions::new(id, "127.0.0.1", port);
     mo.set_keep_alive(Duration::from_secs(5));

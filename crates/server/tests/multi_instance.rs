@@ -171,6 +171,31 @@ struct World {
 }
 
 impl World {
+    /// Lock messages received so far by both instances together (`latchkey_lock_messages_total`).
+    async fn lock_messages_received(&self) -> u64 {
+        let mut total = 0;
+        for addr in [self.a.as_ref().map(|a| a.addr), Some(self.b.addr)]
+            .into_iter()
+            .flatten()
+        {
+            let text = self
+                .http
+                .get(format!("http://{addr}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            total += text
+                .lines()
+                .find_map(|l| l.strip_prefix("latchkey_lock_messages_total "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .expect("latchkey_lock_messages_total in /metrics");
+        }
+        total
+    }
+
     async fn start(database_url: Option<String>) -> World {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("server");
@@ -377,6 +402,11 @@ async fn two_instances(database_url: Option<String>) {
     })
     .await;
 
+    // From here on, every message on the lock's up topic must be received by exactly one of
+    // the two instances (the shared subscription): together they count what the tap sees.
+    let received_before = w.lock_messages_received().await;
+    let tapped_before = tap.seen.lock().unwrap().iter().filter(|(d, _)| d == "up").count() as u64;
+
     // Remote unlock through each instance: the answer reaches the waiting instance even when
     // the broker gives it to the other one.
     for (name, fam) in [("A", &fam_a), ("B", &fam_b), ("A", &fam_a), ("B", &fam_b)] {
@@ -384,6 +414,13 @@ async fn two_instances(database_url: Option<String>) {
         assert!(r.is_ok(), "remote unlock through instance {name}: {r:?}");
         assert_eq!(r.unwrap().outcome, "unlocked");
     }
+
+    eventually("each lock message received by one instance", 10, || async {
+        let received = w.lock_messages_received().await - received_before;
+        let tapped = tap.seen.lock().unwrap().iter().filter(|(d, _)| d == "up").count() as u64 - tapped_before;
+        (tapped >= 4 && received == tapped).then_some(())
+    })
+    .await;
 
     // Every Hello answered; then no second answer to any of them.
     eventually("a Time for every Hello", 10, || async {

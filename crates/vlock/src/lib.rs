@@ -733,7 +733,14 @@ fn broker_login(p: &Persisted) -> (String, String) {
     }
 }
 
+/// The first pause after a failed connection; it doubles up to `RECONNECT_MAX`.
+const RECONNECT_MIN: Duration = Duration::from_millis(300);
+const RECONNECT_MAX: Duration = Duration::from_secs(10);
+
 async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
+    // Backoff between failed connection attempts (broker down, login refused), reset by a
+    // CONNACK, so a lock the broker refuses does not knock three times a second for ever.
+    let mut backoff = RECONNECT_MIN;
     loop {
         if !*online.borrow() {
             let _ = online.wait_for(|on| *on).await.map(|_| ());
@@ -760,10 +767,17 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
         // the link logs in again as the lock when the broker acknowledges it.
         let mut done_pkid: Option<u16> = None;
         let relogin = || shared.lock().paired.is_some() != as_lock;
+        // Should the acknowledgement of the PairDone never come, log in again anyway, two
+        // seconds after pairing (a fixed instant, not restarted by other traffic).
+        let mut fallback: Option<tokio::time::Instant> = None;
         loop {
+            if fallback.is_none() && relogin() {
+                fallback = Some(tokio::time::Instant::now() + Duration::from_secs(2));
+            }
             tokio::select! {
                 ev = events.poll() => match ev {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                        backoff = RECONNECT_MIN;
                         let mut inner = shared.lock();
                         inner.connected = true;
                         inner.on_connected();
@@ -791,11 +805,11 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
                         if relogin() {
                             break;
                         }
-                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(RECONNECT_MAX);
                     }
                 },
-                // Should the acknowledgement of the PairDone never come, log in again anyway.
-                _ = tokio::time::sleep(Duration::from_secs(2)), if relogin() => break,
+                _ = tokio::time::sleep_until(fallback.unwrap_or_else(tokio::time::Instant::now)), if fallback.is_some() => break,
                 _ = async { online.wait_for(|on| !*on).await.map(|_| ()) } => break,
                 _ = shared.reconnect.notified() => break,
             }

@@ -73,11 +73,11 @@ pub async fn start(
     config: &crate::config::Config,
     store: crate::store::Store,
     clock: std::sync::Arc<dyn crate::domain::Clock>,
-    _metrics: std::sync::Arc<crate::metrics::Metrics>,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     shutdown: tokio::sync::watch::Receiver<bool>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> anyhow::Result<std::sync::Arc<dyn Gateway>> {
-    mqtt::start(config, store, clock, shutdown, tasks).await
+    mqtt::start(config, store, clock, metrics.lock_messages.clone(), shutdown, tasks).await
 }
 
 /// Gives the gateway the domain it reports lock messages to. The MQTT gateway writes what locks

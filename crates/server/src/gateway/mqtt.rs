@@ -53,9 +53,11 @@ pub async fn start(
     config: &Config,
     store: Store,
     clock: Arc<dyn Clock>,
+    lock_messages: prometheus_client::metrics::counter::Counter,
     mut shutdown: watch::Receiver<bool>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> anyhow::Result<Arc<dyn Gateway>> {
+    let mut share_group = config.mqtt_share_group.clone();
     let (host, port, login) = match &config.mqtt {
         MqttConfig::Embedded(addr) => {
             let secret = load_or_create_secret(&config.data_dir.join("broker-secret"))?;
@@ -65,6 +67,9 @@ pub async fn start(
                 runtime: tokio::runtime::Handle::current(),
             };
             let login = auth.server.as_str().to_string();
+            // Unguessable, so that no other login can join the group (rumqttd has no ACLs).
+            let suffix = broker::share_group_suffix(&secret);
+            share_group = format!("{share_group}-{}", String::from_utf8_lossy(&suffix));
             let addr = embedded_broker(*addr, auth)?;
             (addr.ip().to_string(), addr.port(), Some(login))
         }
@@ -88,7 +93,8 @@ pub async fn start(
         connected: AtomicBool::new(false),
         server_key,
         unlock_timeout: Duration::from_millis(config.unlock_timeout_ms),
-        share_group: config.mqtt_share_group.clone(),
+        share_group,
+        lock_messages,
         pairings: Mutex::new(HashMap::new()),
         unlocks: Mutex::new(HashMap::new()),
     });
@@ -340,6 +346,8 @@ struct Inner {
     unlock_timeout: Duration,
     /// The shared-subscription group of the locks' `up` topics.
     share_group: String,
+    /// Messages this instance received on locks' up topics (`/metrics`: `latchkey_lock_messages_total`).
+    lock_messages: prometheus_client::metrics::counter::Counter,
     /// Pairing exchanges this instance runs, by discriminator. Pairing replies reach every
     /// instance (no shared subscription); only the one running the exchange acts.
     pairings: Mutex<HashMap<u16, mpsc::UnboundedSender<Vec<u8>>>>,
@@ -380,6 +388,7 @@ async fn event_loop(g: Arc<Inner>, mut events: EventLoop, mut shutdown: watch::R
                             let _ = tx.send(p.payload.to_vec());
                         }
                     } else if let Some(lock_id) = topics::parse_lock_up(&topic) {
+                        g.lock_messages.inc();
                         let g = g.clone();
                         let lock_id = lock_id.to_string();
                         let payload = p.payload.to_vec();
@@ -1061,10 +1070,14 @@ impl Gateway for MqttGateway {
                 r = &mut rx => break r.ok().map(|o| unlock_outcome(&o)),
                 _ = tokio::time::sleep_until(deadline) => break None,
                 _ = tokio::time::sleep(UNLOCK_POLL) => {
-                    let taken = match self.0.store.read().await {
-                        Ok(mut c) => store::take_unlock_result(&mut c, &lock.id, command).await.ok().flatten(),
-                        Err(_) => None,
+                    // Bounded by the deadline too: a busy pool must not stretch the timeout.
+                    let poll = async {
+                        match self.0.store.read().await {
+                            Ok(mut c) => store::take_unlock_result(&mut c, &lock.id, command).await.ok().flatten(),
+                            Err(_) => None,
+                        }
                     };
+                    let taken = tokio::time::timeout_at(deadline, poll).await.ok().flatten();
                     if let Some(row) = taken {
                         break Some(match row.outcome.as_str() {
                             "unlocked" => UnlockOutcome::Unlocked,
