@@ -380,12 +380,16 @@ async fn load(http: &reqwest::Client, token: &str, req: Request, connections: us
     stats
 }
 
+/// The `n`-th guest key of a run. Codes are minted per hour-aligned window and a lock never
+/// issues the same code twice, so each key gets a window of its own: a start `n % 8000` hours
+/// ahead (within the year allowed), a length of 1 to 24 hours.
 fn guest_key_body(n: u64) -> serde_json::Value {
     let now = jiff::Timestamp::now();
-    let end = now + jiff::SignedDuration::from_hours(24);
+    let start = now + jiff::SignedDuration::from_hours((n % 8000) as i64);
+    let end = start + jiff::SignedDuration::from_hours(1 + ((n / 8000) % 24) as i64);
     serde_json::json!({
         "name": format!("Guest {n}"),
-        "starts_at": now.to_string(),
+        "starts_at": start.to_string(),
         "ends_at": end.to_string(),
         "one_time": false,
         "precautions_accepted": true,
