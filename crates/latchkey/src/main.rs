@@ -1,6 +1,7 @@
 //! `latchkey`: the one binary. The server, the virtual lock and the offline guest-code tools
 //! are subcommands; each lives in its own library crate and this file only parses arguments.
 
+mod bench;
 mod guest_code;
 mod up;
 
@@ -23,6 +24,9 @@ enum Command {
     Up(up::UpArgs),
     /// Offline guest codes: make a lock secret, mint codes, check codes as a lock would.
     GuestCode(guest_code::GuestCodeArgs),
+    /// The server's load tool: starts its own server and virtual lock on loopback and prints
+    /// each figure beside a ceiling measured in the same run.
+    Bench(bench::BenchArgs),
     /// The virtual lock: lock-core behind a keypad on a loopback control port.
     Lock(LockArgs),
 }
@@ -53,6 +57,11 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(up::run(args, config))
         }
         Command::GuestCode(args) => guest_code::run(args),
+        Command::Bench(args) => {
+            // The servers it stops leave their locks' last messages behind: only errors.
+            init_logging("error");
+            runtime()?.block_on(bench::run(args))
+        }
         Command::Lock(LockArgs {
             command: LockCommand::Run(args),
         }) => {
