@@ -759,7 +759,11 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
                 // The server reads an empty message on a lock's up topic as "went offline".
                 mo.set_last_will(LastWill::new(t.as_str(), Vec::<u8>::new(), QoS::AtLeastOnce, false));
             }
-            let (client, events) = AsyncClient::new(mo, 64);
+            let (client, mut events) = AsyncClient::new(mo, 64);
+            // Small messages must leave at once, not wait for the peer's delayed ACK.
+            let mut net = rumqttc::NetworkOptions::new();
+            net.set_tcp_nodelay(true);
+            events.set_network_options(net);
             (client, events, inner.paired.is_some())
         };
         shared.lock().client = Some(client);

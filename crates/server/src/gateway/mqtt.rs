@@ -85,7 +85,11 @@ pub async fn start(
     mo.set_keep_alive(Duration::from_secs(5));
     mo.set_clean_session(true);
     mo.set_max_packet_size(MAX_MESSAGE_LEN + 1024, MAX_MESSAGE_LEN + 1024);
-    let (client, events) = AsyncClient::new(mo, 1024);
+    let (client, mut events) = AsyncClient::new(mo, 1024);
+    // Small messages must leave at once, not wait for the peer's delayed ACK (~40 ms each way).
+    let mut net = rumqttc::NetworkOptions::new();
+    net.set_tcp_nodelay(true);
+    events.set_network_options(net);
     let inner = Arc::new(Inner {
         store,
         clock,
