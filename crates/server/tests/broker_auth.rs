@@ -3,7 +3,8 @@
 //! virtual lock logs in again under its lock id with the password derived from its root secret,
 //! and keeps working (sync, keypad) after a restart; unpairing revokes the login.
 
-use std::future::Future;
+mod device_kit;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,29 +19,10 @@ use latchkey_server::domain::{OsEntropy, SystemClock};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet};
 use serde_json::{Value, json};
 
+use device_kit::{eventually, free_port, get_json, post_json, sign_in};
+
 const OWNER: &str = "+12025550111";
 const FAMILY: &str = "+12025550112";
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// Polls `f` until it returns `Some`, for at most `secs` seconds.
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Whether a raw MQTT client with this login gets a CONNACK from the broker (`false`: the
 /// connection was refused before one).
@@ -146,60 +128,20 @@ impl World {
     }
 
     async fn sign_in(&self, phone: &str) -> Client {
-        let codes = |w: &World| -> Vec<String> {
-            w.sms_to(phone)
-                .into_iter()
-                .filter(|b| b.contains("sign-in code"))
-                .collect()
-        };
-        let before = codes(self).len();
-        self.api.request_otp(phone).await.unwrap();
-        let body = eventually("sign-in SMS", 10, || async {
-            let all = codes(self);
-            (all.len() > before).then(|| all.last().cloned().unwrap())
-        })
-        .await;
-        let code: String = body
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .unwrap_or_else(|| panic!("no 6-digit code in {body:?}"))
-            .to_string();
-        let session = self.api.create_session(phone, &code).await.unwrap();
-        self.api.with_token(session.token)
-    }
-
-    fn sms_to(&self, phone: &str) -> Vec<String> {
-        let Ok(text) = std::fs::read_to_string(&self.outbox) else {
-            return vec![];
-        };
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["to"] == phone)
-            .map(|m| m["body"].as_str().unwrap_or("").to_string())
-            .collect()
+        sign_in(&self.api, &self.outbox, phone).await
     }
 
     async fn lock_status(&self) -> Value {
-        self.http
-            .get(format!("{}/status", self.lock_base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json(&self.http, &format!("{}/status", self.lock_base)).await
     }
 
     async fn keypad(&self, keys: &str) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}/keypad", self.lock_base))
-            .json(&json!({ "keys": keys }))
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "keypad: {}", resp.status());
-        resp.json().await.unwrap()
+        post_json(
+            &self.http,
+            &format!("{}/keypad", self.lock_base),
+            json!({ "keys": keys }),
+        )
+        .await
     }
 }
 

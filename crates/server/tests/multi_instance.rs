@@ -7,8 +7,9 @@
 //!
 //! Needs the broker at 127.0.0.1:1883 (anonymous, with shared subscriptions: Mosquitto 1.6+).
 
+mod device_kit;
+
 use std::collections::HashSet;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -21,26 +22,12 @@ use latchkey_server::gateway::mqtt::accept_up_seq;
 use latchkey_server::store::{self, LockRow, Store};
 use serde_json::{Value, json};
 
+use device_kit::{eventually, get_json, post_json, sign_in};
+
 const OWNER: &str = "+12025550111";
 const FAMILY: &str = "+12025550112";
 const BROKER_HOST: &str = "127.0.0.1";
 const BROKER_PORT: u16 = 1883;
-
-/// Polls `f` until it returns `Some`, for at most `secs` seconds.
-async fn eventually<T, F, Fut>(what: &str, secs: u64, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
@@ -237,59 +224,16 @@ impl World {
 
     /// Signs in through `api`; the session works on both instances.
     async fn sign_in(&self, api: &Client, phone: &str) -> String {
-        let codes = |w: &World| -> Vec<String> {
-            w.sms_to(phone)
-                .into_iter()
-                .filter(|b| b.contains("sign-in code"))
-                .collect()
-        };
-        let before = codes(self).len();
-        api.request_otp(phone).await.unwrap();
-        let body = eventually("sign-in SMS", 10, || async {
-            let all = codes(self);
-            (all.len() > before).then(|| all.last().cloned().unwrap())
-        })
-        .await;
-        let code: String = body
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .unwrap_or_else(|| panic!("no 6-digit code in {body:?}"))
-            .to_string();
-        api.create_session(phone, &code).await.unwrap().token
-    }
-
-    fn sms_to(&self, phone: &str) -> Vec<String> {
-        let Ok(text) = std::fs::read_to_string(&self.outbox) else {
-            return vec![];
-        };
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["to"] == phone)
-            .map(|m| m["body"].as_str().unwrap_or("").to_string())
-            .collect()
+        let signed_in = sign_in(api, &self.outbox, phone).await;
+        signed_in.token().expect("a session token").to_string()
     }
 
     async fn lock_get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.lock_base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json(&self.http, &format!("{}{path}", self.lock_base)).await
     }
 
     async fn lock_post(&self, path: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.lock_base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-        resp.json().await.unwrap()
+        post_json(&self.http, &format!("{}{path}", self.lock_base), body).await
     }
 }
 

@@ -495,9 +495,3 @@ pub struct ActivityPage {
     pub events: Vec<EventItem>,
     pub older: String,
 }
-
-/// The country choice shown next to a phone number field: CLDR region and calling code.
-/// The region codes become names in the reader's language in the browser (`static/app.js`).
-pub fn countries() -> &'static [(String, u16)] {
-    crate::domain::types::countries()
-}

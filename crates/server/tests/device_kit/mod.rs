@@ -101,6 +101,54 @@ where
     }
 }
 
+/// The bodies of the SMS the server wrote to its `outbox` file for `phone`, oldest first.
+pub fn sms_to(outbox: &Path, phone: &str) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(outbox) else {
+        return vec![];
+    };
+    text.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|m| m["to"] == phone)
+        .map(|m| m["body"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Signs `phone` in through `api` with the sign-in code the server then writes to `outbox`.
+pub async fn sign_in(api: &Client, outbox: &Path, phone: &str) -> Client {
+    let codes = || -> Vec<String> {
+        sms_to(outbox, phone)
+            .into_iter()
+            .filter(|b| b.contains("sign-in code"))
+            .collect()
+    };
+    let before = codes().len();
+    api.request_otp(phone).await.unwrap();
+    let body = eventually("sign-in SMS", 10, || async {
+        let all = codes();
+        (all.len() > before).then(|| all.last().cloned().unwrap())
+    })
+    .await;
+    let code: String = body
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no 6-digit code in {body:?}"))
+        .to_string();
+    let session = api.create_session(phone, &code).await.unwrap();
+    api.with_token(session.token)
+}
+
+/// `GET url` as JSON (a virtual lock's control port).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
+/// `POST url` with a JSON body; the answer must be a success.
+pub async fn post_json(http: &reqwest::Client, url: &str, body: Value) -> Value {
+    let resp = http.post(url).json(&body).send().await.unwrap();
+    assert!(resp.status().is_success(), "{url}: {}", resp.status());
+    resp.json().await.unwrap()
+}
+
 // ------------------------------------------------------------------------------ brokers
 
 /// Which broker a world runs on.
@@ -332,38 +380,12 @@ impl World {
     // ---------------------------------------------------------------- accounts and SMS
 
     fn sms_to(&self, phone: &str) -> Vec<String> {
-        let Ok(text) = std::fs::read_to_string(&self.outbox) else {
-            return vec![];
-        };
-        text.lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|m| m["to"] == phone)
-            .map(|m| m["body"].as_str().unwrap_or("").to_string())
-            .collect()
+        sms_to(&self.outbox, phone)
     }
 
     /// Signs in with the SMS code from the outbox.
     pub async fn sign_in(&self, phone: &str) -> Client {
-        let codes = |w: &World| -> Vec<String> {
-            w.sms_to(phone)
-                .into_iter()
-                .filter(|b| b.contains("sign-in code"))
-                .collect()
-        };
-        let before = codes(self).len();
-        self.api.request_otp(phone).await.unwrap();
-        let body = eventually("sign-in SMS", 10, || async {
-            let all = codes(self);
-            (all.len() > before).then(|| all.last().cloned().unwrap())
-        })
-        .await;
-        let code: String = body
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|w| w.len() == 6)
-            .unwrap_or_else(|| panic!("no 6-digit code in {body:?}"))
-            .to_string();
-        let session = self.api.create_session(phone, &code).await.unwrap();
-        self.api.with_token(session.token)
+        sign_in(&self.api, &self.outbox, phone).await
     }
 
     /// Pairs the virtual lock (as `owner`), retrying when another test on a shared broker
@@ -470,26 +492,11 @@ impl World {
     // --------------------------------------------------------------- the lock's control
 
     pub async fn lock_get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.lock_base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json(&self.http, &format!("{}{path}", self.lock_base)).await
     }
 
     async fn lock_post(&self, path: &str, body: Value) -> Value {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.lock_base))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert!(resp.status().is_success(), "{path}: {}", resp.status());
-        resp.json().await.unwrap()
+        post_json(&self.http, &format!("{}{path}", self.lock_base), body).await
     }
 
     pub async fn status(&self) -> Value {
