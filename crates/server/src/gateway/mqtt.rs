@@ -100,6 +100,7 @@ pub async fn start(
         share_group,
         lock_messages,
         pairings: Mutex::new(HashMap::new()),
+        next_pairing: std::sync::atomic::AtomicU64::new(0),
         unlocks: Mutex::new(HashMap::new()),
     });
     tasks.push(tokio::spawn(event_loop(inner.clone(), events, shutdown.clone())));
@@ -234,10 +235,31 @@ fn start_broker(addr: SocketAddr, auth: AuthSlot) -> anyhow::Result<SocketAddr> 
     let config = rumqttd::Config {
         id: 0,
         router: rumqttd::RouterConfig {
-            max_connections: 10_010,
+            // 10,000 locks (`performance.md`) with room for reconnections in flight.
+            max_connections: 11_000,
             max_outgoing_packet_count: 200,
             max_segment_size: 10 * 1024 * 1024,
             max_segment_count: 10,
+            // rumqttd keeps what is published to a subscription's filter in memory, up to
+            // size x count per filter, whoever has read it. The servers' shared filters may
+            // keep the defaults above; one lock's (and one discriminator's) filter keeps a few
+            // KiB, or 10,000 locks would hold up to 100 MiB each over time
+            // (`docs/design/embedded-broker-memory.md`).
+            custom_segment: Some(
+                [
+                    format!("{}/locks/+/down", topics::ROOT),
+                    format!("{}/pair/+/down", topics::ROOT),
+                ]
+                .into_iter()
+                .map(|f| {
+                    let per_filter = rumqttd::SegmentConfig {
+                        max_segment_size: 8 * 1024,
+                        max_segment_count: 3,
+                    };
+                    (f, per_filter)
+                })
+                .collect(),
+            ),
             ..Default::default()
         },
         v4: Some(v4),
@@ -252,7 +274,99 @@ fn start_broker(addr: SocketAddr, auth: AuthSlot) -> anyhow::Result<SocketAddr> 
             }
         })
         .context("starting the embedded MQTT broker")?;
+    // Before anyone connects (the gateway connects once this returns), so that every
+    // accepted connection inherits it.
+    if let Err(e) = nodelay::on_listener(addr, Duration::from_secs(2)) {
+        tracing::warn!("the embedded broker's connections keep Nagle's algorithm (slower replies): {e:#}");
+    }
     Ok(addr)
+}
+
+/// rumqttd 0.20 never sets `TCP_NODELAY` on the connections it accepts and has no option for
+/// it, so each small packet it forwards can wait for the client's delayed ACK of the previous
+/// one (about 40 ms on Linux; a remote unlock crosses the broker twice). On Linux an accepted
+/// socket inherits `TCP_NODELAY` from its listening socket, so the server sets it once on the
+/// broker's listener, found in this process by its address (`docs/design/broker-nodelay.md`).
+mod nodelay {
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    #[cfg(target_os = "linux")]
+    pub fn on_listener(addr: SocketAddr, wait: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(fd) = listener_fd(addr)? {
+                return set(fd);
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "no listening socket on {addr} within {wait:?}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    pub fn on_listener(_addr: SocketAddr, _wait: Duration) -> anyhow::Result<()> {
+        anyhow::bail!("only done on Linux")
+    }
+
+    /// The inodes of sockets listening on `addr`'s port, from `/proc/self/net/tcp{,6}` (the
+    /// network namespace's table), then this process's descriptor that holds one of them.
+    #[cfg(target_os = "linux")]
+    fn listener_fd(addr: SocketAddr) -> anyhow::Result<Option<i32>> {
+        let mut inodes = Vec::new();
+        for table in ["/proc/self/net/tcp", "/proc/self/net/tcp6"] {
+            let Ok(text) = std::fs::read_to_string(table) else {
+                continue;
+            };
+            inodes.extend(listening_inodes(&text, addr.port()));
+        }
+        if inodes.is_empty() {
+            return Ok(None);
+        }
+        for entry in std::fs::read_dir("/proc/self/fd")? {
+            let entry = entry?;
+            let Ok(target) = std::fs::read_link(entry.path()) else {
+                continue;
+            };
+            let target = target.to_string_lossy();
+            let Some(inode) = target.strip_prefix("socket:[").and_then(|t| t.strip_suffix(']')) else {
+                continue;
+            };
+            if inodes.iter().any(|i| i == inode)
+                && let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok())
+            {
+                return Ok(Some(fd));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Rows of a `/proc/net/tcp` table in state LISTEN (`0A`) on `port`: their inodes.
+    pub(super) fn listening_inodes(table: &str, port: u16) -> Vec<String> {
+        let want = format!(":{port:04X}");
+        table
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                (f.len() > 9 && f[1].ends_with(&want) && f[3] == "0A").then(|| f[9].to_string())
+            })
+            .collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[allow(unsafe_code)]
+    fn set(fd: i32) -> anyhow::Result<()> {
+        use std::os::fd::BorrowedFd;
+        // SAFETY: `fd` is the broker's listening socket, which rumqttd keeps open for the life
+        // of the process (the embedded broker is never stopped); it is only borrowed for one
+        // setsockopt and never closed here.
+        let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+        socket2::SockRef::from(&fd).set_tcp_nodelay(true)?;
+        Ok(())
+    }
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -352,13 +466,20 @@ struct Inner {
     share_group: String,
     /// Messages this instance received on locks' up topics (`/metrics`: `latchkey_lock_messages_total`).
     lock_messages: prometheus_client::metrics::counter::Counter,
-    /// Pairing exchanges this instance runs, by discriminator. Pairing replies reach every
-    /// instance (no shared subscription); only the one running the exchange acts.
-    pairings: Mutex<HashMap<u16, mpsc::UnboundedSender<Vec<u8>>>>,
+    /// Pairing exchanges this instance runs, by discriminator, each under a number of its own:
+    /// two Admins may pair two locks whose codes share a discriminator at once, and each
+    /// exchange keeps only the messages of its session. Pairing replies reach every instance
+    /// (no shared subscription); only the one running the exchange acts.
+    pairings: Mutex<HashMap<u16, Vec<PairingWaiter>>>,
+    /// The number of the next pairing exchange.
+    next_pairing: std::sync::atomic::AtomicU64,
     /// Remote unlocks this instance waits for, by (lock, command). A result that another
     /// instance receives reaches the waiter through the `unlock_results` table.
     unlocks: Mutex<HashMap<(String, u64), oneshot::Sender<latchkey_protocol::UnlockOutcome>>>,
 }
+
+/// One pairing exchange's number and the channel of the pairing messages it receives.
+type PairingWaiter = (u64, mpsc::UnboundedSender<Vec<u8>>);
 
 fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -388,7 +509,7 @@ async fn event_loop(g: Arc<Inner>, mut events: EventLoop, mut shutdown: watch::R
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let topic = p.topic.clone();
                     if let Some(d) = parse_pairing_up(&topic) {
-                        if let Some(tx) = guard(&g.pairings).get(&d) {
+                        for (_, tx) in guard(&g.pairings).get(&d).into_iter().flatten() {
                             let _ = tx.send(p.payload.to_vec());
                         }
                     } else if let Some(lock_id) = topics::parse_lock_up(&topic) {
@@ -790,14 +911,21 @@ impl Inner {
         let d = code.discriminator();
         let down = topics::pairing_down(d).ok_or(PairingError::NoAnswer)?;
         let (tx, mut rx) = mpsc::unbounded_channel();
-        guard(&self.pairings).insert(d, tx);
-        struct Unregister<'a>(&'a Inner, u16);
+        let me = self.next_pairing.fetch_add(1, Ordering::Relaxed);
+        guard(&self.pairings).entry(d).or_default().push((me, tx));
+        struct Unregister<'a>(&'a Inner, u16, u64);
         impl Drop for Unregister<'_> {
             fn drop(&mut self) {
-                guard(&self.0.pairings).remove(&self.1);
+                let mut pairings = guard(&self.0.pairings);
+                if let Some(list) = pairings.get_mut(&self.1) {
+                    list.retain(|(n, _)| *n != self.2);
+                    if list.is_empty() {
+                        pairings.remove(&self.1);
+                    }
+                }
             }
         }
-        let _unregister = Unregister(self, d);
+        let _unregister = Unregister(self, d, me);
 
         let (server, start): (ServerPairing, PairStart) = ServerPairing::start(&code, random::<16>(), random::<32>());
         let session = start.session;
@@ -1119,6 +1247,31 @@ impl Gateway for MqttGateway {
 mod tests {
     use super::*;
     use crate::domain::types::WeeklyWindow;
+
+    #[test]
+    fn listening_rows_are_found_by_port() {
+        let table = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+   0: 0100007F:A3B1 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4242 1 0000000000000000 100 0 0 10 0\n\
+   1: 0100007F:A3B1 0100007F:D2C4 01 00000000:00000000 00:00000000 00000000     0        0 4243 1 0000000000000000 20 4 30 10 -1\n\
+   2: 0100007F:0050 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4244 1 0000000000000000 100 0 0 10 0\n";
+        assert_eq!(nodelay::listening_inodes(table, 0xA3B1), vec!["4242".to_string()]);
+        assert!(nodelay::listening_inodes(table, 0xA3B2).is_empty());
+        assert!(nodelay::listening_inodes("garbage\nmore garbage", 1).is_empty());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn connections_accepted_after_the_fix_send_at_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _before = std::net::TcpStream::connect(addr).unwrap();
+        let (early, _) = listener.accept().unwrap();
+        assert!(!early.nodelay().unwrap(), "the default keeps Nagle's algorithm");
+        nodelay::on_listener(addr, Duration::from_secs(1)).unwrap();
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        assert!(accepted.nodelay().unwrap(), "accepted sockets inherit TCP_NODELAY");
+    }
 
     #[test]
     fn days_move_from_monday_first_to_sunday_first() {
