@@ -86,13 +86,13 @@ async fn start_lock(
         state: state.to_path_buf(),
         broker_host,
         broker_port,
-        control: args.lock_control,
+        control: Some(args.lock_control),
         fake_clock: false,
         relock: Duration::from_secs(3),
     })
     .await
     .with_context(|| format!("starting the virtual lock (control port {})", args.lock_control))?;
-    let control = handle.control_addr;
+    let control = handle.control_addr.unwrap_or(args.lock_control);
     let owner = server
         .domain
         .operator_account(&args.owner, jiff::Timestamp::now())

@@ -117,13 +117,13 @@ impl World {
             state: self.lock_state.clone(),
             broker_host: "127.0.0.1".into(),
             broker_port: self.broker_port,
-            control: "127.0.0.1:0".parse().unwrap(),
+            control: Some("127.0.0.1:0".parse().unwrap()),
             fake_clock: false,
             relock: Duration::from_secs(1),
         })
         .await
         .expect("virtual lock starts");
-        self.lock_base = format!("http://{}", lock.control_addr);
+        self.lock_base = format!("http://{}", lock.control_addr.expect("a control port was asked for"));
         self.lock = Some(lock);
     }
 

@@ -73,13 +73,13 @@ async fn web_app_flows_in_headless_chromium() {
         state: data.path().join("lock.state"),
         broker_host: "127.0.0.1".into(),
         broker_port,
-        control: "127.0.0.1:0".parse().unwrap(),
+        control: Some("127.0.0.1:0".parse().unwrap()),
         fake_clock: false,
         relock: Duration::from_secs(2),
     })
     .await
     .expect("virtual lock starts");
-    let lock_control = format!("http://{}", lock.control_addr);
+    let lock_control = format!("http://{}", lock.control_addr.expect("a control port was asked for"));
     let setup_code = lock.setup_code().expect("a fresh lock shows its setup code");
     // Pairing from the browser needs both broker connections up.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

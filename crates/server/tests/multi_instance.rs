@@ -202,13 +202,13 @@ impl World {
             state: dir.path().join("lock.state"),
             broker_host: BROKER_HOST.into(),
             broker_port: BROKER_PORT,
-            control: "127.0.0.1:0".parse().unwrap(),
+            control: Some("127.0.0.1:0".parse().unwrap()),
             fake_clock: false,
             relock: Duration::from_secs(1),
         })
         .await
         .expect("virtual lock starts");
-        let lock_base = format!("http://{}", lock.control_addr);
+        let lock_base = format!("http://{}", lock.control_addr.expect("a control port was asked for"));
         World {
             a: Some(a),
             b,

@@ -56,7 +56,9 @@ pub struct Options {
     pub state: PathBuf,
     pub broker_host: String,
     pub broker_port: u16,
-    pub control: SocketAddr,
+    /// The control port; `None` serves none (many locks in one process, as `latchkey bench`
+    /// runs them, would otherwise hold a listening socket each).
+    pub control: Option<SocketAddr>,
     pub fake_clock: bool,
     pub relock: Duration,
 }
@@ -71,7 +73,7 @@ impl Options {
             state: a.state.clone(),
             broker_host: host,
             broker_port: port,
-            control: a.control,
+            control: Some(a.control),
             fake_clock: a.fake_clock,
             relock: Duration::from_secs(a.relock_secs),
         })
@@ -101,10 +103,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let handle = start(opts).await?;
     {
         let inner = handle.shared.lock();
-        println!(
-            "Virtual lock {} (control on http://{})",
-            inner.p.serial, handle.control_addr
-        );
+        if let Some(addr) = handle.control_addr {
+            println!("Virtual lock {} (control on http://{addr})", inner.p.serial);
+        }
         if inner.p.paired.is_none() {
             println!("Setup code: {}", format_code(&inner.p.setup_code));
         } else if let Some(p) = &inner.p.paired {
@@ -125,7 +126,8 @@ fn format_code(digits: &str) -> String {
 
 /// A running lock.
 pub struct Handle {
-    pub control_addr: SocketAddr,
+    /// Where the control port listens, when it was asked for.
+    pub control_addr: Option<SocketAddr>,
     shared: Arc<Shared>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -141,6 +143,17 @@ impl Handle {
     pub fn lock_id(&self) -> Option<String> {
         self.shared.lock().p.paired.as_ref().map(|p| p.lock_id.clone())
     }
+
+    /// Whether the lock is connected to the broker now (its CONNACK came).
+    pub fn connected(&self) -> bool {
+        self.shared.lock().connected
+    }
+
+    /// The version of the server's rights the lock holds, updated as each sync is applied
+    /// (its acknowledgement is then queued for sending).
+    pub fn applied_version(&self) -> watch::Receiver<u64> {
+        self.shared.applied.subscribe()
+    }
 }
 
 impl Drop for Handle {
@@ -155,26 +168,31 @@ impl Drop for Handle {
 pub async fn start(opts: Options) -> anyhow::Result<Handle> {
     let inner = Inner::open(&opts)?;
     let (online, online_rx) = watch::channel(true);
+    let applied = watch::Sender::new(inner.core.as_ref().map_or(0, |c| c.applied_version()));
     let shared = Arc::new(Shared {
         inner: Mutex::new(inner),
         online,
+        applied,
         opts: opts.clone(),
         reconnect: tokio::sync::Notify::new(),
     });
-    let listener = tokio::net::TcpListener::bind(opts.control)
-        .await
-        .with_context(|| format!("listening on {}", opts.control))?;
-    let control_addr = listener.local_addr()?;
-    let app = Router::new()
-        .route("/status", get(status))
-        .route("/keypad", post(keypad))
-        .route("/clock", post(set_clock))
-        .route("/network", post(network))
-        .with_state(shared.clone());
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    }));
+    let mut control_addr = None;
+    if let Some(control) = opts.control {
+        let listener = tokio::net::TcpListener::bind(control)
+            .await
+            .with_context(|| format!("listening on {control}"))?;
+        control_addr = Some(listener.local_addr()?);
+        let app = Router::new()
+            .route("/status", get(status))
+            .route("/keypad", post(keypad))
+            .route("/clock", post(set_clock))
+            .route("/network", post(network))
+            .with_state(shared.clone());
+        tasks.push(tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        }));
+    }
     tasks.push(tokio::spawn(link(shared.clone(), online_rx)));
     tasks.push(tokio::spawn(housekeeping(shared.clone())));
     Ok(Handle {
@@ -240,6 +258,8 @@ struct Inner {
 struct Shared {
     inner: Mutex<Inner>,
     online: watch::Sender<bool>,
+    /// The lock core's applied version (`Handle::applied_version`).
+    applied: watch::Sender<u64>,
     opts: Options,
     reconnect: tokio::sync::Notify,
 }
@@ -787,7 +807,12 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
                         inner.on_connected();
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let reconnect = shared.lock().on_message(&p.topic, &p.payload);
+                        let (reconnect, applied) = {
+                            let mut inner = shared.lock();
+                            let reconnect = inner.on_message(&p.topic, &p.payload);
+                            (reconnect, inner.core.as_ref().map_or(0, |c| c.applied_version()))
+                        };
+                        shared.applied.send_if_modified(|v| std::mem::replace(v, applied) != applied);
                         if reconnect {
                             break;
                         }

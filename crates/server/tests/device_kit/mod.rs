@@ -314,14 +314,14 @@ impl World {
             state: dir.path().join("lock.state"),
             broker_host: host.clone(),
             broker_port: port,
-            control: "127.0.0.1:0".parse().unwrap(),
+            control: Some("127.0.0.1:0".parse().unwrap()),
             fake_clock,
             relock: Duration::from_secs(1),
         };
         let lock = latchkey_vlock::start(lock_opts.clone())
             .await
             .expect("virtual lock starts");
-        let lock_base = format!("http://{}", lock.control_addr);
+        let lock_base = format!("http://{}", lock.control_addr.expect("a control port was asked for"));
         let w = World {
             broker,
             broker_host: host,
