@@ -42,7 +42,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 10_000)]
     pub locks: usize,
     /// Pairings in flight at once while the bench adds locks.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 64)]
     pub pair_concurrency: usize,
     /// A PostgreSQL admin URL (`postgres://postgres@127.0.0.1:5432/postgres`): adds the
     /// guest-key row on PostgreSQL, beside `pgbench`, in a fresh database made for the run.
@@ -419,16 +419,16 @@ impl World {
                 break;
             }
             paired.sort_by_key(|(i, _)| *i);
-            // Each lock syncs once after pairing (the owner's rights).
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-            for (i, l) in &paired {
-                let mut rx = l.handle.applied_version();
-                tokio::time::timeout_at(deadline, rx.wait_for(|v| *v > 0))
-                    .await
-                    .with_context(|| format!("lock {i} did not apply its first sync"))?
-                    .with_context(|| format!("lock {i} stopped"))?;
-            }
             self.locks.extend(paired.into_iter().map(|(_, l)| l));
+        }
+        // Each lock syncs once after pairing (the owner's rights), while the next waves pair.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        for (i, l) in self.locks.iter().enumerate() {
+            let mut rx = l.handle.applied_version();
+            tokio::time::timeout_at(deadline, rx.wait_for(|v| *v > 0))
+                .await
+                .with_context(|| format!("lock {i} did not apply its first sync"))?
+                .with_context(|| format!("lock {i} stopped"))?;
         }
         match first_error {
             Some(e) => Err(e),
