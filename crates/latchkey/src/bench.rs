@@ -44,6 +44,11 @@ pub struct BenchArgs {
     /// Pairings in flight at once while the bench adds locks.
     #[arg(long, default_value_t = 64)]
     pub pair_concurrency: usize,
+    /// An external broker (`mqtt://HOST:PORT`, e.g. Mosquitto) for the server and the locks
+    /// instead of the server's embedded one: shows the server's own share of the memory per
+    /// lock. The figures of the spec are taken on the embedded broker.
+    #[arg(long)]
+    pub mqtt: Option<String>,
     /// A PostgreSQL admin URL (`postgres://postgres@127.0.0.1:5432/postgres`): adds the
     /// guest-key row on PostgreSQL, beside `pgbench`, in a fresh database made for the run.
     #[arg(long)]
@@ -163,7 +168,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         .iter()
         .any(|r| want(r))
     {
-        let mut w = World::start(None).await.context("starting the SQLite server")?;
+        let mut w = World::start(None, args.mqtt.as_deref())
+            .await
+            .context("starting the SQLite server")?;
         w.grow_locks(1, 1).await.context("pairing the first lock")?;
         if want("members") {
             let mut sizes = args.members.clone();
@@ -243,7 +250,10 @@ struct World {
     /// The virtual locks' state files.
     lock_dir: tempfile::TempDir,
     base: String,
+    broker_host: String,
     broker_port: u16,
+    /// Whether the broker is the server's embedded one.
+    embedded: bool,
     owner: Session,
     locks: Vec<BenchLock>,
     /// The number of the next lock state file (never reused).
@@ -259,7 +269,7 @@ fn free_port() -> anyhow::Result<u16> {
 }
 
 impl World {
-    async fn start(database_url: Option<&str>) -> anyhow::Result<World> {
+    async fn start(database_url: Option<&str>, mqtt: Option<&str>) -> anyhow::Result<World> {
         let dir = tempfile::tempdir()?;
         // Thousands of virtual locks save their state (with fsync) before each answer; on
         // tmpfs that costs what a lock's own flash write would, not this VM's disk. The
@@ -271,14 +281,23 @@ impl World {
         let server_dir = dir.path().join("server");
         std::fs::create_dir_all(&server_dir)?;
         let http_port = free_port()?;
-        let broker_port = free_port()?;
+        let (broker_host, broker_port, mqtt_arg) = match mqtt {
+            Some(url) => {
+                let (host, port) = latchkey_vlock::parse_broker(url)?;
+                (host, port, url.to_string())
+            }
+            None => {
+                let port = free_port()?;
+                ("127.0.0.1".to_string(), port, format!("embedded://127.0.0.1:{port}"))
+            }
+        };
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
         cmd.arg("serve")
             .arg("--http")
             .arg(format!("127.0.0.1:{http_port}"))
             .arg("--mqtt")
-            .arg(format!("embedded://127.0.0.1:{broker_port}"))
+            .arg(&mqtt_arg)
             .arg("--data-dir")
             .arg(&server_dir)
             .arg("--sms")
@@ -289,6 +308,8 @@ impl World {
             .env("LATCHKEY_OTP_PER_CLIENT", "100000")
             .env("LATCHKEY_OTP_PER_PHONE", "1000")
             .env("LATCHKEY_UNLOCK_TIMEOUT_MS", "5000")
+            // On a shared external broker, this run's servers share with no one else.
+            .env("LATCHKEY_MQTT_SHARE_GROUP", format!("bench{}", random_hex(4)))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(log)
@@ -324,7 +345,9 @@ impl World {
             dir,
             lock_dir,
             base,
+            broker_host,
             broker_port,
+            embedded: mqtt.is_none(),
             owner,
             locks: Vec::new(),
             next_state: 0,
@@ -345,6 +368,13 @@ impl World {
 
     fn token(&self) -> &str {
         self.owner.api.token().unwrap_or_default()
+    }
+
+    fn broker_name(&self) -> String {
+        match self.embedded {
+            true => "its embedded broker".into(),
+            false => format!("the external broker mqtt://{}:{}", self.broker_host, self.broker_port),
+        }
     }
 
     /// The server's resident memory (VmRSS), in bytes.
@@ -372,7 +402,7 @@ impl World {
                 let state = self.lock_dir.path().join(format!("{i}.state"));
                 let handle = latchkey_vlock::start(latchkey_vlock::Options {
                     state: state.clone(),
-                    broker_host: "127.0.0.1".into(),
+                    broker_host: self.broker_host.clone(),
                     broker_port: self.broker_port,
                     control: None,
                     fake_clock: false,
@@ -885,7 +915,7 @@ async fn guest_keys_pg_row(admin: &str, args: &BenchArgs) -> Row {
         Err(e) => return fail(e),
     };
     let result = async {
-        let mut w = World::start(Some(&url)).await?;
+        let mut w = World::start(Some(&url), args.mqtt.as_deref()).await?;
         w.grow_locks(1, 1).await?;
         let s = guest_key_load(&w, args).await;
         w.stop().await;
@@ -1024,8 +1054,8 @@ async fn unlock_row(w: &World, args: &BenchArgs) -> Row {
         }
     }
     unlock.elapsed = start.elapsed();
-    let rtt = mqtt_round_trips(w.broker_port, args.samples, true).await;
-    let plain = mqtt_round_trips(w.broker_port, args.samples, false).await;
+    let rtt = mqtt_round_trips(&w.broker_host, w.broker_port, args.samples, true).await;
+    let plain = mqtt_round_trips(&w.broker_host, w.broker_port, args.samples, false).await;
     let (u50, m50) = (unlock.percentile(50.0), rtt.percentile(50.0));
     let r = match (u50, m50) {
         (Some(u), Some(m)) => ratio(u.as_secs_f64(), m.as_secs_f64()),
@@ -1038,8 +1068,9 @@ async fn unlock_row(w: &World, args: &BenchArgs) -> Row {
         ),
         figure: format!("{} ({}){}", ms(u50), ms(unlock.percentile(99.0)), unlock.errors_note()),
         ceiling: format!(
-            "MQTT QoS 1 publish to own subscription, embedded broker, TCP_NODELAY: {} ({}){}; \
+            "MQTT QoS 1 publish to own subscription, {}, TCP_NODELAY: {} ({}){}; \
              rumqttc defaults (no TCP_NODELAY): {} ({}){}",
+            w.broker_name(),
             ms(m50),
             ms(rtt.percentile(99.0)),
             rtt.errors_note(),
@@ -1130,7 +1161,7 @@ async fn propagation_row(w: &mut World, args: &BenchArgs, size: usize) -> Row {
         }
     }
     stats.elapsed = start.elapsed();
-    let rtt = mqtt_round_trips(w.broker_port, args.samples, true).await;
+    let rtt = mqtt_round_trips(&w.broker_host, w.broker_port, args.samples, true).await;
     let (p99, m99) = (stats.percentile(99.0), rtt.percentile(99.0));
     let r = match (p99, m99) {
         (Some(u), Some(m)) => ratio(u.as_secs_f64(), m.as_secs_f64()),
@@ -1159,7 +1190,8 @@ async fn propagation_row(w: &mut World, args: &BenchArgs, size: usize) -> Row {
 /// resident memory: at the locks already there, then at `args.locks`.
 async fn locks_row(w: &mut World, args: &BenchArgs) -> Row {
     let what = format!(
-        "locks connected to one server process and its embedded broker, each syncing once: {} locks",
+        "locks connected to one server process and {}, each syncing once: {} locks",
+        w.broker_name(),
         args.locks
     );
     let target = "10,000 locks, server VmRSS under 300 MiB".to_string();
@@ -1191,8 +1223,13 @@ async fn locks_row(w: &mut World, args: &BenchArgs) -> Row {
     // The embedded broker's share: bare MQTT connections (the pairing login, no subscription,
     // no lock behind them) added on top, and what each adds to the server's memory.
     let bare = 500;
-    let broker_share = match bare_connections(w.broker_port, bare).await {
-        Ok(clients) => {
+    let bare_clients = match w.embedded {
+        true => Some(bare_connections(w.broker_port, bare).await),
+        false => None,
+    };
+    let broker_share = match bare_clients {
+        None => String::new(),
+        Some(Ok(clients)) => {
             let with = w.server_rss().ok();
             drop(clients);
             match (after, with) {
@@ -1203,7 +1240,7 @@ async fn locks_row(w: &mut World, args: &BenchArgs) -> Row {
                 _ => String::new(),
             }
         }
-        Err(e) => format!("; bare connections failed: {e:#}"),
+        Some(Err(e)) => format!("; bare connections failed: {e:#}"),
     };
     Row {
         what,
@@ -1274,10 +1311,10 @@ async fn bare_connections(
 
 /// A rumqttc client that publishes (QoS 1) to a topic it subscribes to, `samples` times, one
 /// at a time; each latency is publish to receipt.
-async fn mqtt_round_trips(port: u16, samples: usize, nodelay: bool) -> Stats {
+async fn mqtt_round_trips(host: &str, port: u16, samples: usize, nodelay: bool) -> Stats {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
     let mut stats = Stats::default();
-    let mut mo = MqttOptions::new(format!("bench-{}", random_hex(4)), "127.0.0.1", port);
+    let mut mo = MqttOptions::new(format!("bench-{}", random_hex(4)), host, port);
     mo.set_keep_alive(Duration::from_secs(10));
     mo.set_credentials(
         latchkey_protocol::broker::PAIRING_USERNAME,
