@@ -24,6 +24,7 @@ pub type Conn = AnyConnection;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial schema", include_str!("migrations/0001_initial.sql")),
     (2, "several instances", include_str!("migrations/0002_instances.sql")),
+    (3, "indexes", include_str!("migrations/0003_indexes.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

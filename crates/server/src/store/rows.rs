@@ -929,15 +929,46 @@ pub async fn guest_keys(c: &mut Conn, lock_id: &str) -> Result<Vec<GuestKeyRow>>
     rows.iter().map(read_guest_key).collect()
 }
 
+/// The guest keys a sync snapshot can carry, newest first (`created_at DESC, id`): the newest
+/// `limit` keys the lock should accept (not revoked, not a used one-time key, a window of at
+/// least a second) and the newest `limit` revoked ones (deny entries), both only while their
+/// code's own window lasts past `now_s` (Unix seconds). Bounded by `limit`, not by how many
+/// keys the lock ever had.
+pub async fn sync_guest_keys(c: &mut Conn, lock_id: &str, now_s: i64, limit: i64) -> Result<Vec<GuestKeyRow>> {
+    let mut out = Vec::new();
+    for filter in [
+        "revoked_at IS NULL AND NOT (one_time = 1 AND used_at IS NOT NULL) AND starts_at / 1000 < ends_at / 1000",
+        "revoked_at IS NOT NULL",
+    ] {
+        let sql = format!(
+            "SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 AND code_ends_at / 1000 > $2 \
+             AND {filter} ORDER BY created_at DESC, id LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(lock_id.to_string())
+            .bind(now_s)
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?;
+        for r in &rows {
+            out.push(read_guest_key(r)?);
+        }
+    }
+    // One list in the order of `guest_keys`, as the snapshot walks it.
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+    Ok(out)
+}
+
 /// Whether this lock ever had a guest key with this code (live, used, expired or revoked): a
 /// revoked code stays on the lock's deny list, so it is never handed out again.
 pub async fn code_ever_issued(c: &mut Conn, lock_id: &str, code: &str) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM guest_keys WHERE lock_id = $1 AND code = $2")
-        .bind(lock_id.to_string())
-        .bind(code.to_string())
-        .fetch_one(&mut *c)
-        .await?;
-    Ok(n > 0)
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT key_no FROM guest_keys WHERE lock_id = $1 AND code = $2 LIMIT 1")
+            .bind(lock_id.to_string())
+            .bind(code.to_string())
+            .fetch_optional(&mut *c)
+            .await?;
+    Ok(found.is_some())
 }
 
 pub async fn next_key_no(c: &mut Conn, lock_id: &str) -> Result<i64> {
