@@ -89,10 +89,9 @@ impl AdminOf {
 /// Checks membership: "not found" both for a lock that does not exist and for one the caller
 /// is not a member of.
 pub async fn member_of(c: &mut Conn, caller: &Caller, lock_id: &str) -> Result<MemberOf> {
-    let Some(member) = store::member(c, lock_id, caller.id()).await? else {
+    let Some((member, lock)) = store::member_and_lock(c, lock_id, caller.id()).await? else {
         return Err(Error::NotFound("lock"));
     };
-    let lock = store::lock_by_id(c, lock_id).await?.ok_or(Error::NotFound("lock"))?;
     Ok(MemberOf {
         caller: caller.clone(),
         lock,

@@ -139,10 +139,23 @@ impl Domain {
 
         let epoch = lock.server_epoch;
         let key = root_secret(&lock)?.issuer_key(0, epoch as u32);
+        let mut next_key_no = None;
         let (code, code_ends_at) = self
-            .mint_unique(&mut tx, &lock, &key, epoch as u32, start, end, req.one_time)
+            .mint_unique(
+                &mut tx,
+                &lock,
+                &key,
+                epoch as u32,
+                start,
+                end,
+                req.one_time,
+                &mut next_key_no,
+            )
             .await?;
-        let key_no = store::next_key_no(&mut tx, lock_id).await?;
+        let key_no = match next_key_no {
+            Some(n) => n,
+            None => store::next_key_no(&mut tx, lock_id).await?,
+        };
         let mut row = GuestKeyRow {
             id: self.new_id("gk"),
             lock_id: lock_id.to_string(),
@@ -204,7 +217,8 @@ impl Domain {
     /// at either end (never more than an hour beyond what the Admin chose), and failing that,
     /// or for windows longer than an offline code can carry, a held code (which the lock
     /// accepts once it has synced the key) is used. Returns the code and the end of its own
-    /// validity in milliseconds.
+    /// validity in milliseconds. The first lookup also reads the lock's next key number into
+    /// `next_key_no` (one query instead of two while the lock's version is held).
     #[allow(clippy::too_many_arguments)]
     async fn mint_unique(
         &self,
@@ -215,6 +229,7 @@ impl Domain {
         start: Timestamp,
         end: Timestamp,
         one_time: bool,
+        next_key_no: &mut Option<i64>,
     ) -> Result<(String, i64)> {
         let start_s = start.as_second();
         let end_s = end.as_second();
@@ -231,7 +246,7 @@ impl Domain {
                 hours: hours as u16,
             };
             let code = mint_text(key, &lock.id, epoch, validity, one_time)?;
-            if !store::code_ever_issued(c, &lock.id, &code).await? {
+            if !code_taken(c, &lock.id, &code, next_key_no).await? {
                 return Ok((code, e * 3_600_000));
             }
         }
@@ -239,7 +254,7 @@ impl Domain {
         // revoked held code's deny entry can never catch a new key).
         for serial in 0..gc::RESIDUES {
             let code = mint_text(key, &lock.id, epoch, Validity::Held { serial }, one_time)?;
-            if !store::code_ever_issued(c, &lock.id, &code).await? {
+            if !code_taken(c, &lock.id, &code, next_key_no).await? {
                 return Ok((code, ms(end)));
             }
         }
@@ -395,6 +410,17 @@ impl Domain {
         self.gateway.lock_changed(lock_id);
         Ok(())
     }
+}
+
+/// Whether the lock ever had a key with `code`; the first call of a creation also reads the
+/// next key number.
+async fn code_taken(c: &mut store::Conn, lock_id: &str, code: &str, next_key_no: &mut Option<i64>) -> Result<bool> {
+    if next_key_no.is_some() {
+        return Ok(store::code_ever_issued(c, lock_id, code).await?);
+    }
+    let (issued, n) = store::code_issued_and_next_key_no(c, lock_id, code).await?;
+    *next_key_no = Some(n);
+    Ok(issued)
 }
 
 fn mint_text(key: &gc::IssuerKey, lock_id: &str, epoch: u32, validity: Validity, one_time: bool) -> Result<String> {

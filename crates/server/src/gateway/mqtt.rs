@@ -45,6 +45,9 @@ const SYNC_LIFETIME: i64 = 600;
 const UNLOCK_POLL: Duration = Duration::from_millis(50);
 /// A sync the lock has not acknowledged is sent again after this long.
 const RESYNC_AFTER: Duration = Duration::from_secs(4);
+/// While a lock has not acknowledged the sync it was sent, further changes wait (at most this
+/// long) and go out together in one sync (docs/design/server-performance.md).
+const SYNC_COALESCE_WAIT: Duration = Duration::from_millis(250);
 /// The offset table covers this much ahead (13 months and a bit).
 const OFFSET_HORIZON_SECS: i64 = 400 * 86_400;
 
@@ -102,6 +105,7 @@ pub async fn start(
         pairings: Mutex::new(HashMap::new()),
         next_pairing: std::sync::atomic::AtomicU64::new(0),
         unlocks: Mutex::new(HashMap::new()),
+        syncs: Mutex::new(HashMap::new()),
     });
     tasks.push(tokio::spawn(event_loop(inner.clone(), events, shutdown.clone())));
     let resync = inner.clone();
@@ -476,6 +480,16 @@ struct Inner {
     /// Remote unlocks this instance waits for, by (lock, command). A result that another
     /// instance receives reaches the waiter through the `unlock_results` table.
     unlocks: Mutex<HashMap<(String, u64), oneshot::Sender<latchkey_protocol::UnlockOutcome>>>,
+    /// Locks this instance is sending a change to, one sender task each (`Inner::sync_soon`).
+    syncs: Mutex<HashMap<String, SyncSlot>>,
+}
+
+/// A lock's sender task: changes that arrive while it runs are sent together after it.
+struct SyncSlot {
+    /// A change arrived after the running sync read its snapshot: send once more.
+    again: bool,
+    /// The newest version the lock reported holding since the slot was made.
+    held: watch::Sender<i64>,
 }
 
 /// One pairing exchange's number and the channel of the pairing messages it receives.
@@ -602,11 +616,14 @@ impl Inner {
         let Some(lock) = store::lock_by_id(c, lock_id).await? else {
             return Ok(None);
         };
-        let members = store::members(c, lock_id).await?;
-        let keys = store::guest_keys(c, lock_id).await?;
-        let issuers = store::issuers(c, lock_id).await?;
         let now = self.now();
         let now_s = now.as_second();
+        let members = store::members(c, lock_id).await?;
+        // Only the keys the loop below can use: it stops at the lock's capacities, so reading
+        // more would make every sync cost grow with every key the lock ever had.
+        let limit = latchkey_lock_core::STANDARD_GUEST_KEYS.max(latchkey_lock_core::STANDARD_DENY) as i64;
+        let keys = store::sync_guest_keys(c, lock_id, now_s, limit).await?;
+        let issuers = store::issuers(c, lock_id).await?;
         let mut changes = vec![SyncChange::ClearAll];
         let base = Settings::DEFAULT;
         let lockout_base = u32::try_from(lock.lockout_seconds.max(1)).unwrap_or(u32::MAX);
@@ -718,14 +735,15 @@ impl Inner {
     /// snapshot applies whatever the lock holds; the lock's acknowledgements, ordered by its
     /// own sequence numbers, then show the older version and it is sent the current one again;
     /// see `store::record_acked_version`.)
-    async fn send_sync(&self, lock_id: &str) -> anyhow::Result<()> {
+    /// Returns the version sent (`None`: no such lock).
+    async fn send_sync(&self, lock_id: &str) -> anyhow::Result<Option<i64>> {
         let now_ms = self.now().as_millisecond();
         let mut tx = self.store.begin().await?;
         let Some(seq) = store::next_command_seq(&mut tx, lock_id).await? else {
-            return Ok(());
+            return Ok(None);
         };
         let Some(snap) = self.snapshot(&mut tx, lock_id).await? else {
-            return Ok(());
+            return Ok(None);
         };
         // Another instance's resend loop leaves the lock alone for a while.
         store::claim_resync(&mut tx, lock_id, now_ms, now_ms + RESYNC_AFTER.as_millis() as i64, true).await?;
@@ -738,7 +756,76 @@ impl Inner {
         let version = snap.lock.version;
         let sync = SyncBatch::new(snap.lock.acked_version.max(0) as u64, version.max(0) as u64, &changes);
         self.send_down(lock_id, &Down::Sync(sync), Some(seq as u64), SYNC_LIFETIME)
-            .await
+            .await?;
+        Ok(Some(version))
+    }
+
+    /// Sends the lock its current state soon: at once when no sync of this instance is on its
+    /// way to it, else as soon as the lock acknowledged that one (or `SYNC_COALESCE_WAIT`
+    /// passed), one snapshot for every change made meanwhile. Every change still reaches the
+    /// lock: a change that arrives while a sync is being sent marks the slot, and the sender
+    /// sends once more, with a snapshot read after the change committed.
+    fn sync_soon(self: &Arc<Self>, lock_id: &str) {
+        {
+            let mut syncs = guard(&self.syncs);
+            if let Some(slot) = syncs.get_mut(lock_id) {
+                slot.again = true;
+                return;
+            }
+            syncs.insert(
+                lock_id.to_string(),
+                SyncSlot {
+                    again: false,
+                    held: watch::channel(i64::MIN).0,
+                },
+            );
+        }
+        let g = self.clone();
+        let id = lock_id.to_string();
+        tokio::spawn(async move { g.sync_sender(&id).await });
+    }
+
+    /// The sender task of `sync_soon`: one sync at a time to one lock.
+    async fn sync_sender(&self, lock_id: &str) {
+        loop {
+            let Some(mut held) = guard(&self.syncs).get_mut(lock_id).map(|slot| {
+                slot.again = false;
+                slot.held.subscribe()
+            }) else {
+                return;
+            };
+            match self.send_sync(lock_id).await {
+                Ok(Some(version)) => {
+                    let _ = tokio::time::timeout(SYNC_COALESCE_WAIT, held.wait_for(|v| *v >= version)).await;
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("sync to {lock_id}: {e:#}"),
+            }
+            let done = {
+                let mut syncs = guard(&self.syncs);
+                let again = syncs.get(lock_id).is_some_and(|slot| slot.again);
+                if !again {
+                    syncs.remove(lock_id);
+                }
+                !again
+            };
+            if done {
+                return;
+            }
+        }
+    }
+
+    /// Tells the sender task of a lock (if any) which version the lock now holds.
+    fn lock_holds(&self, lock_id: &str, version: i64) {
+        if let Some(slot) = guard(&self.syncs).get(lock_id) {
+            slot.held.send_if_modified(|v| {
+                let newer = version > *v;
+                if newer {
+                    *v = version;
+                }
+                newer
+            });
+        }
     }
 
     /// Resends snapshots to locks that have not acknowledged their current version. Each
@@ -776,7 +863,7 @@ impl Inner {
         }
     }
 
-    async fn on_lock_message(&self, lock_id: &str, payload: &[u8]) -> anyhow::Result<()> {
+    async fn on_lock_message(self: &Arc<Self>, lock_id: &str, payload: &[u8]) -> anyhow::Result<()> {
         let now = self.now();
         let now_ms = now.as_millisecond();
         if payload.is_empty() {
@@ -848,13 +935,17 @@ impl Inner {
                     let recorded = store::record_acked_version(&mut tx, lock_id, version, up_seq).await?;
                     let current = store::lock_by_id(&mut tx, lock_id).await?.map(|l| l.version);
                     tx.commit().await?;
+                    self.lock_holds(lock_id, version);
                     if recorded && current.is_some_and(|v| version < v) {
                         // An older snapshot (sent by another instance, or before a change)
-                        // overtook the current one: send the current one at once.
-                        self.send_sync(lock_id).await?;
+                        // overtook the current one: send the current one now (or, when this
+                        // instance's sender is waiting for this very ack, right after it).
+                        self.sync_soon(lock_id);
                     }
                 }
-                SyncStatus::BaseMismatch => self.send_sync(lock_id).await?,
+                SyncStatus::BaseMismatch => {
+                    self.send_sync(lock_id).await?;
+                }
                 SyncStatus::Rejected(e) => tracing::warn!("lock {lock_id} rejected sync: {e:?}"),
             },
             Up::Events(evs) => {
@@ -1164,13 +1255,7 @@ impl Gateway for MqttGateway {
     }
 
     fn lock_changed(&self, lock_id: &str) {
-        let g = self.0.clone();
-        let id = lock_id.to_string();
-        tokio::spawn(async move {
-            if let Err(e) = g.send_sync(&id).await {
-                tracing::warn!("sync to {id}: {e:#}");
-            }
-        });
+        self.0.sync_soon(lock_id);
     }
 
     async fn unlock(&self, lock: &LockRow, user_id: u32, command_seq: u64) -> Result<UnlockOutcome, UnlockError> {

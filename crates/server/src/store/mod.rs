@@ -24,6 +24,7 @@ pub type Conn = AnyConnection;
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial schema", include_str!("migrations/0001_initial.sql")),
     (2, "several instances", include_str!("migrations/0002_instances.sql")),
+    (3, "indexes", include_str!("migrations/0003_indexes.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +118,12 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))
+            // sqlx pings a connection when it goes back to the pool (and closes it if that
+            // fails); a second ping when it is taken out again is one more round trip per
+            // request (to the connection's worker thread on SQLite, to the server on
+            // PostgreSQL). Without it, a connection that died while idle (a database restart)
+            // fails one request with 503 and is then dropped by the release ping.
+            .test_before_acquire(false)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

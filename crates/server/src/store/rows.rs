@@ -204,6 +204,39 @@ const LOCK_COLUMNS: &str = "l.id, l.serial, l.name, l.time_zone, l.wrong_code_li
     l.lockout_seconds, l.device_key, l.root_secret, l.server_epoch, l.version, l.acked_version, \
     l.event_seq, l.command_seq, l.online, l.bolt, l.last_seen_at, l.next_user_id, l.created_at";
 
+/// `LOCK_COLUMNS` renamed `l_*`, for queries that also select another table's `id`, `name`...
+const LOCK_COLUMNS_AS: &str = "l.id AS l_id, l.serial AS l_serial, l.name AS l_name, \
+    l.time_zone AS l_time_zone, l.wrong_code_limit AS l_wrong_code_limit, \
+    l.lockout_seconds AS l_lockout_seconds, l.device_key AS l_device_key, \
+    l.root_secret AS l_root_secret, l.server_epoch AS l_server_epoch, l.version AS l_version, \
+    l.acked_version AS l_acked_version, l.event_seq AS l_event_seq, \
+    l.command_seq AS l_command_seq, l.online AS l_online, l.bolt AS l_bolt, \
+    l.last_seen_at AS l_last_seen_at, l.next_user_id AS l_next_user_id, \
+    l.created_at AS l_created_at";
+
+fn read_lock_as(r: &AnyRow) -> Result<LockRow> {
+    Ok(LockRow {
+        id: r.try_get("l_id")?,
+        serial: r.try_get("l_serial")?,
+        name: r.try_get("l_name")?,
+        time_zone: r.try_get("l_time_zone")?,
+        wrong_code_limit: r.try_get("l_wrong_code_limit")?,
+        lockout_seconds: r.try_get("l_lockout_seconds")?,
+        device_key: r.try_get("l_device_key")?,
+        root_secret: r.try_get("l_root_secret")?,
+        server_epoch: r.try_get("l_server_epoch")?,
+        version: r.try_get("l_version")?,
+        acked_version: r.try_get("l_acked_version")?,
+        event_seq: r.try_get("l_event_seq")?,
+        command_seq: r.try_get("l_command_seq")?,
+        online: r.try_get::<i64, _>("l_online")? != 0,
+        bolt: r.try_get("l_bolt")?,
+        last_seen_at: r.try_get("l_last_seen_at")?,
+        next_user_id: r.try_get("l_next_user_id")?,
+        created_at: r.try_get("l_created_at")?,
+    })
+}
+
 fn read_lock(r: &AnyRow) -> Result<LockRow> {
     Ok(LockRow {
         id: r.try_get("id")?,
@@ -584,6 +617,24 @@ pub async fn member(c: &mut Conn, lock_id: &str, account_id: &str) -> Result<Opt
     row.as_ref().map(read_member).transpose()
 }
 
+/// A member of a lock with the lock itself, in one query (the membership check every
+/// lock-scoped request makes first).
+pub async fn member_and_lock(c: &mut Conn, lock_id: &str, account_id: &str) -> Result<Option<(MemberRow, LockRow)>> {
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS}, {LOCK_COLUMNS_AS} FROM members m \
+         JOIN accounts a ON a.id = m.account_id JOIN locks l ON l.id = m.lock_id \
+         WHERE m.lock_id = $1 AND m.account_id = $2"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lock_id.to_string())
+        .bind(account_id.to_string())
+        .fetch_optional(&mut *c)
+        .await?;
+    row.as_ref()
+        .map(|r| Ok((read_member(r)?, read_lock_as(r)?)))
+        .transpose()
+}
+
 pub async fn members(c: &mut Conn, lock_id: &str) -> Result<Vec<MemberRow>> {
     let sql = format!(
         "SELECT {MEMBER_COLUMNS} FROM members m JOIN accounts a ON a.id = m.account_id \
@@ -929,15 +980,59 @@ pub async fn guest_keys(c: &mut Conn, lock_id: &str) -> Result<Vec<GuestKeyRow>>
     rows.iter().map(read_guest_key).collect()
 }
 
+/// The guest keys a sync snapshot can carry, newest first (`created_at DESC, id`): the newest
+/// `limit` keys the lock should accept (not revoked, not a used one-time key, a window of at
+/// least a second) and the newest `limit` revoked ones (deny entries), both only while their
+/// code's own window lasts past `now_s` (Unix seconds). Bounded by `limit`, not by how many
+/// keys the lock ever had.
+pub async fn sync_guest_keys(c: &mut Conn, lock_id: &str, now_s: i64, limit: i64) -> Result<Vec<GuestKeyRow>> {
+    let mut out = Vec::new();
+    for filter in [
+        "revoked_at IS NULL AND NOT (one_time = 1 AND used_at IS NOT NULL) AND starts_at / 1000 < ends_at / 1000",
+        "revoked_at IS NOT NULL",
+    ] {
+        let sql = format!(
+            "SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 AND code_ends_at / 1000 > $2 \
+             AND {filter} ORDER BY created_at DESC, id LIMIT $3"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(lock_id.to_string())
+            .bind(now_s)
+            .bind(limit)
+            .fetch_all(&mut *c)
+            .await?;
+        for r in &rows {
+            out.push(read_guest_key(r)?);
+        }
+    }
+    // One list in the order of `guest_keys`, as the snapshot walks it.
+    out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+    Ok(out)
+}
+
 /// Whether this lock ever had a guest key with this code (live, used, expired or revoked): a
 /// revoked code stays on the lock's deny list, so it is never handed out again.
 pub async fn code_ever_issued(c: &mut Conn, lock_id: &str, code: &str) -> Result<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM guest_keys WHERE lock_id = $1 AND code = $2")
-        .bind(lock_id.to_string())
-        .bind(code.to_string())
-        .fetch_one(&mut *c)
-        .await?;
-    Ok(n > 0)
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT key_no FROM guest_keys WHERE lock_id = $1 AND code = $2 LIMIT 1")
+            .bind(lock_id.to_string())
+            .bind(code.to_string())
+            .fetch_optional(&mut *c)
+            .await?;
+    Ok(found.is_some())
+}
+
+/// `code_ever_issued` and `next_key_no` in one query.
+pub async fn code_issued_and_next_key_no(c: &mut Conn, lock_id: &str, code: &str) -> Result<(bool, i64)> {
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM guest_keys WHERE lock_id = $1 AND code = $2) AS issued, \
+         (SELECT COALESCE(MAX(key_no), 0) + 1 FROM guest_keys WHERE lock_id = $1) AS next_key_no",
+    )
+    .bind(lock_id.to_string())
+    .bind(code.to_string())
+    .fetch_one(&mut *c)
+    .await?;
+    Ok((row.try_get::<i64, _>("issued")? > 0, row.try_get("next_key_no")?))
 }
 
 pub async fn next_key_no(c: &mut Conn, lock_id: &str) -> Result<i64> {
