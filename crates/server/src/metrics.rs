@@ -56,7 +56,11 @@ impl Metrics {
             locks_connected.clone(),
         );
         let lock_messages = Counter::default();
-        registry.register("lock_messages", "Messages received from locks", lock_messages.clone());
+        registry.register(
+            "lock_messages",
+            "Messages received from this server's locks (last wills not counted)",
+            lock_messages.clone(),
+        );
         Metrics {
             registry,
             requests,

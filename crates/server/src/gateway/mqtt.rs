@@ -527,7 +527,6 @@ async fn event_loop(g: Arc<Inner>, mut events: EventLoop, mut shutdown: watch::R
                             let _ = tx.send(p.payload.to_vec());
                         }
                     } else if let Some(lock_id) = topics::parse_lock_up(&topic) {
-                        g.lock_messages.inc();
                         let g = g.clone();
                         let lock_id = lock_id.to_string();
                         let payload = p.payload.to_vec();
@@ -881,6 +880,9 @@ impl Inner {
             tracing::debug!("message from unknown lock {lock_id}");
             return Ok(());
         };
+        // Counted for this server's own locks only: a shared external broker carries other
+        // deployments' (and other test runs') lock traffic on the same topics.
+        self.lock_messages.inc();
         let key = hex32(&lock.device_key)
             .and_then(|k| VerifyingKey::from_bytes(&k).ok())
             .ok_or_else(|| anyhow::anyhow!("stored device key is unusable"))?;
