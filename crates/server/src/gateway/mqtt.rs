@@ -895,6 +895,17 @@ impl Inner {
             now.as_second(),
         )
         .map_err(|e| anyhow::anyhow!("refused: {e:?}"))?;
+        // A remote unlock's answer goes to the request waiting on this instance at once, before
+        // the database writes below: it is signed by the lock and names the command number the
+        // request waits for, and a replay cannot name a pending command (each number is used
+        // once; a replay of the genuine answer only repeats what the lock did).
+        let mut delivered = false;
+        if let Up::UnlockResult(r) = &msg.body
+            && let Some(tx) = guard(&self.unlocks).remove(&(lock_id.to_string(), r.command))
+        {
+            let _ = tx.send(r.outcome);
+            delivered = true;
+        }
         if !accept_up_seq(&self.store, lock_id, msg.header.seq).await? {
             anyhow::bail!("refused: {:?}", latchkey_protocol::Reject::Replayed);
         }
@@ -974,6 +985,7 @@ impl Inner {
                     Some(tx) => {
                         let _ = tx.send(r.outcome);
                     }
+                    None if delivered => {}
                     None => {
                         // The request may wait on another instance: leave the result there.
                         let row = match unlock_outcome(&r.outcome) {
