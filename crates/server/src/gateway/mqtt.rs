@@ -1032,8 +1032,8 @@ impl Inner {
         }
         let _unregister = Unregister(self, d, me);
 
-        let (server, start): (ServerPairing, PairStart) = ServerPairing::start(&code, random::<16>(), random::<32>());
-        let session = start.session;
+        let (session, seed) = (random::<16>(), random::<32>());
+        let (_, start): (ServerPairing, PairStart) = ServerPairing::start(&code, session, seed);
         let mut buf = [0u8; 512];
         let n = encode_pairing(&Pairing::Start(start), &mut buf).map_err(|_| PairingError::NoAnswer)?;
         self.publish(&down, buf.get(..n).unwrap_or(&[]).to_vec())
@@ -1054,9 +1054,14 @@ impl Inner {
                 }
                 Ok(Pairing::Reply(reply)) if reply.session == session => {
                     let serial = reply.serial.to_string();
-                    let confirmed = server
-                        .finish(&reply, grant.lock_id.as_bytes(), &server_public, &root)
-                        .map_err(|_| PairingError::NoAnswer)?;
+                    // Every unpaired lock with this discriminator answers; only the one that
+                    // shows this code passes the confirmation. The exchange's state is made
+                    // again from its seed for each reply (a SPAKE2 state is used up by one try).
+                    let (server, _) = ServerPairing::start(&code, session, seed);
+                    let Ok(confirmed) = server.finish(&reply, grant.lock_id.as_bytes(), &server_public, &root) else {
+                        tracing::debug!("a pairing reply from another lock with this discriminator");
+                        continue;
+                    };
                     let device = PairedDevice {
                         serial,
                         device_key: confirmed.lock_key.to_bytes(),
