@@ -75,6 +75,20 @@ pub struct Row {
     pub met: Option<bool>,
 }
 
+impl Row {
+    /// A row whose measurement could not be taken: it shows why and misses its target.
+    fn failed(what: String, target: impl Into<String>, error: &anyhow::Error) -> Row {
+        Row {
+            what,
+            figure: format!("failed: {error:#}"),
+            ceiling: "-".into(),
+            ratio: "-".into(),
+            target: target.into(),
+            met: Some(false),
+        }
+    }
+}
+
 /// The table as Markdown, the way `docs/performance.md` keeps it.
 pub fn render(rows: &[Row]) -> String {
     let mut out =
@@ -476,15 +490,20 @@ impl World {
     }
 
     /// Invites `GUEST` to each lock that lacks it (Recurring Guest, schedule A) and accepts.
-    async fn add_guest_everywhere(&mut self, concurrency: usize) -> anyhow::Result<()> {
-        if self.guest.is_none() {
-            self.guest = Some(sign_in(&self.owner.api, &self.outbox(), GUEST).await?);
-        }
-        let Some(guest) = self.guest.clone() else { return Ok(()) };
+    /// Returns the guest's session.
+    async fn add_guest_everywhere(&mut self, concurrency: usize) -> anyhow::Result<Session> {
+        let guest = match &self.guest {
+            Some(guest) => guest.clone(),
+            None => {
+                let guest = sign_in(&self.owner.api, &self.outbox(), GUEST).await?;
+                self.guest = Some(guest.clone());
+                guest
+            }
+        };
         let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
         let mut set = tokio::task::JoinSet::new();
         for (i, l) in self.locks.iter().enumerate().filter(|(_, l)| l.guest.is_none()) {
-            let (owner, guest, id, permits) =
+            let (owner, guest_api, id, permits) =
                 (self.owner.api.clone(), guest.api.clone(), l.id.clone(), permits.clone());
             set.spawn(async move {
                 let _permit = permits.acquire_owned().await;
@@ -499,7 +518,7 @@ impl World {
                             },
                         )
                         .await?;
-                    guest.accept_invitation(&inv.id).await?;
+                    guest_api.accept_invitation(&inv.id).await?;
                     latchkey_client::Result::Ok(())
                 }
                 .await;
@@ -513,7 +532,7 @@ impl World {
                 l.guest = Some(false);
             }
         }
-        Ok(())
+        Ok(guest)
     }
 
     /// Gives the first lock `n` members in all (the owner and Family members who sign in and
@@ -753,16 +772,7 @@ async fn ready_row() -> Row {
     let what = "`latchkey serve` to `/readyz` 200, fresh data folder".to_string();
     let figure = match time_to_ready().await {
         Ok(d) => d,
-        Err(e) => {
-            return Row {
-                what,
-                figure: format!("failed: {e:#}"),
-                ceiling: "-".into(),
-                ratio: "-".into(),
-                target,
-                met: Some(false),
-            };
-        }
+        Err(e) => return Row::failed(what, target, &e),
     };
     Row {
         what,
@@ -917,14 +927,7 @@ async fn guest_keys_pg_row(admin: &str, args: &BenchArgs) -> Row {
         "`POST /locks/{{id}}/guest-keys`, PostgreSQL, {} connections, {} s",
         args.writers, args.write_duration
     );
-    let fail = |e: anyhow::Error| Row {
-        what: what.clone(),
-        figure: format!("failed: {e:#}"),
-        ceiling: "-".into(),
-        ratio: "-".into(),
-        target: "at least 40 % of pgbench".into(),
-        met: Some(false),
-    };
+    let fail = |e: anyhow::Error| Row::failed(what.clone(), "at least 40 % of pgbench", &e);
     let (url, name) = match fresh_pg(admin).await {
         Ok(v) => v,
         Err(e) => return fail(e),
@@ -1118,25 +1121,9 @@ async fn propagation_row(w: &mut World, args: &BenchArgs, size: usize) -> Row {
         w.add_guest_everywhere(args.pair_concurrency).await
     }
     .await;
-    if let Err(e) = ready {
-        return Row {
-            what,
-            figure: format!("failed: {e:#}"),
-            ceiling: "-".into(),
-            ratio: "-".into(),
-            target: target.into(),
-            met: Some(false),
-        };
-    }
-    let Some(guest) = w.guest.clone() else {
-        return Row {
-            what,
-            figure: "failed: no guest".into(),
-            ceiling: "-".into(),
-            ratio: "-".into(),
-            target: target.into(),
-            met: Some(false),
-        };
+    let guest = match ready {
+        Ok(guest) => guest,
+        Err(e) => return Row::failed(what, target, &e),
     };
     let mut stats = Stats::default();
     let start = Instant::now();

@@ -248,19 +248,19 @@ fn start_broker(addr: SocketAddr, auth: AuthSlot) -> anyhow::Result<SocketAddr> 
             // size x count per filter, whoever has read it. The servers' shared filters may
             // keep the defaults above; one lock's (and one discriminator's) filter keeps a few
             // KiB, or 10,000 locks would hold up to 100 MiB each over time
-            // (`docs/design/embedded-broker-memory.md`).
+            // (`docs/design/embedded-broker-tuning.md`).
             custom_segment: Some(
                 [
                     format!("{}/locks/+/down", topics::ROOT),
                     format!("{}/pair/+/down", topics::ROOT),
                 ]
                 .into_iter()
-                .map(|f| {
-                    let per_filter = rumqttd::SegmentConfig {
+                .map(|filter| {
+                    let kept = rumqttd::SegmentConfig {
                         max_segment_size: 8 * 1024,
                         max_segment_count: 3,
                     };
-                    (f, per_filter)
+                    (filter, kept)
                 })
                 .collect(),
             ),
@@ -290,7 +290,8 @@ fn start_broker(addr: SocketAddr, auth: AuthSlot) -> anyhow::Result<SocketAddr> 
 /// it, so each small packet it forwards can wait for the client's delayed ACK of the previous
 /// one (about 40 ms on Linux; a remote unlock crosses the broker twice). On Linux an accepted
 /// socket inherits `TCP_NODELAY` from its listening socket, so the server sets it once on the
-/// broker's listener, found in this process by its address (`docs/design/broker-nodelay.md`).
+/// broker's listener, found in this process by its address
+/// (`docs/design/embedded-broker-tuning.md`).
 mod nodelay {
     use std::net::SocketAddr;
     use std::time::{Duration, Instant};
@@ -979,30 +980,23 @@ impl Inner {
                         .await?;
                 }
             }
+            // Delivered above to a request waiting here; otherwise the request may wait on
+            // another instance: leave the result there.
+            Up::UnlockResult(_) if delivered => {}
             Up::UnlockResult(r) => {
-                let waiter = guard(&self.unlocks).remove(&(lock_id.to_string(), r.command));
-                match waiter {
-                    Some(tx) => {
-                        let _ = tx.send(r.outcome);
-                    }
-                    None if delivered => {}
-                    None => {
-                        // The request may wait on another instance: leave the result there.
-                        let row = match unlock_outcome(&r.outcome) {
-                            UnlockOutcome::Unlocked => store::UnlockResultRow {
-                                outcome: "unlocked".into(),
-                                reason: None,
-                            },
-                            UnlockOutcome::Denied(reason) => store::UnlockResultRow {
-                                outcome: "denied".into(),
-                                reason: Some(reason),
-                            },
-                        };
-                        let command = i64::try_from(r.command).unwrap_or(i64::MAX);
-                        let mut c = self.store.read().await?;
-                        store::put_unlock_result(&mut c, lock_id, command, &row, now_ms).await?;
-                    }
-                }
+                let row = match unlock_outcome(&r.outcome) {
+                    UnlockOutcome::Unlocked => store::UnlockResultRow {
+                        outcome: "unlocked".into(),
+                        reason: None,
+                    },
+                    UnlockOutcome::Denied(reason) => store::UnlockResultRow {
+                        outcome: "denied".into(),
+                        reason: Some(reason),
+                    },
+                };
+                let command = i64::try_from(r.command).unwrap_or(i64::MAX);
+                let mut c = self.store.read().await?;
+                store::put_unlock_result(&mut c, lock_id, command, &row, now_ms).await?;
             }
         }
         Ok(())

@@ -214,50 +214,39 @@ const LOCK_COLUMNS_AS: &str = "l.id AS l_id, l.serial AS l_serial, l.name AS l_n
     l.last_seen_at AS l_last_seen_at, l.next_user_id AS l_next_user_id, \
     l.created_at AS l_created_at";
 
+/// A `LockRow` from a row whose lock columns are named `$prefix` followed by the column name.
+macro_rules! lock_row {
+    ($r:expr, $prefix:literal) => {
+        LockRow {
+            id: $r.try_get(concat!($prefix, "id"))?,
+            serial: $r.try_get(concat!($prefix, "serial"))?,
+            name: $r.try_get(concat!($prefix, "name"))?,
+            time_zone: $r.try_get(concat!($prefix, "time_zone"))?,
+            wrong_code_limit: $r.try_get(concat!($prefix, "wrong_code_limit"))?,
+            lockout_seconds: $r.try_get(concat!($prefix, "lockout_seconds"))?,
+            device_key: $r.try_get(concat!($prefix, "device_key"))?,
+            root_secret: $r.try_get(concat!($prefix, "root_secret"))?,
+            server_epoch: $r.try_get(concat!($prefix, "server_epoch"))?,
+            version: $r.try_get(concat!($prefix, "version"))?,
+            acked_version: $r.try_get(concat!($prefix, "acked_version"))?,
+            event_seq: $r.try_get(concat!($prefix, "event_seq"))?,
+            command_seq: $r.try_get(concat!($prefix, "command_seq"))?,
+            online: $r.try_get::<i64, _>(concat!($prefix, "online"))? != 0,
+            bolt: $r.try_get(concat!($prefix, "bolt"))?,
+            last_seen_at: $r.try_get(concat!($prefix, "last_seen_at"))?,
+            next_user_id: $r.try_get(concat!($prefix, "next_user_id"))?,
+            created_at: $r.try_get(concat!($prefix, "created_at"))?,
+        }
+    };
+}
+
+/// A lock selected with `LOCK_COLUMNS_AS`.
 fn read_lock_as(r: &AnyRow) -> Result<LockRow> {
-    Ok(LockRow {
-        id: r.try_get("l_id")?,
-        serial: r.try_get("l_serial")?,
-        name: r.try_get("l_name")?,
-        time_zone: r.try_get("l_time_zone")?,
-        wrong_code_limit: r.try_get("l_wrong_code_limit")?,
-        lockout_seconds: r.try_get("l_lockout_seconds")?,
-        device_key: r.try_get("l_device_key")?,
-        root_secret: r.try_get("l_root_secret")?,
-        server_epoch: r.try_get("l_server_epoch")?,
-        version: r.try_get("l_version")?,
-        acked_version: r.try_get("l_acked_version")?,
-        event_seq: r.try_get("l_event_seq")?,
-        command_seq: r.try_get("l_command_seq")?,
-        online: r.try_get::<i64, _>("l_online")? != 0,
-        bolt: r.try_get("l_bolt")?,
-        last_seen_at: r.try_get("l_last_seen_at")?,
-        next_user_id: r.try_get("l_next_user_id")?,
-        created_at: r.try_get("l_created_at")?,
-    })
+    Ok(lock_row!(r, "l_"))
 }
 
 fn read_lock(r: &AnyRow) -> Result<LockRow> {
-    Ok(LockRow {
-        id: r.try_get("id")?,
-        serial: r.try_get("serial")?,
-        name: r.try_get("name")?,
-        time_zone: r.try_get("time_zone")?,
-        wrong_code_limit: r.try_get("wrong_code_limit")?,
-        lockout_seconds: r.try_get("lockout_seconds")?,
-        device_key: r.try_get("device_key")?,
-        root_secret: r.try_get("root_secret")?,
-        server_epoch: r.try_get("server_epoch")?,
-        version: r.try_get("version")?,
-        acked_version: r.try_get("acked_version")?,
-        event_seq: r.try_get("event_seq")?,
-        command_seq: r.try_get("command_seq")?,
-        online: r.try_get::<i64, _>("online")? != 0,
-        bolt: r.try_get("bolt")?,
-        last_seen_at: r.try_get("last_seen_at")?,
-        next_user_id: r.try_get("next_user_id")?,
-        created_at: r.try_get("created_at")?,
-    })
+    Ok(lock_row!(r, ""))
 }
 
 pub async fn insert_lock(c: &mut Conn, l: &LockRow) -> Result<()> {
