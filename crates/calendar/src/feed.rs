@@ -114,7 +114,15 @@ pub enum FeedError {
 /// of nothing but `BEGIN:` lines must not exhaust the stack.
 const MAX_DEPTH: usize = 8;
 
-/// Parse a feed. Bad structure is an error; a bad event is a [`EventProblem`] in the result,
+/// [`parse_feed`] on the bytes a server sent: iCalendar is UTF-8 (RFC 5545 3.1.4); anything
+/// else is read with replacement characters rather than refused, so one odd byte in a
+/// description does not stop a whole calendar.
+pub fn parse_feed_bytes(bytes: &[u8]) -> Result<Feed, FeedError> {
+    parse_feed(&String::from_utf8_lossy(bytes))
+}
+
+/// Parse a feed. Bad structure is an error (its line number counts the lines of the unfolded
+/// text, one per property); a bad event is a [`EventProblem`] in the result,
 /// so one odd event never hides the others.
 pub fn parse_feed(input: &str) -> Result<Feed, FeedError> {
     let input = input.strip_prefix('\u{feff}').unwrap_or(input);
@@ -499,6 +507,17 @@ mod tests {
         assert_eq!(add_duration(d, "3D"), None);
         assert_eq!(add_duration(d, "-P1D"), None);
         assert_eq!(add_duration(d, "P99999999999999999999D"), None);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_replaced_not_refused() {
+        let mut ics =
+            b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART;VALUE=DATE:20260302\r\nSUMMARY:Reserved - Jos"
+                .to_vec();
+        ics.extend_from_slice(&[0xe9, 0xff]);
+        ics.extend_from_slice(b"\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+        let f = parse_feed_bytes(&ics).unwrap();
+        assert_eq!(f.events[0].guest_name.as_deref(), Some("Jos\u{fffd}\u{fffd}"));
     }
 
     #[test]

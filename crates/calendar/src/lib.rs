@@ -27,7 +27,7 @@ pub mod reconcile;
 pub mod text;
 pub mod zones;
 
-pub use feed::{EventProblem, Feed, FeedError, Kind, Reservation, Status, When, parse_feed};
+pub use feed::{EventProblem, Feed, FeedError, Kind, Reservation, Status, When, parse_feed, parse_feed_bytes};
 pub use plan::{Plan, PlannedKey, Skipped, StayTimes, TimeError, Window, plan};
 pub use reconcile::{
     CancelReason, Cancelled, Changed, CodeFate, CodeKind, ExistingKey, Reconciliation, RevokedBy, Safety, Suspicious,

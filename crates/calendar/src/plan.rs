@@ -93,10 +93,11 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// How many events of the feed are reservations in it at all (planned, cancelled, ended
-    /// or skipped): zero means the feed lists no reservation.
-    pub fn listed(&self) -> usize {
-        self.keys.len() + self.cancelled.len() + self.ended.len() + self.skipped.len()
+    /// How many reservations the feed lists that are not over (planned, cancelled, or
+    /// unreadable, which might be either): zero means it lists no upcoming reservation, which
+    /// [`crate::reconcile`] treats as a broken feed while keys are still to come.
+    pub fn listed_upcoming(&self) -> usize {
+        self.keys.len() + self.cancelled.len() + self.skipped.len()
     }
 }
 

@@ -128,8 +128,9 @@ pub enum Suspicious {
 ///   gone from the feed. A key that has ended is never touched: past stays drop off feeds.
 /// - UIDs the feed lists but could not use (an event problem, an empty window) leave their
 ///   keys alone.
-/// - [`Safety`]: a feed that lists no reservation at all while keys are active and not ended,
-///   or that drops too many at once, is an error and nothing is done.
+/// - [`Safety`]: a feed that lists no upcoming reservation at all (no event, only blocks, only
+///   past stays) while keys are active and not ended, or that drops too many at once, is an
+///   error and nothing is done.
 pub fn reconcile(
     existing: &[ExistingKey],
     plan: &Plan,
@@ -194,7 +195,7 @@ pub fn reconcile(
         });
     }
 
-    if dropped > 0 && plan.listed() == 0 {
+    if dropped > 0 && plan.listed_upcoming() == 0 {
         return Err(Suspicious::Empty { active });
     }
     if dropped >= safety.min_dropped.max(1) && dropped * 100 > active * safety.max_dropped_percent {

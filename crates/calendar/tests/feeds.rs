@@ -91,7 +91,7 @@ fn booking_com_closes_every_night_so_nothing_is_a_reservation() {
     let p = plan(&f, times(), &tz("Europe/Paris"), ts("2026-02-15T12:00:00Z"));
     assert!(p.keys.is_empty());
     assert_eq!(p.blocks.len(), 3);
-    assert_eq!(p.listed(), 0);
+    assert_eq!(p.listed_upcoming(), 0);
 }
 
 #[test]

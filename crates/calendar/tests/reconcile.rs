@@ -263,6 +263,13 @@ fn a_feed_that_suddenly_lists_nothing_changes_nothing() {
         reconcile(&held, &blocks, ts(NOW), Safety::default()).unwrap_err(),
         Suspicious::Empty { active: 2 }
     );
+    // Only a stay that is over: still no upcoming reservation listed.
+    let past = plan_of(&[("old", "20260201", "20260204", "Reserved", "")]);
+    assert_eq!(past.ended.len(), 1);
+    assert_eq!(
+        reconcile(&held, &past, ts(NOW), Safety::default()).unwrap_err(),
+        Suspicious::Empty { active: 2 }
+    );
     // Explicit cancellations of every stay are believed.
     let cancelled = plan_of(&[
         ("r0", "20260302", "20260304", "Reserved", "CANCELLED"),
