@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod gateway;
 pub mod metrics;
+pub mod outbound;
 pub mod sms;
 pub mod store;
 pub mod web;
