@@ -9,6 +9,8 @@ use std::hint::black_box;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chacha20poly1305::KeyInit;
+use chacha20poly1305::aead::AeadInOut;
 use criterion::Criterion;
 use latchkey_lock_core::{RootSecret, Schedule, UserKind, Window};
 use latchkey_protocol::{
@@ -58,6 +60,27 @@ fn bench_unlock(c: &mut Criterion) {
             let keys = LinkKeys::derive(black_box(&ROOT), LOCK_ID);
             down_round(&server, Protection::Encrypted(&keys), black_box(&body), &mut buf, 4711)
         })
+    });
+    // The encryption layer alone, as the two ends run it on an `Unlock`: encrypting the body
+    // in place and decrypting it back (what `seal_down` and `open_down` add), and deriving the
+    // keys. Their absolute cost, next to the signed-only round, gives a ratio that the noise of
+    // a shared machine (which moves both rounds by more than encryption costs) cannot blur.
+    let aead = chacha20poly1305::ChaCha20Poly1305::new(&(*keys.down_key()).into());
+    let header = [0x01, 0x24, 0xe7, 0x24, 0xbc, 0xc8, 0xce, 0xb4, 0x0d];
+    g.bench_function("aead_only", |b| {
+        b.iter(|| {
+            let mut body = [0xe7, 0x24, 0x0c];
+            let nonce = latchkey_protocol::link::nonce(black_box(4711), NOW + 30);
+            let tag = aead
+                .encrypt_inout_detached(&nonce.into(), &header, body.as_mut_slice().into())
+                .unwrap();
+            aead.decrypt_inout_detached(&nonce.into(), &header, body.as_mut_slice().into(), &tag)
+                .unwrap();
+            black_box(body)
+        })
+    });
+    g.bench_function("key_derivation", |b| {
+        b.iter(|| black_box(LinkKeys::derive(black_box(&ROOT), LOCK_ID)))
     });
     g.finish();
 
@@ -185,4 +208,21 @@ fn main() {
         "encrypted",
         "signed_only",
     );
+    // The same Unlock ratio from the parts: what encryption adds, measured alone, over the
+    // signed-only round.
+    let part = |b: &str| mean_ns(&dir, "unlock", b);
+    match (part("aead_only"), part("key_derivation"), part("signed_only")) {
+        (Some(aead), Some(derive), Some(signed)) => {
+            println!(
+                "  Unlock, from the parts: AEAD {aead:.0} ns, key derivation {derive:.0} ns, signed-only round {signed:.0} ns"
+            );
+            println!(
+                "  {:<52} ratio {:>7.4} (lock: keys derived once), {:.4} (server: per message)",
+                "Unlock, signed-only round + encryption's own cost",
+                (signed + aead) / signed,
+                (signed + aead + derive) / signed
+            );
+        }
+        _ => println!("  (no estimates for the parts under {})", dir.display()),
+    }
 }
