@@ -135,6 +135,10 @@ impl<'a> Writer<'a> {
         self.buf.get(..self.pos).unwrap_or(&[])
     }
 
+    pub(crate) fn written_mut(&mut self) -> &mut [u8] {
+        self.buf.get_mut(..self.pos).unwrap_or(&mut [])
+    }
+
     pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
         let end = self.pos.checked_add(bytes.len()).ok_or(EncodeError::BufferTooSmall)?;
         self.buf

@@ -1,5 +1,6 @@
-//! The signed envelope: `version, kind, seq, expires, body, signature`, and the receiver's
-//! checks (signature, expiry, replay).
+//! The envelope of every message after pairing: `version, kind, seq, expires, body (encrypted,
+//! with its tag), signature`, and the receiver's checks (protection, signature, tag, expiry,
+//! replay).
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use latchkey_lock_core::MAX_LOCK_ID;
@@ -7,6 +8,7 @@ use sha2::{Digest, Sha512};
 
 use crate::codec::{Reader, Writer};
 use crate::error::{DecodeError, EncodeError, Reject};
+use crate::link::{self, ENCRYPTED_KIND, Protection, TAG_LEN};
 use crate::message::{Down, Up};
 use crate::{MAX_LIFETIME_SECS, MAX_MESSAGE_LEN, VERSION};
 
@@ -171,9 +173,11 @@ fn check_lock_id(lock_id: &[u8]) -> bool {
     !lock_id.is_empty() && lock_id.len() <= MAX_LOCK_ID
 }
 
+#[allow(clippy::too_many_arguments)]
 fn seal(
     dir: Direction,
     key: &SigningKey,
+    protection: Protection<'_>,
     lock_id: &[u8],
     header: Header,
     kind: u8,
@@ -183,14 +187,25 @@ fn seal(
     if !check_lock_id(lock_id) {
         return Err(EncodeError::Invalid);
     }
+    let (kind, tag_len) = match protection {
+        Protection::Encrypted(_) => (kind | ENCRYPTED_KIND, TAG_LEN),
+        Protection::SignedOnly => (kind, 0),
+    };
     let mut w = Writer::new(buf);
     w.u8(VERSION)?;
     w.u8(kind)?;
     w.varint(header.seq)?;
     w.i64v(header.expires)?;
+    let head = w.len();
     body(&mut w)?;
-    if w.len() + SIGNATURE_LEN > MAX_MESSAGE_LEN {
+    if w.len() + tag_len + SIGNATURE_LEN > MAX_MESSAGE_LEN {
         return Err(EncodeError::Invalid);
+    }
+    if let Protection::Encrypted(keys) = protection {
+        // The header as written is the associated data; the body is encrypted where it lies.
+        let (aad, plain) = w.written_mut().split_at_mut_checked(head).ok_or(EncodeError::Invalid)?;
+        let tag = link::encrypt(keys, dir, header.seq, header.expires, aad, plain).ok_or(EncodeError::Invalid)?;
+        w.put(&tag)?;
     }
     let d = digest(dir, lock_id, w.written());
     let sig: Signature = key.sign(&d);
@@ -198,9 +213,14 @@ fn seal(
     Ok(w.len())
 }
 
-/// Encodes and signs a message from the server to `lock_id` into `buf`; returns its length.
+/// Encodes a message from the server to `lock_id` into `buf`, encrypts its body (unless
+/// `protection` is [`Protection::SignedOnly`]) and signs it; returns its length.
+///
+/// The sender must never use `header.seq` twice with the same keys: it is the AEAD nonce
+/// (with the expiry, see [`crate::link::nonce`]).
 pub fn seal_down(
     key: &SigningKey,
+    protection: Protection<'_>,
     lock_id: &[u8],
     header: Header,
     body: &Down<'_>,
@@ -209,6 +229,7 @@ pub fn seal_down(
     seal(
         Direction::Down,
         key,
+        protection,
         lock_id,
         header,
         body.kind(),
@@ -217,10 +238,12 @@ pub fn seal_down(
     )
 }
 
-/// Encodes and signs a message from lock `lock_id` to the server into `buf`; returns its
-/// length.
+/// Encodes a message from lock `lock_id` to the server into `buf`, encrypts its body (unless
+/// `protection` is [`Protection::SignedOnly`]) and signs it; returns its length. As with
+/// [`seal_down`], a sequence number must never be used twice.
 pub fn seal_up(
     key: &SigningKey,
+    protection: Protection<'_>,
     lock_id: &[u8],
     header: Header,
     body: &Up<'_>,
@@ -229,6 +252,7 @@ pub fn seal_up(
     seal(
         Direction::Up,
         key,
+        protection,
         lock_id,
         header,
         body.kind(),
@@ -238,25 +262,24 @@ pub fn seal_up(
 }
 
 /// A signed message taken apart (signature not checked yet).
-struct Split<'a> {
+struct Split {
     header: Header,
+    /// The kind byte as sent (with [`ENCRYPTED_KIND`] when encrypted).
     kind: u8,
-    /// Positioned at the body.
-    body: Reader<'a>,
-    /// Everything the signature covers.
-    signed: &'a [u8],
-    sig: &'a [u8],
+    /// Length of the header (version to expiry).
+    head: usize,
+    /// Where the signature starts.
+    cut: usize,
 }
 
-/// Splits a signed message into header, kind, body reader and signature, without checking the
-/// signature.
-fn split(bytes: &[u8]) -> Result<Split<'_>, DecodeError> {
+/// Reads the header of a signed message and finds its signature, without checking anything
+/// but the structure.
+fn split(bytes: &[u8]) -> Result<Split, DecodeError> {
     if bytes.len() > MAX_MESSAGE_LEN {
         return Err(DecodeError::TooLong);
     }
     let cut = bytes.len().checked_sub(SIGNATURE_LEN).ok_or(DecodeError::Truncated)?;
-    let (signed, sig) = bytes.split_at(cut);
-    let mut r = Reader::new(signed);
+    let mut r = Reader::new(bytes.get(..cut).unwrap_or(&[]));
     let version = r.u8()?;
     if version != VERSION {
         return Err(DecodeError::UnsupportedVersion(version));
@@ -269,24 +292,50 @@ fn split(bytes: &[u8]) -> Result<Split<'_>, DecodeError> {
     Ok(Split {
         header,
         kind,
-        body: r,
-        signed,
-        sig,
+        head: cut - r.remaining(),
+        cut,
     })
 }
 
-/// Decodes a server-to-lock message **without** checking its signature, expiry or sequence
-/// (for logs, tools and tests; a lock uses [`open_down`]).
+/// What the header of a message after pairing says, read without any check (for logs, tools
+/// and tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peek {
+    /// The message kind (`0x04` for an `Unlock`), without the encryption bit.
+    pub kind: u8,
+    /// Whether the body is encrypted (the kind byte on the wire carries [`ENCRYPTED_KIND`]).
+    pub encrypted: bool,
+    /// Sequence number and expiry.
+    pub header: Header,
+}
+
+/// Reads the header of a message after pairing, checking neither signature nor anything else.
+/// An encrypted body stays unread: this tells what kind of message it is, not what it says.
+pub fn peek(bytes: &[u8]) -> Result<Peek, DecodeError> {
+    let s = split(bytes)?;
+    Ok(Peek {
+        kind: s.kind & !ENCRYPTED_KIND,
+        encrypted: s.kind & ENCRYPTED_KIND != 0,
+        header: s.header,
+    })
+}
+
+/// Decodes a signed-only server-to-lock message **without** checking its signature, expiry or
+/// sequence (for logs, tools and tests; a lock uses [`open_down`]). An encrypted message is
+/// `UnknownKind` here: only [`open_down`], with the keys, reads it.
 pub fn decode_down(bytes: &[u8]) -> Result<Opened<Down<'_>>, DecodeError> {
-    let mut s = split(bytes)?;
-    let body = Down::decode_body(s.kind, &mut s.body)?;
+    let s = split(bytes)?;
+    let mut r = Reader::new(bytes.get(s.head..s.cut).unwrap_or(&[]));
+    let body = Down::decode_body(s.kind, &mut r)?;
     Ok(Opened { header: s.header, body })
 }
 
-/// Decodes a lock-to-server message **without** checking its signature, expiry or sequence.
+/// Decodes a signed-only lock-to-server message **without** checking its signature, expiry or
+/// sequence. An encrypted message is `UnknownKind` here.
 pub fn decode_up(bytes: &[u8]) -> Result<Opened<Up<'_>>, DecodeError> {
-    let mut s = split(bytes)?;
-    let body = Up::decode_body(s.kind, &mut s.body)?;
+    let s = split(bytes)?;
+    let mut r = Reader::new(bytes.get(s.head..s.cut).unwrap_or(&[]));
+    let body = Up::decode_body(s.kind, &mut r)?;
     Ok(Opened { header: s.header, body })
 }
 
@@ -297,23 +346,63 @@ fn verify(dir: Direction, key: &VerifyingKey, lock_id: &[u8], signed: &[u8], sig
     key.verify_strict(&d, &sig).map_err(|_| Reject::BadSignature)
 }
 
-/// The lock's side: decodes `bytes`, checks the server's signature for this lock, the expiry
-/// against `clock`, and the sequence number against `replay`; on success records the sequence
-/// number in `replay` and returns the message. On any error nothing changes.
-pub fn open_down<'a>(
-    bytes: &'a [u8],
+/// Checks structure, protection, signature and tag, and decrypts the body in place; returns
+/// the header, the kind (without the encryption bit) and the plaintext body.
+fn unseal<'a>(
+    dir: Direction,
+    bytes: &'a mut [u8],
     lock_id: &[u8],
-    server_key: &VerifyingKey,
-    replay: &mut ReplayWindow,
-    clock: Clock,
-) -> Result<Opened<Down<'a>>, Reject> {
+    key: &VerifyingKey,
+    protection: Protection<'_>,
+) -> Result<(Header, u8, &'a [u8]), Reject> {
     if !check_lock_id(lock_id) {
         return Err(Reject::BadSignature);
     }
-    let mut s = split(bytes)?;
-    verify(Direction::Down, server_key, lock_id, s.signed, s.sig)?;
-    let body = Down::decode_body(s.kind, &mut s.body)?;
-    let header = s.header;
+    let s = split(bytes)?;
+    let encrypted = s.kind & ENCRYPTED_KIND != 0;
+    match protection {
+        // The receiver's setting decides, never the message: nothing on the wire can turn
+        // encryption off.
+        Protection::Encrypted(_) if !encrypted => return Err(Reject::Unencrypted),
+        Protection::SignedOnly if encrypted => return Err(DecodeError::UnknownKind(s.kind).into()),
+        Protection::Encrypted(_) if s.cut - s.head < TAG_LEN => return Err(DecodeError::Truncated.into()),
+        _ => {}
+    }
+    let (signed, sig) = bytes.split_at_mut_checked(s.cut).ok_or(DecodeError::Truncated)?;
+    verify(dir, key, lock_id, signed, sig)?;
+    let (aad, rest) = signed.split_at_mut_checked(s.head).ok_or(DecodeError::Truncated)?;
+    let body: &'a [u8] = match protection {
+        Protection::Encrypted(keys) => {
+            let at = rest.len().checked_sub(TAG_LEN).ok_or(DecodeError::Truncated)?;
+            let (body, tag) = rest.split_at_mut_checked(at).ok_or(DecodeError::Truncated)?;
+            let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| DecodeError::Truncated)?;
+            if !link::decrypt(keys, dir, s.header.seq, s.header.expires, aad, body, &tag) {
+                return Err(Reject::BadCiphertext);
+            }
+            body
+        }
+        Protection::SignedOnly => rest,
+    };
+    Ok((s.header, s.kind & !ENCRYPTED_KIND, body))
+}
+
+/// The lock's side: checks that `bytes` is protected as `protection` says (a paired lock:
+/// always [`Protection::Encrypted`]), the server's signature for this lock, the AEAD tag, the
+/// body, the expiry against `clock`, and the sequence number against `replay`; on success
+/// records the sequence number in `replay` and returns the message.
+///
+/// The body is decrypted **in place**: once a message passed the tag check, `bytes` holds its
+/// plaintext body and cannot be opened again. On any error `replay` is unchanged.
+pub fn open_down<'a>(
+    bytes: &'a mut [u8],
+    lock_id: &[u8],
+    server_key: &VerifyingKey,
+    protection: Protection<'_>,
+    replay: &mut ReplayWindow,
+    clock: Clock,
+) -> Result<Opened<Down<'a>>, Reject> {
+    let (header, kind, body) = unseal(Direction::Down, bytes, lock_id, server_key, protection)?;
+    let body = Down::decode_body(kind, &mut Reader::new(body))?;
     clock.check(header.expires)?;
     if !replay.check(header.seq) {
         return Err(Reject::Replayed);
@@ -322,23 +411,19 @@ pub fn open_down<'a>(
     Ok(Opened { header, body })
 }
 
-/// The server's side: decodes `bytes` from lock `lock_id`, checks the lock's signature, the
-/// expiry against `now` and the sequence number against `replay` (kept per lock); on success
-/// records the sequence number and returns the message.
+/// The server's side: as [`open_down`], for a message from lock `lock_id`, with the lock's
+/// key, the expiry against `now` (the server's clock is trusted) and the lock's `replay`
+/// window. The body is decrypted in place.
 pub fn open_up<'a>(
-    bytes: &'a [u8],
+    bytes: &'a mut [u8],
     lock_id: &[u8],
     lock_key: &VerifyingKey,
+    protection: Protection<'_>,
     replay: &mut ReplayWindow,
     now: i64,
 ) -> Result<Opened<Up<'a>>, Reject> {
-    if !check_lock_id(lock_id) {
-        return Err(Reject::BadSignature);
-    }
-    let mut s = split(bytes)?;
-    verify(Direction::Up, lock_key, lock_id, s.signed, s.sig)?;
-    let body = Up::decode_body(s.kind, &mut s.body)?;
-    let header = s.header;
+    let (header, kind, body) = unseal(Direction::Up, bytes, lock_id, lock_key, protection)?;
+    let body = Up::decode_body(kind, &mut Reader::new(body))?;
     Clock::Trusted(now).check(header.expires)?;
     if !replay.check(header.seq) {
         return Err(Reject::Replayed);

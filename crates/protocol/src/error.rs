@@ -44,6 +44,12 @@ pub enum Reject {
     Malformed(DecodeError),
     /// The signature does not verify under the expected key for this lock and direction.
     BadSignature,
+    /// A signed-only message where the link is encrypted (a paired lock, the server in
+    /// production): refused whatever it says, so nobody on the wire can turn encryption off.
+    Unencrypted,
+    /// Signed by the right key, but the AEAD tag does not verify under this lock's key for
+    /// this direction: the sender derived its keys from another root secret or lock id.
+    BadCiphertext,
     /// The message's expiry has passed (or lies before the receiver's last known good time).
     Expired,
     /// The expiry lies further ahead than [`crate::MAX_LIFETIME_SECS`].
@@ -96,6 +102,8 @@ impl fmt::Display for Reject {
         match self {
             Reject::Malformed(e) => write!(f, "malformed message: {e}"),
             Reject::BadSignature => f.write_str("bad signature"),
+            Reject::Unencrypted => f.write_str("unencrypted message on an encrypted link"),
+            Reject::BadCiphertext => f.write_str("ciphertext does not decrypt under this link's key"),
             Reject::Expired => f.write_str("message expired"),
             Reject::TooFarAhead => f.write_str("message expiry too far ahead"),
             Reject::Replayed => f.write_str("message replayed"),

@@ -5,10 +5,14 @@
 //!
 //! - **Pairing** ([`pairing`]): SPAKE2 over the lock's [`SetupCode`], key confirmation both
 //!   ways, the root secret sealed under a key only the two ends can derive.
-//! - **Signed messages** ([`seal_down`] / [`open_down`], [`seal_up`] / [`open_up`]): every
-//!   message after pairing carries a sequence number and an expiry and is signed with Ed25519
-//!   (the server's key downward, the lock's key upward), bound to the lock's id and direction.
-//!   The receiver checks signature, expiry ([`Clock`]) and replay ([`ReplayWindow`]).
+//! - **Encrypted, signed messages** ([`seal_down`] / [`open_down`], [`seal_up`] /
+//!   [`open_up`]): every message after pairing carries a sequence number and an expiry; its body
+//!   is encrypted with ChaCha20-Poly1305 under a key of its direction derived from the lock's
+//!   root secret ([`LinkKeys`], [`link`]), the header being the associated data, and the whole is
+//!   signed with Ed25519 (the server's key downward, the lock's key upward), bound to the lock's
+//!   id and direction. The receiver checks protection ([`Protection`]: a signed-only message
+//!   is refused on an encrypted link), signature, tag, expiry ([`Clock`]) and replay
+//!   ([`ReplayWindow`]).
 //! - **Bodies**: [`Down`] (`Sync`, `Time`, `EventsAck`, `Unlock`, `Unpair`) and [`Up`]
 //!   (`Hello`, `SyncAck`, `Events`, `UnlockResult`), mapped to and from lock-core's `Change`,
 //!   `Event`, `Reason` and `ApplyError`.
@@ -20,23 +24,33 @@
 //! Every decoder returns an error on malformed input and never panics (property-tested).
 //!
 //! ```
-//! use latchkey_protocol::{Clock, Down, Header, ReplayWindow, SigningKey, Unlock, open_down, seal_down};
+//! use latchkey_protocol::{
+//!     Clock, Down, Header, LinkKeys, Protection, ReplayWindow, SigningKey, Unlock, open_down, seal_down,
+//! };
+//! use latchkey_lock_core::RootSecret;
 //!
 //! let server = SigningKey::from_bytes(&[7; 32]); // the server's key (random in real life)
 //! let lock_id = b"lk_front_door";
+//! // Both ends hold the root secret from pairing and derive the same link keys from it.
+//! let keys = LinkKeys::derive(&RootSecret([3; 32]), lock_id);
 //! let now = 1_800_000_000;
 //!
 //! // Server: a remote unlock for lock-local user 12, valid for 30 s.
 //! let mut buf = [0u8; 128];
 //! let header = Header { seq: 41, expires: now + 30 };
-//! let n = seal_down(&server, lock_id, header, &Down::Unlock(Unlock { command: 7, user: 12 }), &mut buf).unwrap();
+//! let unlock = Down::Unlock(Unlock { command: 7, user: 12 });
+//! let n = seal_down(&server, Protection::Encrypted(&keys), lock_id, header, &unlock, &mut buf).unwrap();
+//! let sent = buf[..n].to_vec();
 //!
-//! // Lock: checks signature, expiry and sequence number, with the key it got when pairing.
+//! // Lock: checks signature, tag, expiry and sequence number, and decrypts in place.
 //! let mut replay = ReplayWindow::new();
-//! let msg = open_down(&buf[..n], lock_id, &server.verifying_key(), &mut replay, Clock::Trusted(now)).unwrap();
-//! assert_eq!(msg.body, Down::Unlock(Unlock { command: 7, user: 12 }));
+//! let (vk, link) = (server.verifying_key(), Protection::Encrypted(&keys));
+//! let mut bytes = sent.clone();
+//! let msg = open_down(&mut bytes, lock_id, &vk, link, &mut replay, Clock::Trusted(now)).unwrap();
+//! assert_eq!(msg.body, unlock);
 //! // The same bytes again are a replay.
-//! assert!(open_down(&buf[..n], lock_id, &server.verifying_key(), &mut replay, Clock::Trusted(now)).is_err());
+//! let mut again = sent.clone();
+//! assert!(open_down(&mut again, lock_id, &vk, link, &mut replay, Clock::Trusted(now)).is_err());
 //! ```
 #![no_std]
 #![warn(missing_docs)]
@@ -49,6 +63,7 @@ mod codec;
 mod envelope;
 mod error;
 mod events;
+pub mod link;
 mod message;
 pub mod pairing;
 mod sync;
@@ -56,14 +71,15 @@ pub mod topics;
 
 pub use ed25519_dalek::{SigningKey, VerifyingKey};
 pub use envelope::{
-    Clock, Direction, Header, Opened, ReplayWindow, SIGNATURE_LEN, decode_down, decode_up, open_down, open_up,
-    seal_down, seal_up,
+    Clock, Direction, Header, Opened, Peek, ReplayWindow, SIGNATURE_LEN, decode_down, decode_up, open_down, open_up,
+    peek, seal_down, seal_up,
 };
 pub use error::{DecodeError, EncodeError, PairError, Reject};
 pub use events::{
     EventIter, EventStats, Events, MAX_EVENT_LEN, MAX_EVENTS, apply_error_code, apply_error_from_code, reason_code,
     reason_from_code, reason_name,
 };
+pub use link::{LinkKeys, Protection};
 pub use message::{Down, EventsAck, Hello, Nonce, SyncAck, SyncStatus, Time, Unlock, UnlockOutcome, UnlockResult, Up};
 pub use pairing::{
     LockPairing, PairAttempts, PairDone, PairFinish, PairRefused, PairReply, PairStart, Paired, Pairing, ServerPairing,

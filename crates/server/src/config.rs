@@ -151,6 +151,10 @@ pub struct Config {
     /// The MQTT shared-subscription group of the locks' `up` topics: instances in one group
     /// share the messages, each handled by exactly one of them.
     pub mqtt_share_group: String,
+    /// Benchmarks only: speak the first round's signed-only link (no encryption) to locks that
+    /// do the same, to measure what encryption costs. Not read from the file, the environment
+    /// or flags; production never sets it (docs/protocol.md, "Encrypted messages").
+    pub signed_only_link: bool,
 }
 
 impl Config {
@@ -269,6 +273,7 @@ impl Config {
                     .or(file.mqtt_share_group)
                     .unwrap_or_else(|| "latchkey".into()),
             )?,
+            signed_only_link: false,
         })
     }
 
@@ -296,6 +301,7 @@ impl Config {
             // Parallel tests share one external broker: a group of their own keeps one test's
             // lock messages from going to another test's server.
             mqtt_share_group: format!("latchkey-test-{}", hex::encode(test_group_bytes())),
+            signed_only_link: false,
         }
     }
 }

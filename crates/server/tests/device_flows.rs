@@ -12,8 +12,11 @@ use device_kit::{Broker, FAMILY, FAMILY2, OWNER, Sniffer, World, eventually};
 use jiff::{SignedDuration, Timestamp};
 use latchkey_client::Client;
 use latchkey_client::model::{AccessLevel, CreateGuestKey, Event, GuestKeyStatus, SyncState};
+use latchkey_lock_core::RootSecret;
 use latchkey_lock_core::{Credential, EventKind, Method, Subject};
-use latchkey_protocol::{Down, EventStats, Events, Header, SigningKey, Unlock, Up, seal_down, seal_up, topics};
+use latchkey_protocol::{
+    Down, EventStats, Events, Header, LinkKeys, Protection, SigningKey, Unlock, Up, peek, seal_down, seal_up, topics,
+};
 
 on_both_brokers!(
     guest_key_opens_only_inside_its_window,
@@ -401,11 +404,11 @@ async fn own_mosquitto_killed_and_restarted_mid_sync_converges() {
 
 // ------------------------------------------------------------------ replay and forgery
 
-/// The first message seen on `topic` whose kind byte is `kind`.
+/// The last message seen on `topic` of kind `kind` (its header is in the clear).
 fn captured(sn: &Sniffer, topic: &str, kind: u8) -> Option<Vec<u8>> {
     sn.seen()
         .into_iter()
-        .filter(|(t, p)| t == topic && p.get(1) == Some(&kind))
+        .filter(|(t, p)| t == topic && peek(p).is_ok_and(|m| m.kind == kind))
         .map(|(_, p)| p)
         .next_back()
 }
@@ -450,17 +453,20 @@ async fn replayed_and_forged_messages_are_refused(broker: Broker) {
     );
 
     // Forgeries of the unlock: a flipped sequence number (a number the lock has not seen), a
-    // flipped body byte, a flipped signature byte, and a command signed with another key.
+    // flipped ciphertext byte, a flipped tag byte, a flipped signature byte, and a command
+    // signed and encrypted with keys of someone else.
     let mut forged = Vec::new();
-    for i in [2, unlock.len() - 65, unlock.len() - 1] {
+    for i in [2, unlock.len() - 81, unlock.len() - 65, unlock.len() - 1] {
         let mut f = unlock.clone();
         f[i] ^= 0x40;
         forged.push(f);
     }
-    let seq = latchkey_protocol::decode_down(&unlock).unwrap().header.seq;
+    let seq = peek(&unlock).unwrap().header.seq;
     let mut buf = vec![0u8; 1024];
+    let stranger = LinkKeys::derive(&RootSecret([7u8; 32]), lid.as_bytes());
     let n = seal_down(
         &SigningKey::from_bytes(&[7u8; 32]),
+        Protection::Encrypted(&stranger),
         lid.as_bytes(),
         Header {
             seq: seq + 100,
@@ -504,7 +510,7 @@ async fn replayed_and_forged_messages_are_refused(broker: Broker) {
     let uploads: Vec<Vec<u8>> = sn
         .seen()
         .into_iter()
-        .filter(|(t, p)| *t == up && p.get(1) == Some(&0x83))
+        .filter(|(t, p)| *t == up && peek(p).is_ok_and(|m| m.kind == 0x83))
         .map(|(_, p)| p)
         .collect();
     assert!(!uploads.is_empty());
@@ -534,6 +540,7 @@ async fn replayed_and_forged_messages_are_refused(broker: Broker) {
     };
     let n = seal_up(
         &SigningKey::from_bytes(&[9u8; 32]),
+        Protection::Encrypted(&stranger),
         lid.as_bytes(),
         Header {
             seq: 10_000,

@@ -115,7 +115,8 @@ impl Tap {
                     }
                     Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => {
                         let dir = p.topic.rsplit('/').next().unwrap_or("").to_string();
-                        let kind = p.payload.get(1).copied().unwrap_or(0);
+                        // The kind is in the clear (the body is encrypted).
+                        let kind = latchkey_protocol::peek(&p.payload).map(|m| m.kind).unwrap_or(0);
                         s.lock().unwrap().push((dir, kind));
                     }
                     Ok(_) => {}

@@ -21,9 +21,9 @@ use axum::{Json, Router};
 use latchkey_lock_core::{Change, Decision, Input, Key, Reason, RootSecret, StandardLock, Subject, TimeState};
 use latchkey_protocol::broker;
 use latchkey_protocol::{
-    Clock, Down, Events, Header, Hello, LockPairing, MAX_MESSAGE_LEN, PairAttempts, PairRefused, Pairing, ReplayWindow,
-    SetupCode, SigningKey, SyncAck, SyncStatus, UnlockOutcome, UnlockResult, Up, VerifyingKey, decode_pairing,
-    encode_pairing, open_down, reason_name, seal_up, topics,
+    Clock, Down, Events, Header, Hello, LinkKeys, LockPairing, MAX_MESSAGE_LEN, PairAttempts, PairRefused, Pairing,
+    Protection, ReplayWindow, SetupCode, SigningKey, SyncAck, SyncStatus, UnlockOutcome, UnlockResult, Up,
+    VerifyingKey, decode_pairing, encode_pairing, open_down, reason_name, seal_up, topics,
 };
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
 use serde::{Deserialize, Serialize};
@@ -78,6 +78,19 @@ impl Options {
             relock: Duration::from_secs(a.relock_secs),
         })
     }
+}
+
+/// How the lock protects its messages to and from the server once paired
+/// (`docs/protocol.md`, "Encrypted messages").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LinkMode {
+    /// Every message encrypted and signed; signed-only messages are refused. What a lock does.
+    #[default]
+    Encrypted,
+    /// Signed only, bodies in the clear: the first round's link, for the benchmark that
+    /// measures what encryption costs. **Never in production**: only code can choose it
+    /// ([`start_with`]); `latchkey lock run` has no flag for it, and nothing on the wire can.
+    SignedOnly,
 }
 
 /// `mqtt://HOST:PORT`.
@@ -165,8 +178,16 @@ impl Drop for Handle {
 }
 
 /// Starts a lock: loads or creates its state, serves the control port, links to the broker.
+/// Its link is encrypted ([`LinkMode::Encrypted`]).
 pub async fn start(opts: Options) -> anyhow::Result<Handle> {
-    let inner = Inner::open(&opts)?;
+    start_with(opts, LinkMode::Encrypted).await
+}
+
+/// [`start`] with the link mode chosen by the caller: [`LinkMode::SignedOnly`] exists for the
+/// benchmark that compares it with the encrypted link, and for nothing else.
+pub async fn start_with(opts: Options, link_mode: LinkMode) -> anyhow::Result<Handle> {
+    let mut inner = Inner::open(&opts)?;
+    inner.link = link_mode;
     let (online, online_rx) = watch::channel(true);
     let applied = watch::Sender::new(inner.core.as_ref().map_or(0, |c| c.applied_version()));
     let shared = Arc::new(Shared {
@@ -235,6 +256,17 @@ struct Paired {
     lock_id: String,
     server_key: VerifyingKey,
     replay: ReplayWindow,
+    /// The link's AEAD keys, derived from the root secret.
+    keys: LinkKeys,
+}
+
+impl Paired {
+    fn protection(&self, link: LinkMode) -> Protection<'_> {
+        match link {
+            LinkMode::Encrypted => Protection::Encrypted(&self.keys),
+            LinkMode::SignedOnly => Protection::SignedOnly,
+        }
+    }
 }
 
 struct Inner {
@@ -253,6 +285,7 @@ struct Inner {
     /// The MQTT user name of the current (or next) broker login.
     broker_user: String,
     relock: Duration,
+    link: LinkMode,
 }
 
 struct Shared {
@@ -328,6 +361,7 @@ impl Inner {
                 lock_id: ps.lock_id.clone(),
                 server_key,
                 replay: ReplayWindow::from_bytes(&rb),
+                keys: LinkKeys::derive(&root, ps.lock_id.as_bytes()),
             });
         }
         let fake = opts
@@ -348,6 +382,7 @@ impl Inner {
             connected: false,
             broker_user: String::new(),
             relock: opts.relock,
+            link: LinkMode::Encrypted,
         };
         let now = inner.now();
         let fake_clock = inner.fake_clock;
@@ -401,7 +436,8 @@ impl Inner {
         }
     }
 
-    /// Seals and sends an up message; the sequence number is saved first.
+    /// Seals and sends an up message. The sequence number is saved first: it is the AEAD
+    /// nonce, so it must never be used twice, whatever crash follows.
     fn send_up(&mut self, up: &Up<'_>) {
         let Some(ps) = self.p.paired.as_mut() else { return };
         ps.up_seq += 1;
@@ -411,12 +447,21 @@ impl Inner {
             tracing::error!("cannot save the state: {e:#}");
             return;
         }
+        let Some(paired) = self.paired.as_ref() else { return };
         let mut buf = vec![0u8; MAX_MESSAGE_LEN];
         let header = Header {
             seq,
             expires: real_now() + 60,
         };
-        match seal_up(&self.key, lock_id.as_bytes(), header, up, &mut buf) {
+        let sealed = seal_up(
+            &self.key,
+            paired.protection(self.link),
+            lock_id.as_bytes(),
+            header,
+            up,
+            &mut buf,
+        );
+        match sealed {
             Ok(n) => {
                 buf.truncate(n);
                 if let Some(t) = topics::lock_up(&lock_id) {
@@ -572,6 +617,7 @@ impl Inner {
                     lock_id: lock_id.clone(),
                     server_key: paired.server_key,
                     replay: ReplayWindow::new(),
+                    keys: LinkKeys::derive(&RootSecret(paired.root.0), lock_id.as_bytes()),
                 });
                 if let Err(e) = self.save() {
                     tracing::error!("cannot save the pairing: {e:#}");
@@ -596,6 +642,7 @@ impl Inner {
     fn on_down(&mut self, payload: &[u8]) -> bool {
         let now = self.now();
         let fake = self.fake_clock;
+        let link = self.link;
         let (Some(paired), Some(core)) = (self.paired.as_mut(), self.core.as_mut()) else {
             return false;
         };
@@ -606,10 +653,18 @@ impl Inner {
                 floor: core.time_floor(),
             }
         };
+        // Decrypted in place, so in a buffer of its own. A paired lock accepts only encrypted
+        // messages (`LinkMode::Encrypted`): a signed-only one is refused, whoever signed it.
+        let mut bytes = payload.to_vec();
+        let protection = match link {
+            LinkMode::Encrypted => Protection::Encrypted(&paired.keys),
+            LinkMode::SignedOnly => Protection::SignedOnly,
+        };
         let msg = match open_down(
-            payload,
+            &mut bytes,
             paired.lock_id.as_bytes(),
             &paired.server_key,
+            protection,
             &mut paired.replay,
             clock,
         ) {

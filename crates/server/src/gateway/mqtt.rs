@@ -21,9 +21,9 @@ use latchkey_lock_core::{
 };
 use latchkey_protocol::broker;
 use latchkey_protocol::{
-    Down, EventsAck, Header, MAX_MESSAGE_LEN, PairStart, Pairing, PinCode, ReplayWindow, ServerPairing, SetupCode,
-    SigningKey, Sync as SyncBatch, SyncChange, SyncStatus, Time, Unlock, Up, User, VerifyingKey, decode_pairing,
-    encode_pairing, open_up, reason_name, seal_down, topics,
+    Down, EventsAck, Header, LinkKeys, MAX_MESSAGE_LEN, PairStart, Pairing, PinCode, Protection, ReplayWindow,
+    ServerPairing, SetupCode, SigningKey, Sync as SyncBatch, SyncChange, SyncStatus, Time, Unlock, Up, User,
+    VerifyingKey, decode_pairing, encode_pairing, open_up, reason_name, seal_down, topics,
 };
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -50,6 +50,9 @@ const RESYNC_AFTER: Duration = Duration::from_secs(4);
 const SYNC_COALESCE_WAIT: Duration = Duration::from_millis(250);
 /// The offset table covers this much ahead (13 months and a bit).
 const OFFSET_HORIZON_SECS: i64 = 400 * 86_400;
+/// The sequence numbers of `Unpair` messages sent after the lock's row (and its counter) is
+/// gone start here, far above anything the counter reaches (docs/protocol.md, "Nonces").
+const UNPAIR_SEQ_FLOOR: u64 = 1 << 63;
 
 /// Starts the broker (when embedded) and the client.
 pub async fn start(
@@ -99,6 +102,7 @@ pub async fn start(
         client,
         connected: AtomicBool::new(false),
         server_key,
+        signed_only: config.signed_only_link,
         unlock_timeout: Duration::from_millis(config.unlock_timeout_ms),
         share_group,
         lock_messages,
@@ -466,6 +470,8 @@ struct Inner {
     client: AsyncClient,
     connected: AtomicBool,
     server_key: SigningKey,
+    /// The first round's signed-only link, for the benchmark only (`Config::signed_only_link`).
+    signed_only: bool,
     unlock_timeout: Duration,
     /// The shared-subscription group of the locks' `up` topics.
     share_group: String,
@@ -566,6 +572,13 @@ fn hex32(s: &str) -> Option<[u8; 32]> {
     hex::decode(s).ok()?.try_into().ok()
 }
 
+/// The AEAD keys of a lock's link, from its stored root secret (docs/protocol.md, "Encrypted
+/// messages").
+fn link_keys(lock: &LockRow) -> anyhow::Result<LinkKeys> {
+    let root = hex32(&lock.root_secret).ok_or_else(|| anyhow::anyhow!("stored root secret is unusable"))?;
+    Ok(LinkKeys::derive(&RootSecret(root), lock.id.as_bytes()))
+}
+
 /// A full snapshot of what a lock must hold.
 struct Snapshot {
     lock: LockRow,
@@ -594,20 +607,41 @@ impl Inner {
         Ok(seq as u64)
     }
 
-    /// Seals and publishes a down message; `seq` is reserved when not given.
-    async fn send_down(&self, lock_id: &str, body: &Down<'_>, seq: Option<u64>, lifetime: i64) -> anyhow::Result<()> {
+    /// How this server protects its links: encrypted, unless the benchmark asked for the
+    /// first round's signed-only link.
+    fn protection<'k>(&self, keys: &'k LinkKeys) -> Protection<'k> {
+        if self.signed_only {
+            Protection::SignedOnly
+        } else {
+            Protection::Encrypted(keys)
+        }
+    }
+
+    /// Encrypts, signs and publishes a down message; `seq` is reserved when not given. Every
+    /// number comes from the lock's counter in the database and is used for one message only:
+    /// it is the AEAD nonce.
+    async fn send_down(&self, lock: &LockRow, body: &Down<'_>, seq: Option<u64>, lifetime: i64) -> anyhow::Result<()> {
+        let lock_id = lock.id.as_str();
         let seq = match seq {
             Some(s) => s,
             None => self.next_seq(lock_id).await?,
         };
         let topic = topics::lock_down(lock_id).ok_or_else(|| anyhow::anyhow!("bad lock id"))?;
+        let keys = link_keys(lock)?;
         let mut buf = vec![0u8; MAX_MESSAGE_LEN];
         let header = Header {
             seq,
             expires: self.now().as_second() + lifetime,
         };
-        let n = seal_down(&self.server_key, lock_id.as_bytes(), header, body, &mut buf)
-            .map_err(|e| anyhow::anyhow!("sealing: {e:?}"))?;
+        let n = seal_down(
+            &self.server_key,
+            self.protection(&keys),
+            lock_id.as_bytes(),
+            header,
+            body,
+            &mut buf,
+        )
+        .map_err(|e| anyhow::anyhow!("sealing: {e:?}"))?;
         buf.truncate(n);
         self.publish(&topic, buf).map_err(|e| anyhow::anyhow!(e))
     }
@@ -755,7 +789,7 @@ impl Inner {
         });
         let version = snap.lock.version;
         let sync = SyncBatch::new(snap.lock.acked_version.max(0) as u64, version.max(0) as u64, &changes);
-        self.send_down(lock_id, &Down::Sync(sync), Some(seq as u64), SYNC_LIFETIME)
+        self.send_down(&snap.lock, &Down::Sync(sync), Some(seq as u64), SYNC_LIFETIME)
             .await?;
         Ok(Some(version))
     }
@@ -887,11 +921,15 @@ impl Inner {
         let key = hex32(&lock.device_key)
             .and_then(|k| VerifyingKey::from_bytes(&k).ok())
             .ok_or_else(|| anyhow::anyhow!("stored device key is unusable"))?;
-        // Signature, body and expiry first (a fresh window: the replay check is the stored one).
+        // Protection, signature, tag, body and expiry first (a fresh window: the replay check
+        // is the stored one). The body is decrypted in place, in a copy.
+        let keys = link_keys(&lock)?;
+        let mut bytes = payload.to_vec();
         let msg = open_up(
-            payload,
+            &mut bytes,
             lock_id.as_bytes(),
             &key,
+            self.protection(&keys),
             &mut ReplayWindow::new(),
             now.as_second(),
         )
@@ -930,7 +968,7 @@ impl Inner {
                     utc: now.as_second(),
                     echo: h.nonce,
                 };
-                self.send_down(lock_id, &Down::Time(time), None, TIME_LIFETIME).await?;
+                self.send_down(&lock, &Down::Time(time), None, TIME_LIFETIME).await?;
                 if h.applied_version as i64 != lock.version {
                     self.send_sync(lock_id).await?;
                 }
@@ -938,7 +976,7 @@ impl Inner {
                     let ack = EventsAck {
                         upto: lock.event_seq as u64,
                     };
-                    self.send_down(lock_id, &Down::EventsAck(ack), None, SYNC_LIFETIME)
+                    self.send_down(&lock, &Down::EventsAck(ack), None, SYNC_LIFETIME)
                         .await?;
                 }
             }
@@ -976,7 +1014,7 @@ impl Inner {
                 }
                 tx.commit().await?;
                 if upto > 0 {
-                    self.send_down(lock_id, &Down::EventsAck(EventsAck { upto }), None, SYNC_LIFETIME)
+                    self.send_down(&lock, &Down::EventsAck(EventsAck { upto }), None, SYNC_LIFETIME)
                         .await?;
                 }
             }
@@ -1282,11 +1320,7 @@ impl Gateway for MqttGateway {
             command: command_seq,
             user: user_id,
         });
-        if let Err(e) = self
-            .0
-            .send_down(&lock.id, &body, Some(command_seq), UNLOCK_LIFETIME)
-            .await
-        {
+        if let Err(e) = self.0.send_down(lock, &body, Some(command_seq), UNLOCK_LIFETIME).await {
             guard(&self.0.unlocks).remove(&key);
             return Err(UnlockError::Unavailable(e.to_string()));
         }
@@ -1323,15 +1357,15 @@ impl Gateway for MqttGateway {
     }
 
     async fn unpaired(&self, lock: &LockRow) {
+        // The row is normally gone by now, and with it the counter. The copy in `lock` may be
+        // older than the last number reserved (another instance may have sent a sync between
+        // the read and the delete), so the Unpair takes a number above every number the
+        // counter can have handed out: never a nonce already used under this lock's key.
         let seq = match self.0.next_seq(&lock.id).await {
             Ok(s) => s,
-            Err(_) => lock.command_seq.max(0) as u64 + 1,
+            Err(_) => UNPAIR_SEQ_FLOOR.saturating_add(lock.command_seq.max(0) as u64 + 1),
         };
-        if let Err(e) = self
-            .0
-            .send_down(&lock.id, &Down::Unpair, Some(seq), SYNC_LIFETIME)
-            .await
-        {
+        if let Err(e) = self.0.send_down(lock, &Down::Unpair, Some(seq), SYNC_LIFETIME).await {
             tracing::warn!("unpair {}: {e:#}", lock.id);
         }
     }

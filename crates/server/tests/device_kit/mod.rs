@@ -269,6 +269,12 @@ pub struct World {
 impl World {
     /// Starts a server on `broker` and an unpaired virtual lock (with a fake clock when asked).
     pub async fn start(broker: Broker, fake_clock: bool) -> World {
+        World::start_with_link(broker, fake_clock, latchkey_vlock::LinkMode::Encrypted).await
+    }
+
+    /// [`World::start`] with both ends on the link `link`: `SignedOnly` is the benchmarks'
+    /// first-round link, which tests use to show what encryption hides.
+    pub async fn start_with_link(broker: Broker, fake_clock: bool, link: latchkey_vlock::LinkMode) -> World {
         let dir = tempfile::tempdir().unwrap();
         let mut mosquitto = None;
         let (mqtt, host, port) = match broker {
@@ -305,6 +311,7 @@ impl World {
         let server_dir = dir.path().join("server");
         std::fs::create_dir_all(&server_dir).unwrap();
         let mut config = Config::for_tests(&server_dir, None, mqtt);
+        config.signed_only_link = link == latchkey_vlock::LinkMode::SignedOnly;
         let outbox = server_dir.join("outbox.jsonl");
         let server = start_server(config.clone()).await;
         // A restarted server listens where the first one did, so clients keep working.
@@ -318,7 +325,7 @@ impl World {
             fake_clock,
             relock: Duration::from_secs(1),
         };
-        let lock = latchkey_vlock::start(lock_opts.clone())
+        let lock = latchkey_vlock::start_with(lock_opts.clone(), link)
             .await
             .expect("virtual lock starts");
         let lock_base = format!("http://{}", lock.control_addr.expect("a control port was asked for"));
