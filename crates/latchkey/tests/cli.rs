@@ -130,6 +130,45 @@ fn login(user: &User, server: &str, outbox: &Path, wrong_code: Option<&str>) -> 
     wait_output(child, 30)
 }
 
+/// Runs a command on a pseudo-terminal (util-linux `script`, in Debian's essential
+/// `bsdutils`), typing what `input` returns a moment after it starts; its terminal output and
+/// exit code. `None` (with the reason printed) where `script` is missing, except under CI.
+fn on_terminal(
+    user: &User,
+    args: &[&str],
+    input: impl FnOnce() -> String + Send + 'static,
+) -> Option<(Option<i32>, String)> {
+    let quote = |a: &str| format!("'{}'", a.replace('\'', r"'\''"));
+    let line = std::iter::once(env!("CARGO_BIN_EXE_latchkey").to_string())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut cmd = Command::new("script");
+    cmd.args(["-qfec", &line, "/dev/null"])
+        .env("HOME", &user.home)
+        .env("XDG_CONFIG_HOME", &user.config)
+        .env_remove("LATCHKEY_SERVER")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("`script` is needed under CI: {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED the terminal prompts: cannot run util-linux `script` ({e})");
+            return None;
+        }
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = stdin.write_all(input().as_bytes());
+    });
+    let out = wait_output(child, 60);
+    Some((out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
 fn json<T: serde::de::DeserializeOwned>(text: &str) -> T {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("{e}: {text}"))
 }
@@ -203,8 +242,41 @@ async fn the_cli_does_an_admin_s_jobs_against_a_real_server_and_lock() {
     }
     let stored: Value = json(&std::fs::read_to_string(&file).unwrap());
     assert_eq!(stored["server"], server.as_str(), "the address is kept normalised");
-    let token = stored["token"].as_str().unwrap().to_string();
+    let mut token = stored["token"].as_str().unwrap().to_string();
     assert!(!said.contains(&token), "the token is not printed");
+
+    // On a terminal it asks for the code, and again after a wrong one; the session it replaces
+    // is signed out.
+    let before = sign_in_codes(&outbox, OWNER).len();
+    let codes = outbox.clone();
+    let typed = move || {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let all = sign_in_codes(&codes, OWNER);
+            if all.len() > before {
+                return format!("000000\n{}\n", all.last().unwrap());
+            }
+            if Instant::now() > deadline {
+                return "\n".into();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    if let Some((code, screen)) = on_terminal(&user, &["login", "--phone", OWNER], typed) {
+        assert_eq!(code, Some(0), "{screen}");
+        assert!(screen.contains("Code from the SMS: "), "{screen}");
+        assert!(screen.contains("wrong, used or expired; try again"), "{screen}");
+        assert!(screen.contains("Signed in to"), "{screen}");
+        let status = api.with_token(&token).me().await.unwrap_err().status();
+        assert_eq!(status, Some(401), "the replaced session is signed out");
+        let stored: Value = json(&std::fs::read_to_string(&file).unwrap());
+        assert_eq!(
+            stored["server"],
+            server.as_str(),
+            "signed in again to the stored server"
+        );
+        token = stored["token"].as_str().unwrap().to_string();
+    }
     assert!(!user.home.join(".config").exists(), "XDG_CONFIG_HOME wins over HOME");
 
     // Locks: the API's JSON as is, and a table with the name first.
@@ -315,6 +387,30 @@ async fn the_cli_does_an_admin_s_jobs_against_a_real_server_and_lock() {
         "{err}"
     );
     assert!(user.ok(&["guest-key", "list", lid]).contains("no guest keys"));
+    // On a terminal it shows them and asks; anything but yes makes no key.
+    let create = [
+        "guest-key",
+        "create",
+        lid,
+        "--name",
+        "Carol",
+        "--start",
+        "now",
+        "--end",
+        "+1h",
+    ];
+    if let Some((code, screen)) = on_terminal(&user, &create, || "n\n".into()) {
+        assert_eq!(code, Some(1), "{screen}");
+        assert!(
+            screen.contains("Anyone who has the code") && screen.contains("[y/N]"),
+            "{screen}"
+        );
+        assert!(screen.contains("no guest key was made"), "{screen}");
+        assert!(user.ok(&["guest-key", "list", lid]).contains("no guest keys"));
+        let (code, screen) = on_terminal(&user, &create, || "yes\n".into()).unwrap();
+        assert_eq!(code, Some(0), "{screen}");
+        assert!(screen.contains("Guest key \"Carol\" for Front door"), "{screen}");
+    }
 
     // Made by a script, texted to the guest; it opens the lock's keypad.
     let key: GuestKey = json(&user.ok(&[
@@ -351,7 +447,7 @@ async fn the_cli_does_an_admin_s_jobs_against_a_real_server_and_lock() {
         "{table}"
     );
     let keys: Vec<GuestKey> = json(&user.ok(&["guest-key", "list", lid, "--json"]));
-    assert_eq!(keys.len(), 1);
+    assert!(keys.iter().any(|k| k.id == key.id && k.code == key.code), "{keys:?}");
     // A one-time key without a window works from now for a day.
     let once: GuestKey = json(&user.ok(&[
         "guest-key",
