@@ -20,6 +20,9 @@ pub enum Error {
     },
     #[error("transport: {0}")]
     Transport(#[from] reqwest::Error),
+    /// A success answer whose body is not the JSON the model describes.
+    #[error("unexpected answer: {0}")]
+    Decode(#[from] serde_json::Error),
 }
 
 impl Error {
@@ -27,7 +30,7 @@ impl Error {
     pub fn status(&self) -> Option<u16> {
         match self {
             Error::Status { status, .. } => Some(status.as_u16()),
-            Error::Transport(_) => None,
+            Error::Transport(_) | Error::Decode(_) => None,
         }
     }
 
@@ -35,12 +38,21 @@ impl Error {
     pub fn problem(&self) -> Option<&Problem> {
         match self {
             Error::Status { problem, .. } => problem.as_ref(),
-            Error::Transport(_) => None,
+            Error::Transport(_) | Error::Decode(_) => None,
         }
     }
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// A decoded answer together with its body exactly as the server sent it, for callers that
+/// pass the API's JSON on untouched (the CLI's `--json`).
+#[derive(Debug, Clone)]
+pub struct WithJson<T> {
+    pub value: T,
+    /// The response body, byte for byte (UTF-8).
+    pub text: String,
+}
 
 /// A client bound to one server and, optionally, one session.
 #[derive(Clone)]
@@ -58,6 +70,22 @@ impl Client {
             .pool_max_idle_per_host(64)
             .build()
             .expect("a reqwest client with default settings builds");
+        Client {
+            http,
+            base: base.into().trim_end_matches('/').to_string(),
+            token: None,
+        }
+    }
+
+    /// Like `new`, with a bound on connecting (`connect`) and on each whole request
+    /// (`request`), for interactive clients that must not hang on a server that never answers.
+    pub fn with_timeouts(base: impl Into<String>, connect: std::time::Duration, request: std::time::Duration) -> Self {
+        install_crypto_provider();
+        let http = reqwest::Client::builder()
+            .connect_timeout(connect)
+            .timeout(request)
+            .build()
+            .expect("a reqwest client with timeouts builds");
         Client {
             http,
             base: base.into().trim_end_matches('/').to_string(),
@@ -91,6 +119,19 @@ impl Client {
     ) -> Result<T> {
         let resp = self.send(method, path, body).await?;
         Ok(resp.json().await?)
+    }
+
+    /// Like `call`, keeping the body as the server sent it beside the decoded value.
+    pub async fn call_with_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<WithJson<T>> {
+        let resp = self.send(method, path, body).await?;
+        let text = resp.text().await?;
+        let value = serde_json::from_str(&text)?;
+        Ok(WithJson { value, text })
     }
 
     /// Like `call`, for answers without a body.
@@ -135,11 +176,15 @@ impl Client {
     }
 
     pub async fn create_session(&self, phone: &str, code: &str) -> Result<SessionCreated> {
+        Ok(self.create_session_with_json(phone, code).await?.value)
+    }
+
+    pub async fn create_session_with_json(&self, phone: &str, code: &str) -> Result<WithJson<SessionCreated>> {
         let body = SessionRequest {
             phone: phone.into(),
             code: code.into(),
         };
-        self.call(Method::POST, "/auth/session", Some(&body)).await
+        self.call_with_json(Method::POST, "/auth/session", Some(&body)).await
     }
 
     pub async fn sign_out(&self) -> Result<()> {
@@ -165,7 +210,11 @@ impl Client {
     }
 
     pub async fn locks(&self) -> Result<Vec<Lock>> {
-        self.call::<(), _>(Method::GET, "/locks", None).await
+        Ok(self.locks_with_json().await?.value)
+    }
+
+    pub async fn locks_with_json(&self) -> Result<WithJson<Vec<Lock>>> {
+        self.call_with_json::<(), _>(Method::GET, "/locks", None).await
     }
 
     pub async fn lock(&self, lock_id: &str) -> Result<Lock> {
@@ -184,8 +233,12 @@ impl Client {
     }
 
     pub async fn members(&self, lock_id: &str) -> Result<Vec<Member>> {
-        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}/members"), None)
-            .await
+        Ok(self.members_with_json(lock_id).await?.value)
+    }
+
+    pub async fn members_with_json(&self, lock_id: &str) -> Result<WithJson<Vec<Member>>> {
+        let path = format!("/locks/{lock_id}/members");
+        self.call_with_json::<(), _>(Method::GET, &path, None).await
     }
 
     pub async fn patch_member(&self, lock_id: &str, account_id: &str, patch: &PatchMember) -> Result<Member> {
@@ -209,8 +262,12 @@ impl Client {
     }
 
     pub async fn invite(&self, lock_id: &str, body: &CreateInvitation) -> Result<Invitation> {
-        self.call(Method::POST, &format!("/locks/{lock_id}/invitations"), Some(body))
-            .await
+        Ok(self.invite_with_json(lock_id, body).await?.value)
+    }
+
+    pub async fn invite_with_json(&self, lock_id: &str, body: &CreateInvitation) -> Result<WithJson<Invitation>> {
+        let path = format!("/locks/{lock_id}/invitations");
+        self.call_with_json(Method::POST, &path, Some(body)).await
     }
 
     pub async fn lock_invitations(&self, lock_id: &str) -> Result<Vec<Invitation>> {
@@ -238,18 +295,30 @@ impl Client {
     }
 
     pub async fn create_guest_key(&self, lock_id: &str, body: &CreateGuestKey) -> Result<GuestKey> {
-        self.call(Method::POST, &format!("/locks/{lock_id}/guest-keys"), Some(body))
-            .await
+        Ok(self.create_guest_key_with_json(lock_id, body).await?.value)
+    }
+
+    pub async fn create_guest_key_with_json(&self, lock_id: &str, body: &CreateGuestKey) -> Result<WithJson<GuestKey>> {
+        let path = format!("/locks/{lock_id}/guest-keys");
+        self.call_with_json(Method::POST, &path, Some(body)).await
     }
 
     pub async fn guest_keys(&self, lock_id: &str) -> Result<Vec<GuestKey>> {
-        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}/guest-keys"), None)
-            .await
+        Ok(self.guest_keys_with_json(lock_id).await?.value)
+    }
+
+    pub async fn guest_keys_with_json(&self, lock_id: &str) -> Result<WithJson<Vec<GuestKey>>> {
+        let path = format!("/locks/{lock_id}/guest-keys");
+        self.call_with_json::<(), _>(Method::GET, &path, None).await
     }
 
     pub async fn guest_key(&self, lock_id: &str, id: &str) -> Result<GuestKey> {
-        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}/guest-keys/{id}"), None)
-            .await
+        Ok(self.guest_key_with_json(lock_id, id).await?.value)
+    }
+
+    pub async fn guest_key_with_json(&self, lock_id: &str, id: &str) -> Result<WithJson<GuestKey>> {
+        let path = format!("/locks/{lock_id}/guest-keys/{id}");
+        self.call_with_json::<(), _>(Method::GET, &path, None).await
     }
 
     pub async fn revoke_guest_key(&self, lock_id: &str, id: &str) -> Result<()> {
@@ -271,21 +340,53 @@ impl Client {
     }
 
     pub async fn unlock(&self, lock_id: &str) -> Result<UnlockResult> {
-        self.call::<(), _>(Method::POST, &format!("/locks/{lock_id}/unlock"), None)
-            .await
+        Ok(self.unlock_with_json(lock_id).await?.value)
+    }
+
+    pub async fn unlock_with_json(&self, lock_id: &str) -> Result<WithJson<UnlockResult>> {
+        let path = format!("/locks/{lock_id}/unlock");
+        self.call_with_json::<(), _>(Method::POST, &path, None).await
     }
 
     pub async fn events(&self, lock_id: &str, limit: Option<u32>, before: Option<&str>) -> Result<Vec<Event>> {
-        let mut path = format!("/locks/{lock_id}/events?");
+        Ok(self.events_with_json(lock_id, limit, before).await?.value)
+    }
+
+    /// One page of the activity log, newest first: at most `limit` events older than the event
+    /// `before` (an event id).
+    pub async fn events_with_json(
+        &self,
+        lock_id: &str,
+        limit: Option<u32>,
+        before: Option<&str>,
+    ) -> Result<WithJson<Vec<Event>>> {
+        let mut query = Vec::new();
         if let Some(limit) = limit {
-            path.push_str(&format!("limit={limit}&"));
+            query.push(format!("limit={limit}"));
         }
         if let Some(before) = before {
-            path.push_str(&format!("before={before}"));
+            query.push(format!("before={}", encode_query_value(before)));
         }
-        self.call::<(), _>(Method::GET, path.trim_end_matches(['?', '&']), None)
-            .await
+        let mut path = format!("/locks/{lock_id}/events");
+        if !query.is_empty() {
+            path.push('?');
+            path.push_str(&query.join("&"));
+        }
+        self.call_with_json::<(), _>(Method::GET, &path, None).await
     }
+}
+
+/// Percent-encodes a query value (event ids are digits and hex, but a caller may pass anything).
+fn encode_query_value(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for b in v.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// rustls needs one process-wide crypto provider; we use `ring` (no C toolchain beyond a C

@@ -1,11 +1,13 @@
-//! `latchkey`: the one binary. The server, the virtual lock and the offline guest-code tools
-//! are subcommands; each lives in its own library crate and this file only parses arguments.
+//! `latchkey`: the one binary. The server, the virtual lock, the offline guest-code tools and
+//! the command-line client are subcommands; each lives in its own library crate or module and
+//! this file only parses arguments.
 
 mod bench;
+mod cli;
 mod guest_code;
 mod up;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// Latchkey: self-hostable access platform for smart door locks.
 #[derive(Parser)]
@@ -29,6 +31,10 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The virtual lock: lock-core behind a keypad on a loopback control port.
     Lock(LockArgs),
+    /// The command-line client (`cli/`): login, locks, members, invite, guest-key, unlock,
+    /// events, logout.
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 #[derive(clap::Args)]
@@ -44,7 +50,8 @@ enum LockCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let matches = cli::help::grouped(Cli::command()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     match cli.command {
         Command::Serve(args) => {
             let config = latchkey_server::config::Config::resolve(&args)?;
@@ -68,6 +75,7 @@ fn main() -> anyhow::Result<()> {
             init_logging("info");
             runtime()?.block_on(latchkey_vlock::run(args))
         }
+        Command::Client(command) => std::process::exit(cli::run(command)),
     }
 }
 

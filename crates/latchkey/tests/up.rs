@@ -5,86 +5,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
-
-use common::{Proc, eventually, free_port, sign_in};
+use common::{Ports, eventually, free_port, sign_in, start_up};
 use latchkey_client::Client;
 use latchkey_client::model::SyncState;
 use serde_json::{Value, json};
 
 const OWNER: &str = "+12025550177";
-
-/// A running `latchkey up`; killed when dropped.
-struct Up {
-    _proc: Proc,
-    /// What it printed on stdout up to the welcome's last line.
-    welcome: String,
-}
-
-struct Ports {
-    http: u16,
-    mqtt: u16,
-    control: u16,
-}
-
-fn start_up(data: &Path, p: &Ports) -> Up {
-    let outbox = data.join("outbox.jsonl");
-    let args: Vec<String> = vec![
-        "up".into(),
-        "--owner".into(),
-        OWNER.into(),
-        "--time-zone".into(),
-        "Europe/Berlin".into(),
-        "--data-dir".into(),
-        data.display().to_string(),
-        "--http".into(),
-        format!("127.0.0.1:{}", p.http),
-        "--mqtt".into(),
-        format!("embedded://127.0.0.1:{}", p.mqtt),
-        "--lock-control".into(),
-        format!("127.0.0.1:{}", p.control),
-        "--sms".into(),
-        format!("file:{}", outbox.display()),
-        "--public-url".into(),
-        format!("http://127.0.0.1:{}", p.http),
-    ];
-    let mut proc = Proc::spawn(&args, data.with_extension("stderr"), Stdio::piped());
-    let stdout = proc.child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut welcome = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(line) => {
-                welcome.push_str(&line);
-                welcome.push('\n');
-                if line.contains("Stop with Ctrl-C") {
-                    break;
-                }
-            }
-            Err(_) => {
-                proc.kill();
-                panic!(
-                    "no welcome from latchkey up within 60 s; stdout:\n{welcome}\nstderr:\n{}",
-                    proc.stderr()
-                );
-            }
-        }
-    }
-    Up { _proc: proc, welcome }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_brings_a_paired_virtual_lock_the_owner_can_use_at_once() {
@@ -96,7 +22,7 @@ async fn up_brings_a_paired_virtual_lock_the_owner_can_use_at_once() {
         mqtt: free_port(),
         control: free_port(),
     };
-    let up = start_up(&data, &ports);
+    let up = start_up(&data, &ports, OWNER);
     let w = &up.welcome;
     assert!(
         w.contains(&format!("http://127.0.0.1:{}/", ports.http)),
@@ -144,7 +70,7 @@ async fn up_brings_a_paired_virtual_lock_the_owner_can_use_at_once() {
     drop(up);
 
     // A second start on the same data folder: the same lock, still paired, no second lock.
-    let again = start_up(&data, &ports);
+    let again = start_up(&data, &ports, OWNER);
     assert!(again.welcome.contains("Front door"), "{}", again.welcome);
     let owner = sign_in(&api, &data.join("outbox.jsonl"), OWNER).await;
     let locks = owner.locks().await.unwrap();

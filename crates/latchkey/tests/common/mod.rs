@@ -3,9 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses its own part
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use latchkey_client::Client;
 use serde_json::Value;
@@ -118,4 +120,85 @@ pub async fn status(http: &reqwest::Client, control: &str) -> Option<Value> {
         .json()
         .await
         .ok()
+}
+
+/// A running `latchkey up`; killed when dropped.
+pub struct Up {
+    pub proc: Proc,
+    /// What it printed on stdout up to the welcome's last line.
+    pub welcome: String,
+}
+
+/// The ports of a `latchkey up`: HTTP, the embedded broker, the virtual lock's control port.
+pub struct Ports {
+    pub http: u16,
+    pub mqtt: u16,
+    pub control: u16,
+}
+
+impl Ports {
+    pub fn free() -> Ports {
+        Ports {
+            http: free_port(),
+            mqtt: free_port(),
+            control: free_port(),
+        }
+    }
+}
+
+/// Starts `latchkey up` on `data` (SMS to `data/outbox.jsonl`, lock "Front door" in
+/// Europe/Berlin paired to `owner`) and waits for its welcome.
+pub fn start_up(data: &Path, p: &Ports, owner: &str) -> Up {
+    let outbox = data.join("outbox.jsonl");
+    let args: Vec<String> = vec![
+        "up".into(),
+        "--owner".into(),
+        owner.into(),
+        "--time-zone".into(),
+        "Europe/Berlin".into(),
+        "--data-dir".into(),
+        data.display().to_string(),
+        "--http".into(),
+        format!("127.0.0.1:{}", p.http),
+        "--mqtt".into(),
+        format!("embedded://127.0.0.1:{}", p.mqtt),
+        "--lock-control".into(),
+        format!("127.0.0.1:{}", p.control),
+        "--sms".into(),
+        format!("file:{}", outbox.display()),
+        "--public-url".into(),
+        format!("http://127.0.0.1:{}", p.http),
+    ];
+    let mut proc = Proc::spawn(&args, data.with_extension("stderr"), Stdio::piped());
+    let stdout = proc.child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut welcome = String::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                welcome.push_str(&line);
+                welcome.push('\n');
+                if line.contains("Stop with Ctrl-C") {
+                    break;
+                }
+            }
+            Err(_) => {
+                proc.kill();
+                panic!(
+                    "no welcome from latchkey up within 60 s; stdout:\n{welcome}\nstderr:\n{}",
+                    proc.stderr()
+                );
+            }
+        }
+    }
+    Up { proc, welcome }
 }
