@@ -23,6 +23,7 @@ extern crate std;
 
 mod journal;
 mod lock;
+mod lockout;
 mod model;
 mod persist;
 mod sync;
@@ -34,11 +35,12 @@ mod host;
 pub use journal::{Event, EventKind, JournalIter, JournalStats};
 pub use latchkey_guest_code::{CODE_DIGITS, ISSUER_SLOTS, MAX_LOCK_ID, RootSecret};
 pub use lock::{Counts, IdentityError, IssuerConfig, KEYPAD_BUFFER, Lock};
+pub use lockout::LockoutStatus;
 pub use model::{
     Credential, Decision, DenyEntry, GuestRecord, Input, Key, MAX_WINDOWS, MINUTES_PER_DAY, Method, PIN_MAX_DIGITS,
     PIN_MIN_DIGITS, Pin, Reason, Schedule, Settings, Subject, UserId, UserKind, UserRecord, Window,
 };
-pub use persist::{FORMAT_VERSION, MAGIC, RestoreError, SaveError, crc32};
+pub use persist::{FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, RestoreError, SaveError, crc32};
 pub use sync::{ApplyError, ApplyErrorKind, Change};
 pub use time::{
     LocalDate, MAX_OFFSET_SECS, OFFSET_CAPACITY, OffsetEntry, OffsetTable, OffsetTableError, TimeCause, TimeState,
