@@ -53,17 +53,21 @@ pub use host::LoadError;
 pub const STANDARD_USERS: usize = 1000;
 /// PINs the standard lock holds.
 pub const STANDARD_PINS: usize = 1000;
-/// Synced guest-key records the standard lock holds.
-pub const STANDARD_GUEST_KEYS: usize = 256;
-/// Deny entries the standard lock holds.
-pub const STANDARD_DENY: usize = 256;
-/// Used one-time credentials the standard lock remembers.
-pub const STANDARD_USED: usize = 256;
+/// Synced guest-key records the standard lock holds. With 1,000 users (PINs, four-window
+/// schedules) and a full deny table, a full snapshot still fits one protocol message (64 KiB;
+/// worst case 62,379 bytes, see `docs/lock-core.md`, "Capacities").
+pub const STANDARD_GUEST_KEYS: usize = 512;
+/// Deny entries the standard lock holds: as many as records, so that every key the lock can
+/// hold can be revoked at once.
+pub const STANDARD_DENY: usize = 512;
+/// Used one-time credentials the standard lock remembers: every synced record one-time and
+/// used, plus as many one-time codes minted offline. Not part of a snapshot.
+pub const STANDARD_USED: usize = 1024;
 /// Events the standard lock journals.
 pub const STANDARD_EVENTS: usize = 512;
 
-/// The lock with the product's capacity targets: 1,000 users, 1,000 PINs, 256 guest-key
-/// records, 256 deny entries, 256 used one-time credentials, 512 events.
+/// The lock with the product's capacity targets: 1,000 users, 1,000 PINs, 512 guest-key
+/// records, 512 deny entries, 1,024 used one-time credentials, 512 events.
 pub type StandardLock =
     Lock<STANDARD_USERS, STANDARD_PINS, STANDARD_GUEST_KEYS, STANDARD_DENY, STANDARD_USED, STANDARD_EVENTS>;
 

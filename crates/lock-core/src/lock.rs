@@ -224,8 +224,15 @@ impl<
     const EVENTS: usize,
 > Lock<USERS, PINS, KEYS, DENY, USED, EVENTS>
 {
-    const CAPACITY_CHECK: () =
-        assert!(USERS <= u16::MAX as usize && PINS <= u16::MAX as usize && EVENTS <= u16::MAX as usize);
+    // Table lengths are persisted as u16 (and user slots are u16).
+    const CAPACITY_CHECK: () = assert!(
+        USERS <= u16::MAX as usize
+            && PINS <= u16::MAX as usize
+            && KEYS <= u16::MAX as usize
+            && DENY <= u16::MAX as usize
+            && USED <= u16::MAX as usize
+            && EVENTS <= u16::MAX as usize
+    );
 
     /// A fresh lock with no users, default settings, no issuers, an empty offset table and
     /// untrusted time. `lock_id` is 1 to 64 bytes.

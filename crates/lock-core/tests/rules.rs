@@ -1101,11 +1101,54 @@ fn persisted_size_of_a_full_standard_lock() {
     let mut buf = vec![0u8; StandardLock::MAX_ENCODED_LEN];
     let n = lock.save(&mut buf).unwrap();
     println!(
-        "1,000 users + 1,000 PINs + 256 used + {} events: {n} bytes; max {}",
+        "1,000 users + 1,000 PINs + 256 used + {} events: {n} bytes; max {}; in memory {} bytes",
         lock.counts().events,
-        StandardLock::MAX_ENCODED_LEN
+        StandardLock::MAX_ENCODED_LEN,
+        std::mem::size_of::<StandardLock>()
     );
     assert!(n <= 128 * 1024);
+    // Full guest-key and deny tables on top.
+    let keys: Vec<Change> = (0..latchkey_lock_core::STANDARD_GUEST_KEYS as u64)
+        .map(|i| {
+            Change::UpsertGuestKey(latchkey_lock_core::GuestRecord {
+                code: 999_999_000_000 + i,
+                key_id: 100_000 + i as u32,
+                from: now,
+                until: now + 14 * 86_400,
+                one_time: i % 2 == 0,
+            })
+        })
+        .chain((0..latchkey_lock_core::STANDARD_DENY as u64).map(|i| {
+            Change::AddDenyEntry(latchkey_lock_core::DenyEntry {
+                code: 888_888_000_000 + i,
+                expires: now + 14 * 86_400,
+            })
+        }))
+        .collect();
+    sync(&mut lock, &keys, now);
+    let counts = lock.counts();
+    assert_eq!(
+        (counts.guest_keys, counts.deny_entries),
+        (
+            latchkey_lock_core::STANDARD_GUEST_KEYS,
+            latchkey_lock_core::STANDARD_DENY
+        )
+    );
+    let full = lock.save(&mut buf).unwrap();
+    println!(
+        "... + {} guest-key records + {} deny entries: {full} bytes",
+        counts.guest_keys, counts.deny_entries
+    );
+    assert!(full <= 128 * 1024);
+    let back = Box::new(StandardLock::restore(LOCK_ID, ROOT, &buf[..full]).unwrap());
+    assert_eq!(back.counts(), lock.counts());
+    let n = {
+        // Back to the state without keys, for the byte-exact round trip below.
+        let v = lock.applied_version() + 1;
+        lock.apply(v, &[Change::ClearAll], now).unwrap();
+        lock.apply(v + 1, &changes, now).unwrap();
+        lock.save(&mut buf).unwrap()
+    };
     const { assert!(StandardLock::MAX_ENCODED_LEN <= 128 * 1024) };
     let back = Box::new(StandardLock::restore(LOCK_ID, ROOT, &buf[..n]).unwrap());
     let mut buf2 = vec![0u8; StandardLock::MAX_ENCODED_LEN];
