@@ -425,9 +425,10 @@ impl<
     /// A lost clock, or one earlier than the last known good time, makes time untrusted until
     /// the server sets it. Also clears any partial keypad entry.
     ///
-    /// The lockout is credited with the time the power was off only when the clock survived and
-    /// reads no earlier than before; a lost clock credits nothing (its reading says nothing
-    /// about how long the lock was off).
+    /// The keypad lockout is credited with the time the power was off only when the clock
+    /// survived and reads no earlier than before (and it counts toward the decay only if time
+    /// stays trusted); a lost clock credits nothing, since its reading says nothing about how
+    /// long the lock was off.
     pub fn power_on(&mut self, now: i64, rtc_survived: bool) {
         self.keypad.clear();
         if self.clock.trusted {
