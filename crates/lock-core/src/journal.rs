@@ -32,7 +32,7 @@ pub enum EventKind {
     LockoutStarted {
         /// End of the lockout.
         until: i64,
-        /// Lockouts in a row so far, this one included.
+        /// The doubling level of this lockout: it lasts `base * 2^(level-1)` seconds, capped.
         level: u8,
     },
     /// The lock stopped trusting its clock.

@@ -23,6 +23,7 @@ extern crate std;
 
 mod journal;
 mod lock;
+mod lockout;
 mod model;
 mod persist;
 mod sync;
@@ -34,11 +35,12 @@ mod host;
 pub use journal::{Event, EventKind, JournalIter, JournalStats};
 pub use latchkey_guest_code::{CODE_DIGITS, ISSUER_SLOTS, MAX_LOCK_ID, RootSecret};
 pub use lock::{Counts, IdentityError, IssuerConfig, KEYPAD_BUFFER, Lock};
+pub use lockout::LockoutStatus;
 pub use model::{
     Credential, Decision, DenyEntry, GuestRecord, Input, Key, MAX_WINDOWS, MINUTES_PER_DAY, Method, PIN_MAX_DIGITS,
     PIN_MIN_DIGITS, Pin, Reason, Schedule, Settings, Subject, UserId, UserKind, UserRecord, Window,
 };
-pub use persist::{FORMAT_VERSION, MAGIC, RestoreError, SaveError, crc32};
+pub use persist::{FORMAT_VERSION, MAGIC, OLDEST_FORMAT_VERSION, RestoreError, SaveError, crc32};
 pub use sync::{ApplyError, ApplyErrorKind, Change};
 pub use time::{
     LocalDate, MAX_OFFSET_SECS, OFFSET_CAPACITY, OffsetEntry, OffsetTable, OffsetTableError, TimeCause, TimeState,
@@ -51,17 +53,21 @@ pub use host::LoadError;
 pub const STANDARD_USERS: usize = 1000;
 /// PINs the standard lock holds.
 pub const STANDARD_PINS: usize = 1000;
-/// Synced guest-key records the standard lock holds.
-pub const STANDARD_GUEST_KEYS: usize = 256;
-/// Deny entries the standard lock holds.
-pub const STANDARD_DENY: usize = 256;
-/// Used one-time credentials the standard lock remembers.
-pub const STANDARD_USED: usize = 256;
+/// Synced guest-key records the standard lock holds. With 1,000 users (PINs, four-window
+/// schedules) and a full deny table, a full snapshot still fits one protocol message (64 KiB;
+/// worst case 62,379 bytes, see `docs/lock-core.md`, "Capacities").
+pub const STANDARD_GUEST_KEYS: usize = 512;
+/// Deny entries the standard lock holds: as many as records, so that every key the lock can
+/// hold can be revoked at once.
+pub const STANDARD_DENY: usize = 512;
+/// Used one-time credentials the standard lock remembers: every synced record one-time and
+/// used, plus as many one-time codes minted offline. Not part of a snapshot.
+pub const STANDARD_USED: usize = 1024;
 /// Events the standard lock journals.
 pub const STANDARD_EVENTS: usize = 512;
 
-/// The lock with the product's capacity targets: 1,000 users, 1,000 PINs, 256 guest-key
-/// records, 256 deny entries, 256 used one-time credentials, 512 events.
+/// The lock with the product's capacity targets: 1,000 users, 1,000 PINs, 512 guest-key
+/// records, 512 deny entries, 1,024 used one-time credentials, 512 events.
 pub type StandardLock =
     Lock<STANDARD_USERS, STANDARD_PINS, STANDARD_GUEST_KEYS, STANDARD_DENY, STANDARD_USED, STANDARD_EVENTS>;
 

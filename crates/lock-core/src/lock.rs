@@ -1,6 +1,7 @@
 //! The lock: its tables, the decision engine, the keypad and the lockout.
 
 use crate::journal::{Event, EventKind, Journal, JournalIter, JournalStats};
+use crate::lockout::{Lockout, LockoutStatus};
 use crate::model::{
     Credential, Decision, DenyEntry, GuestRecord, Input, Key, Method, Pin, Reason, Settings, Subject, UserId, UserKind,
     UserRecord,
@@ -83,19 +84,6 @@ impl Keypad {
     fn is_empty(&self) -> bool {
         self.len == 0 && !self.overflow
     }
-}
-
-/// Lockout bookkeeping (persisted).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub(crate) struct Lockout {
-    /// Wrong entries in a row since the last lockout or correct entry.
-    pub wrong: u8,
-    /// Lockouts in a row (0: none since the last correct entry).
-    pub level: u8,
-    /// Start of the last lockout (UTC seconds).
-    pub started: i64,
-    /// End of the last lockout (UTC seconds, exclusive).
-    pub until: i64,
 }
 
 /// The lock core: everything a lock knows, and the decisions it makes from it.
@@ -236,8 +224,15 @@ impl<
     const EVENTS: usize,
 > Lock<USERS, PINS, KEYS, DENY, USED, EVENTS>
 {
-    const CAPACITY_CHECK: () =
-        assert!(USERS <= u16::MAX as usize && PINS <= u16::MAX as usize && EVENTS <= u16::MAX as usize);
+    // Table lengths are persisted as u16 (and user slots are u16).
+    const CAPACITY_CHECK: () = assert!(
+        USERS <= u16::MAX as usize
+            && PINS <= u16::MAX as usize
+            && KEYS <= u16::MAX as usize
+            && DENY <= u16::MAX as usize
+            && USED <= u16::MAX as usize
+            && EVENTS <= u16::MAX as usize
+    );
 
     /// A fresh lock with no users, default settings, no issuers, an empty offset table and
     /// untrusted time. `lock_id` is 1 to 64 bytes.
@@ -320,25 +315,19 @@ impl<
 
     /// The end of the keypad lockout in force at `now`, if any (does not change state).
     pub fn locked_until(&self, now: i64) -> Option<i64> {
-        let l = &self.lockout;
-        if l.level == 0 {
-            return None;
-        }
-        let until = if now < l.started {
-            if self.clock.floor >= l.until {
-                return None;
-            }
-            // What the next entry will see after re-basing (see `lockout_in_force`).
-            now.saturating_add(l.until.saturating_sub(l.started.max(self.clock.floor)))
-        } else {
-            l.until
-        };
-        (now < until).then_some(until)
+        self.lockout.locked_until(now)
     }
 
-    /// Wrong keypad entries in a row so far.
+    /// Wrong keypad entries counted toward the next lockout, as of the last decision or time
+    /// event (see [`Lock::lockout_status`] for the count as of an instant).
     pub fn wrong_entries(&self) -> u8 {
         self.lockout.wrong
+    }
+
+    /// The keypad lockout as of `now`: wrong entries counted, doubling level and the end of a
+    /// lockout in force, after the decay that time alone brings (does not change state).
+    pub fn lockout_status(&self, now: i64) -> LockoutStatus {
+        self.lockout.status(now, &self.settings, self.time_known(now))
     }
 
     /// A user by id.
@@ -435,24 +424,46 @@ impl<
     /// Start-up: the host says whether its real-time clock kept time through the power loss.
     /// A lost clock, or one earlier than the last known good time, makes time untrusted until
     /// the server sets it. Also clears any partial keypad entry.
+    ///
+    /// The keypad lockout is credited with the time the power was off only when the clock
+    /// survived and reads no earlier than before (and it counts toward the decay only if time
+    /// stays trusted); a lost clock credits nothing, since its reading says nothing about how
+    /// long the lock was off.
     pub fn power_on(&mut self, now: i64, rtc_survived: bool) {
         self.keypad.clear();
-        if !self.clock.trusted {
-            return;
+        if self.clock.trusted {
+            if !rtc_survived {
+                self.untrust(now, TimeCause::RtcLost);
+            } else if now < self.clock.floor {
+                self.untrust(now, TimeCause::Rollback);
+            } else {
+                self.clock.floor = now;
+            }
         }
-        if !rtc_survived {
-            self.untrust(now, TimeCause::RtcLost);
-        } else if now < self.clock.floor {
-            self.untrust(now, TimeCause::Rollback);
+        let changed = if rtc_survived {
+            self.lockout.credit(now, &self.settings, self.clock.trusted)
         } else {
-            self.clock.floor = now;
+            self.lockout.rebase(now)
+        };
+        if changed {
+            self.dirty = true;
         }
     }
 
     /// An authenticated time message from the server: `utc` is the current UTC time; the host
     /// sets its clock to it too. Time becomes trusted and `utc` the last known good time.
+    ///
+    /// The lockout is credited up to `utc` when the clock was trusted (the server confirms the
+    /// time that passed); after untrusted time nothing is credited for the jump, so a lost or
+    /// rolled-back clock that the server then sets never shortens a lockout or refills the
+    /// wrong-entry budget.
     pub fn set_trusted_time(&mut self, utc: i64) {
         let was = self.clock.trusted;
+        if was {
+            self.lockout.credit(utc, &self.settings, true);
+        } else {
+            self.lockout.rebase(utc);
+        }
         self.clock.trusted = true;
         self.clock.floor = utc;
         self.dirty = true;
@@ -473,6 +484,9 @@ impl<
 
     /// Every call sees `now`: a trusted clock advances the floor; a clock earlier than the
     /// floor stops being trusted.
+    ///
+    /// The lockout is credited with the time since it last saw the clock (nothing when the
+    /// clock went back).
     #[inline]
     fn observe_time(&mut self, now: i64) {
         if self.clock.trusted {
@@ -481,6 +495,9 @@ impl<
             } else {
                 self.clock.floor = now;
             }
+        }
+        if self.lockout.credit(now, &self.settings, self.clock.trusted) {
+            self.dirty = true;
         }
     }
 
@@ -491,61 +508,13 @@ impl<
 
     // ------------------------------------------------------------------ lockout
 
-    /// Whether a lockout is in force at `now`; a clock that went back before the lockout's
-    /// start re-bases what was left of it (a lockout is never shortened by a clock jump back).
+    /// Counts a wrong keypad entry (time credited, no lockout in force); returns the lockout
+    /// event when this one starts a lockout.
     #[inline]
-    fn lockout_in_force(&mut self, now: i64) -> bool {
-        let floor = self.clock.floor;
-        let l = &mut self.lockout;
-        if l.level == 0 {
-            return false;
-        }
-        if now < l.started {
-            if floor >= l.until {
-                return false; // it ended by the last known good time
-            }
-            let left = l.until.saturating_sub(l.started.max(floor));
-            l.started = now;
-            l.until = now.saturating_add(left);
-            self.dirty = true;
-        }
-        now < self.lockout.until
-    }
-
-    /// Counts a wrong entry; returns the lockout event when this one starts a lockout.
     fn wrong_entry(&mut self, now: i64) -> Option<EventKind> {
-        let s = self.settings;
-        let l = &mut self.lockout;
-        if l.level > 0 && s.lockout_forget_secs > 0 && now >= l.until.saturating_add(i64::from(s.lockout_forget_secs)) {
-            l.level = 0;
-        }
-        l.wrong = l.wrong.saturating_add(1);
         self.dirty = true;
-        if l.wrong >= s.lockout_attempts {
-            let base = u64::from(s.lockout_base_secs);
-            let dur = base
-                .checked_shl(u32::from(l.level.min(40)))
-                .unwrap_or(u64::MAX)
-                .min(u64::from(s.lockout_max_secs));
-            l.wrong = 0;
-            l.level = l.level.saturating_add(1);
-            l.started = now;
-            l.until = now.saturating_add(dur as i64);
-            return Some(EventKind::LockoutStarted {
-                until: l.until,
-                level: l.level,
-            });
-        }
-        None
-    }
-
-    #[inline]
-    fn correct_entry(&mut self) {
-        if self.lockout.wrong != 0 || self.lockout.level != 0 {
-            self.lockout.wrong = 0;
-            self.lockout.level = 0;
-            self.dirty = true;
-        }
+        let (until, level) = self.lockout.wrong_entry(now, &self.settings)?;
+        Some(EventKind::LockoutStarted { until, level })
     }
 
     // ------------------------------------------------------------------ keypad
@@ -621,8 +590,8 @@ impl<
     /// verdict), rather than moving `Decision`/`EventKind` values through several layers.
     #[inline]
     fn decide_keypad(&mut self, entry: &[u8], now: i64) -> Decision {
-        if self.lockout_in_force(now) {
-            // Not evaluated at all: nothing counts, nothing resets, nothing is consumed.
+        if self.lockout.in_force() {
+            // Not evaluated at all: nothing counts, nothing is consumed.
             return self.deny_keypad(Reason::LockedOut, None, now);
         }
         if entry.len() == CODE_DIGITS {
@@ -633,7 +602,7 @@ impl<
                     },
                     _,
                 ) => {
-                    self.correct_entry();
+                    // A correct entry leaves the wrong-entry budget alone: only time refills it.
                     self.log(
                         now,
                         EventKind::Granted {
@@ -653,13 +622,10 @@ impl<
         };
         match slot.and_then(|slot| self.user_verdict(slot, now)) {
             Some((id, verdict)) => {
+                // A grant leaves the wrong-entry budget alone: only time refills it.
                 let lockout = match verdict {
-                    Ok(_) => {
-                        self.correct_entry();
-                        None
-                    }
                     Err(r) if r.counts_toward_lockout() => self.wrong_entry(now),
-                    Err(_) => None,
+                    _ => None,
                 };
                 let decision = self.finish_user(Method::Keypad, Credential::Pin, id, verdict, now);
                 if let Some(l) = lockout {

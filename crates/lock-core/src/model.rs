@@ -240,20 +240,23 @@ pub struct DenyEntry {
 pub struct Settings {
     /// Seconds between two key presses after which a partial entry is discarded (0: never).
     pub keypad_timeout_secs: u16,
-    /// Wrong keypad entries in a row that start a lockout (>= 1).
+    /// Wrong keypad entries counted that start a lockout (>= 1).
     pub lockout_attempts: u8,
     /// Length of the first lockout in seconds (>= 1).
     pub lockout_base_secs: u32,
-    /// Longest lockout in seconds (>= base); each further lockout doubles up to this.
+    /// Longest lockout in seconds (>= base); each further lockout doubles up to this. Also the
+    /// decay step: each such period without a wrong entry takes one wrong entry, or one level
+    /// of the doubling, back (a correct entry never does).
     pub lockout_max_secs: u32,
-    /// After this many seconds past the end of the last lockout with no new one, the doubling
-    /// starts again from the base (0: only a correct entry resets it).
+    /// Unused since format 2 of the persisted state (it was: seconds after the last lockout
+    /// after which the doubling started again). Kept so that the settings, their wire form and
+    /// older images keep their layout; the decay with `lockout_max_secs` replaced it.
     pub lockout_forget_secs: u32,
 }
 
 impl Settings {
-    /// The defaults of `lock.md`: 10 s key timeout, 5 attempts, 60 s doubling to 1 h, the
-    /// doubling forgotten after a day without lockout.
+    /// The defaults of `lock.md`: 10 s key timeout, 5 attempts, 60 s doubling to 1 h, one step
+    /// back per hour without a wrong entry.
     pub const DEFAULT: Settings = Settings {
         keypad_timeout_secs: 10,
         lockout_attempts: 5,

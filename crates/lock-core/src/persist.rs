@@ -2,7 +2,8 @@
 //! and a CRC-32. See `docs/lock-core.md`, "Persisted state", for the byte layout.
 
 use crate::journal::{Event, EventKind, Journal};
-use crate::lock::{IdentityError, IssuerConfig, Lock, Lockout, UsedEntry};
+use crate::lock::{IdentityError, IssuerConfig, Lock, UsedEntry};
+use crate::lockout::Lockout;
 use crate::model::{
     Credential, DenyEntry, GuestRecord, MAX_WINDOWS, Method, Pin, Reason, Schedule, Settings, Subject, UserKind,
     UserRecord, Window,
@@ -12,8 +13,11 @@ use latchkey_guest_code::{ISSUER_SLOTS, MAX_LOCK_ID, RootSecret};
 
 /// First bytes of every state image.
 pub const MAGIC: [u8; 4] = *b"LKCS";
-/// Format version written by this crate.
-pub const FORMAT_VERSION: u16 = 1;
+/// Format version written by this crate. [`Lock::restore`] also reads the versions before it
+/// (1: the lockout as absolute start and end, with a wrong count that a correct entry reset).
+pub const FORMAT_VERSION: u16 = 2;
+/// The oldest format version [`Lock::restore`] still reads.
+pub const OLDEST_FORMAT_VERSION: u16 = 1;
 /// Header: magic, format version, reserved, payload length.
 pub const HEADER_LEN: usize = 12;
 /// Trailer: CRC-32 (IEEE) of header and payload.
@@ -475,6 +479,34 @@ fn get_user(r: &mut Reader<'_>) -> Result<UserRecord, RestoreError> {
     })
 }
 
+/// The lockout of a format-1 image (wrong u8, level u8, started i64, until i64), brought to
+/// today's bookkeeping with the meaning it had: the remainder of a lockout as of the later of
+/// its start and the last known good time (`floor`), counted from there, and no quiet time yet.
+/// Counts beyond today's limits (format 1 let a level grow past the cap) are brought within
+/// them, which changes no lockout's length.
+fn lockout_v1(r: &mut Reader<'_>, settings: &Settings, floor: i64) -> Result<Lockout, RestoreError> {
+    let wrong = r.u8()?;
+    let level = r.u8()?;
+    let started = r.i64()?;
+    let until = r.i64()?;
+    r.check(started <= until)?;
+    let at = started.max(floor);
+    let remaining = if level == 0 {
+        0
+    } else {
+        u32::try_from(until.saturating_sub(at).max(0)).unwrap_or(u32::MAX)
+    };
+    let mut l = Lockout {
+        wrong,
+        level,
+        remaining,
+        quiet: 0,
+        at,
+    };
+    l.settings_changed(settings);
+    Ok(l)
+}
+
 impl<
     const USERS: usize,
     const PINS: usize,
@@ -511,8 +543,9 @@ impl<
         let l = &self.lockout;
         w.u8(l.wrong)?;
         w.u8(l.level)?;
-        w.i64(l.started)?;
-        w.i64(l.until)?;
+        w.u32(l.remaining)?;
+        w.u32(l.quiet)?;
+        w.i64(l.at)?;
         for c in &self.issuers {
             w.u32(c.epoch)?;
             w.u8(u8::from(c.enabled) | (u8::from(c.revoked_epoch.is_some()) << 1))?;
@@ -584,7 +617,7 @@ impl<
             section: "header",
         };
         let version = r.u16()?;
-        if version != FORMAT_VERSION {
+        if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(RestoreError::UnsupportedVersion(version));
         }
         let _reserved = r.u16()?;
@@ -629,13 +662,19 @@ impl<
         r.check(settings.is_valid())?;
         lock.settings = settings;
         r.section = "lockout";
-        lock.lockout = Lockout {
-            wrong: r.u8()?,
-            level: r.u8()?,
-            started: r.i64()?,
-            until: r.i64()?,
+        lock.lockout = if version == 1 {
+            lockout_v1(&mut r, &lock.settings, lock.clock.floor)?
+        } else {
+            let l = Lockout {
+                wrong: r.u8()?,
+                level: r.u8()?,
+                remaining: r.u32()?,
+                quiet: r.u32()?,
+                at: r.i64()?,
+            };
+            r.check(l.is_valid(&lock.settings))?;
+            l
         };
-        r.check(lock.lockout.started <= lock.lockout.until)?;
         r.section = "issuers";
         for slot in 0..ISSUER_SLOTS {
             let epoch = r.u32()?;

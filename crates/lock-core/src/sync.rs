@@ -452,7 +452,10 @@ impl<
                         self.set_issuer_config(s, next);
                     }
                 }
-                Change::Settings(s) => self.settings = *s,
+                Change::Settings(s) => {
+                    self.settings = *s;
+                    self.lockout.settings_changed(s);
+                }
                 Change::SetOffsetTable { entries, valid_until } => match OffsetTable::new(entries, *valid_until) {
                     Ok(t) => self.offsets = t,
                     Err(_) => ok = false,

@@ -6,7 +6,7 @@ mod common;
 
 use common::*;
 use latchkey_guest_code::{Validity, mint};
-use latchkey_lock_core::{Change, Input, Key, StandardLock, UserKind};
+use latchkey_lock_core::{Change, Decision, Input, Key, Reason, StandardLock, UserKind};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -120,11 +120,9 @@ fn decisions_allocate_nothing() {
             // PIN, scheduled and disposable users, and wrong entries.
             grants += usize::from(lock.decide(Input::Keypad(b"0000097"), t).is_grant());
             grants += usize::from(lock.decide(Input::Keypad(b"0000194"), t).is_grant());
-            let _ = lock.decide(Input::Keypad(b"1234"), t);
-            // Guest codes: one-time and reusable, and a forged one.
+            // Guest codes: one-time and reusable.
             grants += usize::from(lock.decide(Input::Keypad(&code.0), t).is_grant());
             grants += usize::from(lock.decide(Input::Keypad(&reusable.0), t).is_grant());
-            let _ = lock.decide(Input::Keypad(b"000000000000"), t);
             // Remote.
             grants += usize::from(lock.decide(Input::Remote(3), t).is_grant());
             grants += usize::from(lock.decide(Input::Remote(4), t).is_grant());
@@ -137,6 +135,30 @@ fn decisions_allocate_nothing() {
     // 200 x (press PIN, PIN 97, reusable code, remote 3, remote 4) + once each for the
     // disposable PIN 194 and the one-time code.
     assert_eq!(grants, 200 * 5 + 2);
+    // Wrong entries (a short one, a forged code), the lockouts they start, the refusals during
+    // them and the decay that time brings (a correct entry no longer resets the count, so
+    // these run apart from the grants above).
+    let start = now + 200;
+    let (locked_out, n) = counted(|| {
+        let mut locked_out = 0;
+        for i in 0..400 {
+            let t = start + i * 97;
+            for entry in [&b"1234"[..], b"000000000000", b"0000097"] {
+                if lock.decide(Input::Keypad(entry), t) == Decision::Deny(Reason::LockedOut) {
+                    locked_out += 1;
+                }
+            }
+            lock.ack(lock.journal_stats().next_seq - 10);
+        }
+        locked_out
+    });
+    assert_eq!(n, 0, "allocations on the wrong-entry path");
+    assert!(locked_out > 0, "the loop reached lockouts");
+    assert!(lock.lockout_status(start + 400 * 97).level > 0);
+    let later = start + 30 * 86_400;
+    let (status, n) = counted(|| (lock.decide(Input::Remote(3), later), lock.lockout_status(later)));
+    assert_eq!(n, 0);
+    assert_eq!(status.1.level, 0, "a month later the doubling is gone");
     // Saving into a caller's buffer allocates nothing either.
     let mut buf = vec![0u8; StandardLock::MAX_ENCODED_LEN];
     let (r, n) = counted(|| lock.save(&mut buf));

@@ -213,3 +213,126 @@ fn every_single_byte_flip_is_detected_and_errors_are_specific() {
     let mut small = vec![0u8; img.len() - 1];
     assert!(lock.save(&mut small).is_err());
 }
+
+/// A state image of format 1, as the lock core before the time-only lockout decay wrote it
+/// (commit 374608d, `StandardLock`, lock id `lock-0001`, root `[7; 32]`): settings 15 s / 4
+/// attempts / 45 s / 2,000 s / 43,200 s; issuers 0 (epoch 2) and 3 (epoch 2, epoch 1
+/// revoked); users 1 (unrestricted, `111111`), 2 (schedule with dates, `0222222`), 3
+/// (disposable, `333333`, used), 4 (expiring, `44444444`), 5 (disabled, `55555555`), 6 (no
+/// PIN); a guest record, a deny entry, a used one-time code; two lockouts (the second, of
+/// 90 s, in force until 1768478555); a lost clock, then the server's time 1768478473 in sync
+/// version 8; events 1 and 2 acknowledged, 3 to 21 held.
+const V1_IMAGE: &[u8] = include_bytes!("fixtures/standard-lock-v1.bin");
+const V1_FLOOR: i64 = 1_768_478_473;
+const V1_LOCKED_UNTIL: i64 = 1_768_478_555;
+
+#[test]
+fn a_format_1_image_still_loads_and_keeps_its_meaning() {
+    use latchkey_lock_core::{
+        EventKind, FORMAT_VERSION, GuestRecord, LockoutStatus, Reason, StandardLock, TimeCause, TimeState,
+    };
+    assert_eq!(&V1_IMAGE[..4], b"LKCS");
+    assert_eq!(u16::from_le_bytes([V1_IMAGE[4], V1_IMAGE[5]]), 1);
+    assert_eq!(FORMAT_VERSION, 2);
+    let mut lock = Box::new(StandardLock::restore(LOCK_ID, ROOT, V1_IMAGE).expect("a format 1 image loads"));
+    assert!(!lock.is_dirty());
+    assert_eq!(lock.applied_version(), 8);
+    assert_eq!(
+        *lock.settings(),
+        Settings {
+            keypad_timeout_secs: 15,
+            lockout_attempts: 4,
+            lockout_base_secs: 45,
+            lockout_max_secs: 2000,
+            lockout_forget_secs: 43_200,
+        }
+    );
+    assert_eq!((lock.time_state(), lock.time_floor()), (TimeState::Trusted, V1_FLOOR));
+    let counts = lock.counts();
+    assert_eq!(
+        (
+            counts.users,
+            counts.pins,
+            counts.guest_keys,
+            counts.deny_entries,
+            counts.used
+        ),
+        (6, 5, 1, 1, 2)
+    );
+    assert_eq!(
+        lock.guest_keys()[0],
+        GuestRecord {
+            code: 123_456_789_012,
+            key_id: 77,
+            from: 1_768_474_800,
+            until: 1_768_564_800,
+            one_time: false,
+        }
+    );
+    assert_eq!(lock.issuers()[3].revoked_epoch, Some(1));
+    let seqs: Vec<u64> = lock.events().map(|e| e.seq).collect();
+    assert_eq!(seqs, (3..=21).collect::<Vec<_>>());
+    assert!(matches!(
+        lock.events().last().map(|e| e.kind),
+        Some(EventKind::SyncApplied { version: 8 })
+    ));
+    assert!(lock.events().any(|e| e.kind
+        == EventKind::TimeUntrusted {
+            cause: TimeCause::RtcLost
+        }));
+    // The lockout in force is the same: level 2, until the same instant.
+    lock.power_on(V1_FLOOR + 20, true);
+    assert_eq!(
+        lock.lockout_status(V1_FLOOR + 20),
+        LockoutStatus {
+            wrong_entries: 0,
+            level: 2,
+            locked_until: Some(V1_LOCKED_UNTIL),
+        }
+    );
+    let t = V1_LOCKED_UNTIL;
+    assert_eq!(
+        lock.decide(Input::Keypad(b"111111"), t - 1),
+        Decision::Deny(Reason::LockedOut)
+    );
+    assert!(lock.decide(Input::Keypad(b"111111"), t).is_grant());
+    // Thursday 13:02 in Berlin: inside the weekday window of user 2.
+    assert!(lock.decide(Input::Keypad(b"0222222"), t).is_grant());
+    assert_eq!(
+        lock.decide(Input::Keypad(b"333333"), t),
+        Decision::Deny(Reason::AlreadyUsed)
+    );
+    assert!(lock.decide(Input::Keypad(b"44444444"), t).is_grant());
+    assert_eq!(
+        lock.decide(Input::Keypad(b"55555555"), t),
+        Decision::Deny(Reason::Disabled)
+    );
+    // The doubling goes on from level 2: the next lockout is the third, 180 s.
+    for _ in 0..4 {
+        lock.decide(Input::Keypad(b"999999"), t);
+    }
+    assert_eq!(lock.locked_until(t), Some(t + 180));
+    // Saving writes format 2, which reads back to the same image.
+    let mut buf = vec![0u8; StandardLock::MAX_ENCODED_LEN];
+    let n = lock.save(&mut buf).unwrap();
+    assert_eq!(u16::from_le_bytes([buf[4], buf[5]]), 2);
+    let back = StandardLock::restore(LOCK_ID, ROOT, &buf[..n]).unwrap();
+    let mut again = vec![0u8; StandardLock::MAX_ENCODED_LEN];
+    let m = back.save(&mut again).unwrap();
+    assert_eq!(buf[..n], again[..m]);
+    assert_eq!(back.locked_until(t + 1), Some(t + 180));
+}
+
+#[test]
+fn a_format_1_lockout_that_had_ended_is_not_revived() {
+    use latchkey_lock_core::StandardLock;
+    let mut lock = Box::new(StandardLock::restore(LOCK_ID, ROOT, V1_IMAGE).unwrap());
+    // The clock went back to before the lockout's start: its remainder as of the last known
+    // good time (82 s) is served again from the new clock, as format 1 meant.
+    lock.power_on(V1_FLOOR - 1000, true);
+    assert_eq!(lock.locked_until(V1_FLOOR - 1000), Some(V1_FLOOR - 1000 + 82));
+    // Much later with the clock kept: over.
+    let mut lock = Box::new(StandardLock::restore(LOCK_ID, ROOT, V1_IMAGE).unwrap());
+    lock.power_on(V1_LOCKED_UNTIL + 5, true);
+    assert_eq!(lock.locked_until(V1_LOCKED_UNTIL + 5), None);
+}

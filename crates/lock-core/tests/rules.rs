@@ -433,8 +433,8 @@ fn lockout_rules() {
     );
     lock.events().count();
     let mut t = now;
-    // Lockouts double from 60 s up to 1 h.
-    for (n, dur) in [60, 120, 240, 480, 960, 1920, 3600, 3600].into_iter().enumerate() {
+    // Lockouts double from 60 s up to 1 h; the level stops at the first that reaches the hour.
+    for (n, dur) in [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600].into_iter().enumerate() {
         for i in 0..5 {
             assert_eq!(
                 enter(&mut lock, "000000", t),
@@ -444,7 +444,9 @@ fn lockout_rules() {
         }
         assert_eq!(lock.locked_until(t), Some(t + dur), "lockout {n}");
         assert!(
-            matches!(lock.last_event().unwrap().kind, EventKind::LockoutStarted { until, level } if until == t + dur && level as usize == n + 1)
+            matches!(lock.last_event().unwrap().kind, EventKind::LockoutStarted { until, level } if until == t + dur && level as usize == (n + 1).min(7)),
+            "{:?}",
+            lock.last_event()
         );
         // During it every entry is refused, correct or not, and the end does not move.
         for k in 0..20 {
@@ -454,7 +456,7 @@ fn lockout_rules() {
             assert_eq!(lock.locked_until(tk), Some(t + dur));
         }
         // Remote commands are not subject to the keypad lockout.
-        assert!(lock.decide(Input::Remote(1), t + 1).is_grant());
+        assert!(lock.decide(Input::Remote(1), t + dur - 1).is_grant());
         t += dur;
         assert_eq!(lock.locked_until(t), None);
     }
@@ -470,18 +472,26 @@ fn lockout_rules() {
             _ => None,
         })
         .sum();
-    assert_eq!(refusals, 8 * 40);
-    // A correct entry resets the count and the doubling.
+    assert_eq!(refusals, 9 * 40);
+    // The hour-long lockout was an hour without a wrong entry: one level back, so the next
+    // lockout is an hour again.
+    assert_eq!(lock.lockout_status(t).level, 6);
+    // A correct entry resets nothing: neither the count nor the doubling.
     enter(&mut lock, "000000", t);
     assert_eq!(lock.wrong_entries(), 1);
     assert!(enter(&mut lock, "222222", t).is_grant());
-    assert_eq!(lock.wrong_entries(), 0);
-    for _ in 0..5 {
+    assert!(lock.decide(Input::Remote(2), t).is_grant());
+    assert_eq!(lock.wrong_entries(), 1);
+    for _ in 0..4 {
         enter(&mut lock, "000000", t);
     }
-    assert_eq!(lock.locked_until(t), Some(t + 60));
-    // A day without lockout forgets the doubling too.
-    t += 60 + 86_400;
+    assert_eq!(lock.locked_until(t), Some(t + 3600));
+    t += 3600;
+    // Time alone takes it back, one step an hour: after 7 quiet hours (the lockout's included)
+    // the doubling starts from the base again.
+    assert_eq!(lock.lockout_status(t + 6 * 3600 - 1).level, 1);
+    t += 6 * 3600;
+    assert_eq!(lock.lockout_status(t).level, 0);
     for _ in 0..5 {
         enter(&mut lock, "000000", t);
     }
@@ -495,7 +505,9 @@ fn lockout_rules() {
         assert_eq!(enter(&mut lock, "333333", t), deny(Reason::Disabled));
     }
     assert_eq!(lock.wrong_entries(), 0);
-    // Both numbers are settings.
+    // Both numbers are settings, and the decay step is the longest lockout.
+    t += 3600;
+    assert_eq!(lock.lockout_status(t).level, 0);
     let s = Settings {
         lockout_attempts: 2,
         lockout_base_secs: 10,
@@ -511,6 +523,183 @@ fn lockout_rules() {
     enter(&mut lock, "000000", t);
     enter(&mut lock, "000000", t);
     assert_eq!(lock.locked_until(t), Some(t + 15));
+    t += 15;
+    enter(&mut lock, "000000", t);
+    enter(&mut lock, "000000", t);
+    assert_eq!(lock.locked_until(t), Some(t + 15), "capped");
+    assert_eq!(lock.lockout_status(t + 15).level, 1);
+    assert_eq!(lock.lockout_status(t + 30).level, 0);
+}
+
+/// A correct entry between wrong ones changes nothing in the count: four wrong entries, the
+/// PIN, one more wrong entry is a lockout, and typing the PIN between every wrong entry gives
+/// exactly the lockouts of typing no PIN at all (it used to reset the count, so someone with
+/// one valid PIN could guess without limit).
+#[test]
+fn a_correct_entry_does_not_reset_the_count() {
+    let now = T0;
+    let setup = || {
+        let mut lock = lock_in("UTC", now);
+        sync(
+            &mut lock,
+            &[
+                Change::UpsertUser(user(1, UserKind::Unrestricted, Some("111111"))),
+                Change::UpsertUser(user(
+                    2,
+                    UserKind::ScheduleRestricted(schedule(&[(0x7f, 0, 1440)])),
+                    Some("2222222"),
+                )),
+            ],
+            now,
+        );
+        lock
+    };
+    let mut lock = setup();
+    for _ in 0..4 {
+        assert_eq!(enter(&mut lock, "000000", now), deny(Reason::UnknownCredential));
+    }
+    assert!(enter(&mut lock, "2222222", now + 1).is_grant());
+    assert_eq!(lock.wrong_entries(), 4);
+    assert_eq!(enter(&mut lock, "000000", now + 2), deny(Reason::UnknownCredential));
+    assert_eq!(lock.locked_until(now + 2), Some(now + 62));
+    // A whole day of "4 wrong, then the PIN" at 10 s an entry: the same processed wrong
+    // entries as a day of the wrong entries alone.
+    let day = |with_pin: bool| {
+        let mut lock = setup();
+        let mut wrong = 0u32;
+        let mut t = now;
+        while t < now + 86_400 {
+            for _ in 0..4 {
+                if enter(&mut lock, "000000", t) == deny(Reason::UnknownCredential) {
+                    wrong += 1;
+                }
+                t += 10;
+            }
+            if with_pin {
+                enter(&mut lock, "2222222", t);
+            }
+            t += 10;
+        }
+        wrong
+    };
+    let (with, without) = (day(true), day(false));
+    assert_eq!(with, without);
+    assert!(with <= 145, "{with} wrong entries in a day");
+}
+
+/// The count and the doubling fall back with time only: one step per `lockout_max_secs`
+/// (an hour) without a wrong entry, first the wrong entries, then the levels; untrusted time
+/// takes nothing back, though a lockout still ends on it.
+#[test]
+fn wrong_entries_and_levels_fall_back_with_time_only() {
+    let t = T0;
+    let mut lock = lock_in("UTC", t);
+    sync(
+        &mut lock,
+        &[Change::UpsertUser(user(1, UserKind::Unrestricted, Some("111111")))],
+        t,
+    );
+    let status = |l: &TestLock, at: i64| {
+        let s = l.lockout_status(at);
+        (s.wrong_entries, s.level)
+    };
+    for _ in 0..3 {
+        enter(&mut lock, "000000", t);
+    }
+    assert_eq!(status(&lock, t + 3599), (3, 0));
+    assert_eq!(status(&lock, t + 3600), (2, 0));
+    // Granted entries and remote commands in between change nothing.
+    assert!(enter(&mut lock, "111111", t + 1800).is_grant());
+    assert!(lock.decide(Input::Remote(1), t + 1900).is_grant());
+    assert_eq!(status(&lock, t + 3600), (2, 0));
+    // A wrong entry starts the hour again.
+    let t = t + 5400;
+    assert_eq!(status(&lock, t), (2, 0));
+    enter(&mut lock, "000000", t);
+    assert_eq!(status(&lock, t + 3599), (3, 0));
+    assert_eq!(status(&lock, t + 3 * 3600), (0, 0));
+    // Three lockouts: level 3; each quiet hour takes one level back.
+    let mut t = t + 3 * 3600;
+    for _ in 0..3 {
+        for _ in 0..5 {
+            enter(&mut lock, "000000", t);
+        }
+        t = lock.locked_until(t).unwrap();
+    }
+    assert_eq!(status(&lock, t), (0, 3));
+    let last = t - 240;
+    assert_eq!(status(&lock, last + 3600), (0, 2));
+    assert_eq!(status(&lock, last + 2 * 3600), (0, 1));
+    // At level 1, the next lockout is the second of the doubling: 120 s.
+    let t = last + 2 * 3600;
+    for _ in 0..5 {
+        enter(&mut lock, "000000", t);
+    }
+    assert_eq!(lock.locked_until(t), Some(t + 120));
+    // Untrusted time: the lockout still ends, but nothing falls back.
+    lock.power_on(t + 10, false);
+    assert_eq!(lock.time_state(), TimeState::Untrusted);
+    assert_eq!(lock.locked_until(t + 10), Some(t + 130), "a lost clock credits nothing");
+    assert_eq!(enter(&mut lock, "111111", t + 129), deny(Reason::LockedOut));
+    assert!(enter(&mut lock, "111111", t + 130).is_grant());
+    assert_eq!(status(&lock, t + 10 * 3600), (0, 2));
+    // The server's time after untrusted time credits nothing for the jump either.
+    lock.set_trusted_time(t + 100 * 3600);
+    assert_eq!(status(&lock, t + 100 * 3600), (0, 2));
+    assert_eq!(status(&lock, t + 102 * 3600), (0, 0));
+}
+
+/// The budget survives power loss: a lock saved after wrong entries and restored (with its
+/// clock kept, or lost) goes on counting where it was, and a restore never refills it.
+#[test]
+fn the_budget_survives_power_loss() {
+    let t = T0;
+    let mut lock = lock_in("UTC", t);
+    sync(
+        &mut lock,
+        &[Change::UpsertUser(user(1, UserKind::Unrestricted, Some("111111")))],
+        t,
+    );
+    for _ in 0..5 {
+        enter(&mut lock, "000000", t);
+    }
+    let t = t + 60;
+    for _ in 0..3 {
+        enter(&mut lock, "000000", t);
+    }
+    assert_eq!(
+        lock.lockout_status(t),
+        latchkey_lock_core::LockoutStatus {
+            wrong_entries: 3,
+            level: 1,
+            locked_until: None
+        }
+    );
+    assert!(lock.is_dirty());
+    let mut buf = vec![0u8; TestLock::MAX_ENCODED_LEN];
+    let n = lock.save(&mut buf).unwrap();
+    // The clock kept time: 20 minutes later two more wrong entries are the second lockout.
+    let mut back = Box::new(TestLock::restore(LOCK_ID, ROOT, &buf[..n]).unwrap());
+    back.power_on(t + 1200, true);
+    assert_eq!(back.wrong_entries(), 3);
+    enter(&mut back, "000000", t + 1200);
+    enter(&mut back, "000000", t + 1200);
+    assert_eq!(back.locked_until(t + 1200), Some(t + 1200 + 120));
+    // The power was off for 3 hours with the clock running: 3 steps back (3 wrong entries).
+    let mut back = Box::new(TestLock::restore(LOCK_ID, ROOT, &buf[..n]).unwrap());
+    back.power_on(t + 3 * 3600, true);
+    assert_eq!(back.lockout_status(t + 3 * 3600).wrong_entries, 0);
+    assert_eq!(back.lockout_status(t + 3 * 3600).level, 1);
+    // The clock was lost: the lock cannot tell how long it was off and takes nothing back,
+    // even once the server sets the time a day later.
+    let mut back = Box::new(TestLock::restore(LOCK_ID, ROOT, &buf[..n]).unwrap());
+    back.power_on(1_000, false);
+    back.set_trusted_time(t + 86_400);
+    assert_eq!(back.wrong_entries(), 3);
+    assert_eq!(back.lockout_status(t + 86_400).level, 1);
+    enter(&mut back, "000000", t + 86_400);
+    enter(&mut back, "000000", t + 86_400);
+    assert_eq!(back.locked_until(t + 86_400), Some(t + 86_400 + 120));
 }
 
 #[test]
@@ -600,7 +789,11 @@ fn journal_records_decisions_and_ack() {
     );
     lock.ack(3);
     assert_eq!(lock.events().map(|e| e.seq).collect::<Vec<_>>(), [4, 5]);
-    // Overflow: the journal keeps 64 events; security events win, drops are counted.
+    // Overflow: the journal keeps 64 events; security events win, drops are counted. (A
+    // disabled user's PIN is a security event that does not count toward the lockout.)
+    let mut disabled = user(2, UserKind::Unrestricted, Some("222222"));
+    disabled.enabled = false;
+    sync(&mut lock, &[Change::UpsertUser(disabled)], now + 4);
     for i in 0..200 {
         enter(&mut lock, if i % 2 == 0 { "111111" } else { "222222" }, now + 10 + i);
         lock.press(Key::Clear, now + 10 + i);
@@ -908,11 +1101,54 @@ fn persisted_size_of_a_full_standard_lock() {
     let mut buf = vec![0u8; StandardLock::MAX_ENCODED_LEN];
     let n = lock.save(&mut buf).unwrap();
     println!(
-        "1,000 users + 1,000 PINs + 256 used + {} events: {n} bytes; max {}",
+        "1,000 users + 1,000 PINs + 256 used + {} events: {n} bytes; max {}; in memory {} bytes",
         lock.counts().events,
-        StandardLock::MAX_ENCODED_LEN
+        StandardLock::MAX_ENCODED_LEN,
+        std::mem::size_of::<StandardLock>()
     );
     assert!(n <= 128 * 1024);
+    // Full guest-key and deny tables on top.
+    let keys: Vec<Change> = (0..latchkey_lock_core::STANDARD_GUEST_KEYS as u64)
+        .map(|i| {
+            Change::UpsertGuestKey(latchkey_lock_core::GuestRecord {
+                code: 999_999_000_000 + i,
+                key_id: 100_000 + i as u32,
+                from: now,
+                until: now + 14 * 86_400,
+                one_time: i % 2 == 0,
+            })
+        })
+        .chain((0..latchkey_lock_core::STANDARD_DENY as u64).map(|i| {
+            Change::AddDenyEntry(latchkey_lock_core::DenyEntry {
+                code: 888_888_000_000 + i,
+                expires: now + 14 * 86_400,
+            })
+        }))
+        .collect();
+    sync(&mut lock, &keys, now);
+    let counts = lock.counts();
+    assert_eq!(
+        (counts.guest_keys, counts.deny_entries),
+        (
+            latchkey_lock_core::STANDARD_GUEST_KEYS,
+            latchkey_lock_core::STANDARD_DENY
+        )
+    );
+    let full = lock.save(&mut buf).unwrap();
+    println!(
+        "... + {} guest-key records + {} deny entries: {full} bytes",
+        counts.guest_keys, counts.deny_entries
+    );
+    assert!(full <= 128 * 1024);
+    let back = Box::new(StandardLock::restore(LOCK_ID, ROOT, &buf[..full]).unwrap());
+    assert_eq!(back.counts(), lock.counts());
+    let n = {
+        // Back to the state without keys, for the byte-exact round trip below.
+        let v = lock.applied_version() + 1;
+        lock.apply(v, &[Change::ClearAll], now).unwrap();
+        lock.apply(v + 1, &changes, now).unwrap();
+        lock.save(&mut buf).unwrap()
+    };
     const { assert!(StandardLock::MAX_ENCODED_LEN <= 128 * 1024) };
     let back = Box::new(StandardLock::restore(LOCK_ID, ROOT, &buf[..n]).unwrap());
     let mut buf2 = vec![0u8; StandardLock::MAX_ENCODED_LEN];
