@@ -15,8 +15,8 @@ use tokio::sync::watch;
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::domain::{Clock, Domain, Entropy, OsEntropy, Settings, SystemClock};
-use crate::gateway::Gateway;
+use crate::domain::{Domain, Gateway, Settings};
+use crate::env::{Clock, Entropy, OsEntropy, SystemClock};
 use crate::metrics::Metrics;
 use crate::store::Store;
 
@@ -76,6 +76,7 @@ impl Server {
                 &config,
                 store.clone(),
                 parts.clock.clone(),
+                parts.entropy.clone(),
                 metrics.clone(),
                 shutdown_rx.clone(),
                 &mut tasks,

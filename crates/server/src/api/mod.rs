@@ -22,7 +22,8 @@ use crate::domain::guest_keys::{GuestKeyRequest, KeyStatus, at_lock, instruction
 use crate::domain::locks::LockPatch;
 use crate::domain::members::MemberPatch;
 use crate::domain::types::{AccessLevel, Schedule, TimeZoneName};
-use crate::domain::{Clock, Domain, ts};
+use crate::domain::{Domain, ts};
+use crate::env::Clock;
 use crate::store::{self, AccountRow, EventRow, GuestKeyRow, InvitationRow, LockRow, MemberRow};
 use error::ApiError;
 use extract::{ApiJson, ApiQuery, Auth, ClientAddr};

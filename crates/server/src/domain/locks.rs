@@ -3,10 +3,10 @@
 use jiff::Timestamp;
 
 use super::access::{self, AdminOf, Caller, MemberOf};
+use super::device::{PairingError, PairingGrant};
 use super::events::NewEvent;
 use super::types::{AccessLevel, Name, TimeZoneName};
 use super::{Domain, Error, FieldErrors, Result, ms};
-use crate::gateway::{PairingError, PairingGrant};
 use crate::store::{self, LockRow};
 
 pub const DEFAULT_WRONG_CODE_LIMIT: i64 = 5;

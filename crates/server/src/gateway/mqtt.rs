@@ -30,9 +30,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{Gateway, PairedDevice, PairingError, PairingGrant, UnlockError, UnlockOutcome};
 use crate::config::{Config, MqttConfig};
-use crate::domain::Clock;
 use crate::domain::access::display_name;
 use crate::domain::types::{AccessLevel, Schedule, TimeZoneName};
+use crate::env::{Clock, Entropy, random};
 use crate::store::{self, EventRow, LockRow, Store};
 
 /// How long `pair` waits for each step of the exchange.
@@ -56,6 +56,7 @@ pub async fn start(
     config: &Config,
     store: Store,
     clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
     lock_messages: prometheus_client::metrics::counter::Counter,
     mut shutdown: watch::Receiver<bool>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
@@ -63,7 +64,7 @@ pub async fn start(
     let mut share_group = config.mqtt_share_group.clone();
     let (host, port, login) = match &config.mqtt {
         MqttConfig::Embedded(addr) => {
-            let secret = load_or_create_secret(&config.data_dir.join("broker-secret"))?;
+            let secret = load_or_create_secret(&config.data_dir.join("broker-secret"), entropy.as_ref())?;
             let auth = BrokerAuth {
                 server: broker::server_password(&secret),
                 store: store.clone(),
@@ -79,9 +80,10 @@ pub async fn start(
         MqttConfig::External { host, port } => (host.clone(), *port, None),
     };
     let key_path = config.data_dir.join("server-key");
-    let server_key = SigningKey::from_bytes(&load_or_create_secret(&key_path)?);
-    check_identity(&store, &server_key, &key_path).await?;
-    let mut mo = MqttOptions::new(format!("latchkey-server-{}", hex::encode(random::<4>())), host, port);
+    let server_key = SigningKey::from_bytes(&load_or_create_secret(&key_path, entropy.as_ref())?);
+    check_identity(&store, &server_key, &key_path, clock.now()).await?;
+    let client_id = format!("latchkey-server-{}", hex::encode(random::<4>(entropy.as_ref())));
+    let mut mo = MqttOptions::new(client_id, host, port);
     if let Some(password) = login {
         mo.set_credentials(broker::SERVER_USERNAME, password);
     }
@@ -96,6 +98,7 @@ pub async fn start(
     let inner = Arc::new(Inner {
         store,
         clock,
+        entropy,
         client,
         connected: AtomicBool::new(false),
         server_key,
@@ -374,21 +377,13 @@ mod nodelay {
     }
 }
 
-fn random<const N: usize>() -> [u8; N] {
-    let mut b = [0u8; N];
-    // Without OS randomness the server cannot pair or sign anything safely.
-    #[allow(clippy::expect_used)]
-    getrandom::fill(&mut b).expect("the OS random source");
-    b
-}
-
 /// Refuses to start with a server key other than the one the database's locks were paired
 /// with (several instances must share one `DATA_DIR/server-key`); the first start records it.
-async fn check_identity(store: &Store, key: &SigningKey, path: &Path) -> anyhow::Result<()> {
+async fn check_identity(store: &Store, key: &SigningKey, path: &Path, now: Timestamp) -> anyhow::Result<()> {
     let mine = hex::encode(key.verifying_key().to_bytes());
     let recorded = {
         let mut tx = store.begin().await?;
-        let recorded = store::server_identity(&mut tx, &mine, Timestamp::now().as_millisecond()).await?;
+        let recorded = store::server_identity(&mut tx, &mine, now.as_millisecond()).await?;
         tx.commit().await?;
         recorded
     };
@@ -431,14 +426,14 @@ pub async fn accept_up_seq(store: &Store, lock_id: &str, seq: u64) -> anyhow::Re
 
 /// A 32-byte secret kept in `path` (hex, owner-only), created on first start: the server's
 /// Ed25519 key (`server-key`) and the broker secret (`broker-secret`).
-fn load_or_create_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
+fn load_or_create_secret(path: &Path, entropy: &dyn Entropy) -> anyhow::Result<[u8; 32]> {
     match std::fs::read_to_string(path) {
         Ok(text) => hex::decode(text.trim())
             .ok()
             .and_then(|v| v.try_into().ok())
             .ok_or_else(|| anyhow::anyhow!("{} is not a 32-byte hex key", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let bytes = random::<32>();
+            let bytes = random::<32>(entropy);
             let tmp = path.with_extension("tmp");
             {
                 use std::io::Write;
@@ -463,6 +458,7 @@ fn load_or_create_secret(path: &Path) -> anyhow::Result<[u8; 32]> {
 struct Inner {
     store: Store,
     clock: Arc<dyn Clock>,
+    entropy: Arc<dyn Entropy>,
     client: AsyncClient,
     connected: AtomicBool,
     server_key: SigningKey,
@@ -967,7 +963,7 @@ impl Inner {
                 let mut upto = 0u64;
                 for ev in evs.iter() {
                     upto = upto.max(ev.seq);
-                    if let Some(row) = event_row(&mut tx, lock_id, &ev).await? {
+                    if let Some(row) = event_row(&mut tx, lock_id, &ev, self.entropy.as_ref()).await? {
                         store::insert_event(&mut tx, &row).await?;
                     }
                 }
@@ -1026,7 +1022,7 @@ impl Inner {
         }
         let _unregister = Unregister(self, d, me);
 
-        let (session, seed) = (random::<16>(), random::<32>());
+        let (session, seed) = (random::<16>(self.entropy.as_ref()), random::<32>(self.entropy.as_ref()));
         let (_, start): (ServerPairing, PairStart) = ServerPairing::start(&code, session, seed);
         let mut buf = [0u8; 512];
         let n = encode_pairing(&Pairing::Start(start), &mut buf).map_err(|_| PairingError::NoAnswer)?;
@@ -1098,10 +1094,11 @@ async fn event_row(
     c: &mut store::Conn,
     lock_id: &str,
     ev: &latchkey_lock_core::Event,
+    entropy: &dyn Entropy,
 ) -> anyhow::Result<Option<EventRow>> {
     let at = ev.time.saturating_mul(1000);
     let mut row = EventRow {
-        id: format!("{:013}{}", at.max(0), hex::encode(random::<6>())),
+        id: format!("{:013}{}", at.max(0), hex::encode(random::<6>(entropy))),
         lock_id: lock_id.to_string(),
         seq: i64::try_from(ev.seq).ok(),
         at,

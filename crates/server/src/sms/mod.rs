@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
 use crate::config::{SmsKind, TwilioConfig};
-use crate::domain::{Clock, ms};
+use crate::domain::ms;
+use crate::env::Clock;
 use crate::store::{self, Store};
 
 /// One message to deliver.
