@@ -70,14 +70,18 @@ impl Server {
             unlock_timeout_ms: config.unlock_timeout_ms,
         });
         let mut tasks = Vec::new();
+        let slot = crate::gateway::DomainSlot::default();
         let gateway: Arc<dyn Gateway> = match parts.gateway {
             Some(g) => g,
             None => crate::gateway::start(
                 &config,
-                store.clone(),
-                parts.clock.clone(),
-                parts.entropy.clone(),
-                metrics.clone(),
+                crate::gateway::Wiring {
+                    store: store.clone(),
+                    domain: slot.clone(),
+                    clock: parts.clock.clone(),
+                    entropy: parts.entropy.clone(),
+                    metrics: metrics.clone(),
+                },
                 shutdown_rx.clone(),
                 &mut tasks,
             )
@@ -91,7 +95,7 @@ impl Server {
             settings,
             sms_wake: sms_wake.clone(),
         };
-        crate::gateway::attach_domain(&domain);
+        crate::gateway::attach_domain(&slot, Arc::new(domain.clone()));
 
         let senders = crate::sms::senders(&config.sms, config.twilio.as_ref());
         tasks.push(tokio::spawn(crate::sms::run_worker(

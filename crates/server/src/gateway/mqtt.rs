@@ -15,10 +15,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
-use latchkey_lock_core::{
-    Credential, DenyEntry, EventKind, GuestRecord, LocalDate, Method, OFFSET_CAPACITY, OffsetEntry, RootSecret,
-    Settings, Subject, UserKind, Window,
-};
+use latchkey_lock_core::RootSecret;
 use latchkey_protocol::broker;
 use latchkey_protocol::{
     Down, EventsAck, Header, MAX_MESSAGE_LEN, PairStart, Pairing, PinCode, ReplayWindow, ServerPairing, SetupCode,
@@ -28,12 +25,11 @@ use latchkey_protocol::{
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{Gateway, PairedDevice, PairingError, PairingGrant, UnlockError, UnlockOutcome};
+use super::{DomainSlot, Gateway, PairedDevice, PairingError, PairingGrant, UnlockError, UnlockOutcome, Wiring};
 use crate::config::{Config, MqttConfig};
-use crate::domain::access::display_name;
-use crate::domain::types::{AccessLevel, Schedule, TimeZoneName};
+use crate::domain::device::{KeyEntry, LockState};
 use crate::env::{Clock, Entropy, random};
-use crate::store::{self, EventRow, LockRow, Store};
+use crate::store::{self, LockRow, Store};
 
 /// How long `pair` waits for each step of the exchange.
 const PAIR_STEP: Duration = Duration::from_secs(8);
@@ -48,26 +44,28 @@ const RESYNC_AFTER: Duration = Duration::from_secs(4);
 /// While a lock has not acknowledged the sync it was sent, further changes wait (at most this
 /// long) and go out together in one sync (docs/design/server-performance.md).
 const SYNC_COALESCE_WAIT: Duration = Duration::from_millis(250);
-/// The offset table covers this much ahead (13 months and a bit).
-const OFFSET_HORIZON_SECS: i64 = 400 * 86_400;
 
 /// Starts the broker (when embedded) and the client.
 pub async fn start(
     config: &Config,
-    store: Store,
-    clock: Arc<dyn Clock>,
-    entropy: Arc<dyn Entropy>,
-    lock_messages: prometheus_client::metrics::counter::Counter,
+    wiring: Wiring,
     mut shutdown: watch::Receiver<bool>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> anyhow::Result<Arc<dyn Gateway>> {
+    let Wiring {
+        store,
+        domain,
+        clock,
+        entropy,
+        metrics,
+    } = wiring;
     let mut share_group = config.mqtt_share_group.clone();
     let (host, port, login) = match &config.mqtt {
         MqttConfig::Embedded(addr) => {
             let secret = load_or_create_secret(&config.data_dir.join("broker-secret"), entropy.as_ref())?;
             let auth = BrokerAuth {
                 server: broker::server_password(&secret),
-                store: store.clone(),
+                domain: domain.clone(),
                 runtime: tokio::runtime::Handle::current(),
             };
             let login = auth.server.as_str().to_string();
@@ -97,6 +95,7 @@ pub async fn start(
     events.set_network_options(net);
     let inner = Arc::new(Inner {
         store,
+        domain,
         clock,
         entropy,
         client,
@@ -104,7 +103,7 @@ pub async fn start(
         server_key,
         unlock_timeout: Duration::from_millis(config.unlock_timeout_ms),
         share_group,
-        lock_messages,
+        lock_messages: metrics.lock_messages.clone(),
         pairings: Mutex::new(HashMap::new()),
         next_pairing: std::sync::atomic::AtomicU64::new(0),
         unlocks: Mutex::new(HashMap::new()),
@@ -139,8 +138,8 @@ const LOGIN_LOOKUP: Duration = Duration::from_secs(5);
 /// its root secret.
 struct BrokerAuth {
     server: broker::BrokerPassword,
-    store: Store,
-    /// The server's runtime: the store's connections belong to it, while the broker runs the
+    domain: DomainSlot,
+    /// The server's runtime: the database connections belong to it, while the broker runs the
     /// login check on its own threads.
     runtime: tokio::runtime::Handle,
 }
@@ -160,11 +159,10 @@ impl BrokerAuth {
     }
 
     async fn check_lock(&self, lock_id: &str, password: &str) -> bool {
-        let store = self.store.clone();
+        let domain = self.domain.clone();
         let id = lock_id.to_string();
         let lookup = self.runtime.spawn(async move {
-            let mut c = store.read().await?;
-            let lock = store::lock_by_id(&mut c, &id).await?;
+            let lock = domain.get().await?.paired_lock(&id).await?;
             anyhow::Ok(lock.and_then(|l| hex32(&l.root_secret)))
         });
         match tokio::time::timeout(LOGIN_LOOKUP, lookup).await {
@@ -456,7 +454,10 @@ fn load_or_create_secret(path: &Path, entropy: &dyn Entropy) -> anyhow::Result<[
 }
 
 struct Inner {
+    /// The link's own records (command and replay numbers, resend claims, unlock results).
     store: Store,
+    /// What a lock must hold and what it reported.
+    domain: DomainSlot,
     clock: Arc<dyn Clock>,
     entropy: Arc<dyn Entropy>,
     client: AsyncClient,
@@ -545,6 +546,7 @@ async fn event_loop(g: Arc<Inner>, mut events: EventLoop, mut shutdown: watch::R
         }
     }
     let _ = g.client.try_disconnect();
+    g.domain.clear();
 }
 
 fn parse_pairing_up(topic: &str) -> Option<u16> {
@@ -560,14 +562,6 @@ fn parse_pairing_up(topic: &str) -> Option<u16> {
 
 fn hex32(s: &str) -> Option<[u8; 32]> {
     hex::decode(s).ok()?.try_into().ok()
-}
-
-/// A full snapshot of what a lock must hold.
-struct Snapshot {
-    lock: LockRow,
-    changes: Vec<SyncChange<'static>>,
-    offsets: Vec<OffsetEntry>,
-    valid_until: i64,
 }
 
 impl Inner {
@@ -608,152 +602,24 @@ impl Inner {
         self.publish(&topic, buf).map_err(|e| anyhow::anyhow!(e))
     }
 
-    async fn snapshot(&self, c: &mut store::Conn, lock_id: &str) -> anyhow::Result<Option<Snapshot>> {
-        let Some(lock) = store::lock_by_id(c, lock_id).await? else {
-            return Ok(None);
-        };
-        let now = self.now();
-        let now_s = now.as_second();
-        let members = store::members(c, lock_id).await?;
-        // Only the keys the loop below can use: it stops at the lock's capacities, so reading
-        // more would make every sync cost grow with every key the lock ever had.
-        let limit = latchkey_lock_core::STANDARD_GUEST_KEYS.max(latchkey_lock_core::STANDARD_DENY) as i64;
-        let keys = store::sync_guest_keys(c, lock_id, now_s, limit).await?;
-        let issuers = store::issuers(c, lock_id).await?;
-        let mut changes = vec![SyncChange::ClearAll];
-        let base = Settings::DEFAULT;
-        let lockout_base = u32::try_from(lock.lockout_seconds.max(1)).unwrap_or(u32::MAX);
-        changes.push(SyncChange::Settings(Settings {
-            lockout_attempts: u8::try_from(lock.wrong_code_limit.clamp(1, 255)).unwrap_or(5),
-            lockout_base_secs: lockout_base,
-            lockout_max_secs: base.lockout_max_secs.max(lockout_base),
-            ..base
-        }));
-        changes.push(SyncChange::SetIssuer {
-            slot: 0,
-            epoch: u32::try_from(lock.server_epoch).unwrap_or(0),
-            enabled: true,
-        });
-        // The newest epoch of each Admin issuer slot.
-        let mut slots: HashMap<i64, &store::IssuerRow> = HashMap::new();
-        for i in &issuers {
-            if (1..8).contains(&i.slot) && slots.get(&i.slot).is_none_or(|o| o.epoch < i.epoch) {
-                slots.insert(i.slot, i);
-            }
-        }
-        let mut slot_list: Vec<_> = slots.into_values().collect();
-        slot_list.sort_by_key(|i| i.slot);
-        for i in slot_list {
-            changes.push(SyncChange::SetIssuer {
-                slot: i.slot as u8,
-                epoch: u32::try_from(i.epoch).unwrap_or(0),
-                enabled: i.revoked_at.is_none(),
-            });
-        }
-        for m in &members {
-            let Ok(id) = u32::try_from(m.user_id) else { continue };
-            let kind = match AccessLevel::from_stored(&m.access_level) {
-                AccessLevel::Admin | AccessLevel::Family => UserKind::Unrestricted,
-                AccessLevel::RecurringGuest => {
-                    match m
-                        .schedule
-                        .as_deref()
-                        .and_then(Schedule::from_stored)
-                        .and_then(|s| lock_schedule(&s))
-                    {
-                        Some(s) => UserKind::ScheduleRestricted(s),
-                        None => continue,
-                    }
-                }
-            };
-            let pin = m.pin.as_deref().and_then(|p| PinCode::parse(p.as_bytes()));
-            changes.push(SyncChange::UpsertUser(User {
-                id,
-                enabled: true,
-                kind,
-                pin,
-            }));
-        }
-        let mut records = 0;
-        let mut denies = 0;
-        for k in &keys {
-            let Ok(code) = k
-                .code
-                .chars()
-                .filter(char::is_ascii_digit)
-                .collect::<String>()
-                .parse::<u64>()
-            else {
-                continue;
-            };
-            let code_end = k.code_ends_at / 1000;
-            if code_end <= now_s {
-                continue;
-            }
-            if k.revoked_at.is_some() {
-                if denies < latchkey_lock_core::STANDARD_DENY {
-                    denies += 1;
-                    changes.push(SyncChange::AddDenyEntry(DenyEntry {
-                        code,
-                        expires: code_end,
-                    }));
-                }
-            } else if !(k.one_time && k.used_at.is_some()) && records < latchkey_lock_core::STANDARD_GUEST_KEYS {
-                let (from, until) = (k.starts_at / 1000, k.ends_at / 1000);
-                if from < until {
-                    records += 1;
-                    changes.push(SyncChange::UpsertGuestKey(GuestRecord {
-                        code,
-                        key_id: u32::try_from(k.key_no).unwrap_or(0),
-                        from,
-                        until,
-                        one_time: k.one_time,
-                    }));
-                }
-            }
-        }
-        let tz = TimeZoneName::from_stored(lock.time_zone.clone()).zone();
-        let (offsets, valid_until) = offset_table(&tz, now_s);
-        Ok(Some(Snapshot {
-            lock,
-            changes,
-            offsets,
-            valid_until,
-        }))
-    }
-
-    /// Sends the lock a full snapshot of its current version.
-    ///
-    /// The sequence number is reserved first, in the transaction that reads the snapshot: that
-    /// takes the lock row's write lock (PostgreSQL) or the database write lock (SQLite), which
-    /// every version bump also takes, so across all instances a later sequence number never
-    /// carries an older version. (Two instances' messages can still cross at the broker, and a
-    /// snapshot applies whatever the lock holds; the lock's acknowledgements, ordered by its
-    /// own sequence numbers, then show the older version and it is sent the current one again;
-    /// see `store::record_acked_version`.)
-    /// Returns the version sent (`None`: no such lock).
+    /// Sends the lock a full snapshot of its current version, under the command number the
+    /// domain reserved with it (`Devices::state_to_send`: a later number never carries an older
+    /// version). Two instances' messages can still cross at the broker, and a snapshot applies
+    /// whatever the lock holds; the lock's acknowledgements, ordered by its own sequence
+    /// numbers, then show the older version and it is sent the current one again
+    /// (`Devices::applied`). Returns the version sent (`None`: no such lock).
     async fn send_sync(&self, lock_id: &str) -> anyhow::Result<Option<i64>> {
-        let now_ms = self.now().as_millisecond();
-        let mut tx = self.store.begin().await?;
-        let Some(seq) = store::next_command_seq(&mut tx, lock_id).await? else {
+        let now = self.now();
+        let resend_after = now.as_millisecond() + RESYNC_AFTER.as_millis() as i64;
+        let domain = self.domain.get().await?;
+        let Some((state, seq)) = domain.state_to_send(lock_id, now, resend_after).await? else {
             return Ok(None);
         };
-        let Some(snap) = self.snapshot(&mut tx, lock_id).await? else {
-            return Ok(None);
-        };
-        // Another instance's resend loop leaves the lock alone for a while.
-        store::claim_resync(&mut tx, lock_id, now_ms, now_ms + RESYNC_AFTER.as_millis() as i64, true).await?;
-        tx.commit().await?;
-        let mut changes: Vec<SyncChange<'_>> = snap.changes.to_vec();
-        changes.push(SyncChange::SetOffsetTable {
-            entries: &snap.offsets,
-            valid_until: snap.valid_until,
-        });
-        let version = snap.lock.version;
-        let sync = SyncBatch::new(snap.lock.acked_version.max(0) as u64, version.max(0) as u64, &changes);
-        self.send_down(lock_id, &Down::Sync(sync), Some(seq as u64), SYNC_LIFETIME)
+        let changes = sync_changes(&state);
+        let sync = SyncBatch::new(state.acked_version.max(0) as u64, state.version.max(0) as u64, &changes);
+        self.send_down(lock_id, &Down::Sync(sync), Some(seq), SYNC_LIFETIME)
             .await?;
-        Ok(Some(version))
+        Ok(Some(state.version))
     }
 
     /// Sends the lock its current state soon: at once when no sync of this instance is on its
@@ -862,18 +728,13 @@ impl Inner {
     async fn on_lock_message(self: &Arc<Self>, lock_id: &str, payload: &[u8]) -> anyhow::Result<()> {
         let now = self.now();
         let now_ms = now.as_millisecond();
+        let domain = self.domain.get().await?;
         if payload.is_empty() {
             // The lock's last will: it went away without saying so.
-            let mut tx = self.store.begin().await?;
-            store::set_lock_presence(&mut tx, lock_id, false, None, now_ms).await?;
-            tx.commit().await?;
+            domain.presence(lock_id, false, now).await?;
             return Ok(());
         }
-        let lock = {
-            let mut c = self.store.read().await?;
-            store::lock_by_id(&mut c, lock_id).await?
-        };
-        let Some(lock) = lock else {
+        let Some(lock) = domain.paired_lock(lock_id).await? else {
             tracing::debug!("message from unknown lock {lock_id}");
             return Ok(());
         };
@@ -906,22 +767,15 @@ impl Inner {
         if !accept_up_seq(&self.store, lock_id, msg.header.seq).await? {
             anyhow::bail!("refused: {:?}", latchkey_protocol::Reject::Replayed);
         }
-        let up_seq = i64::try_from(msg.header.seq).unwrap_or(i64::MAX);
+        let up_seq = msg.header.seq;
         if !lock.online && !matches!(msg.body, Up::Hello(_)) {
             // An authenticated message: the lock is connected even though its Hello was missed
             // (it reconnected while this server was down).
-            let mut tx = self.store.begin().await?;
-            store::set_lock_presence(&mut tx, lock_id, true, None, now_ms).await?;
-            tx.commit().await?;
+            domain.presence(lock_id, true, now).await?;
         }
         match msg.body {
             Up::Hello(h) => {
-                {
-                    let mut tx = self.store.begin().await?;
-                    store::set_lock_presence(&mut tx, lock_id, true, None, now_ms).await?;
-                    store::record_acked_version(&mut tx, lock_id, h.applied_version as i64, up_seq).await?;
-                    tx.commit().await?;
-                }
+                domain.hello(lock_id, h.applied_version, up_seq, now).await?;
                 let time = Time {
                     utc: now.as_second(),
                     echo: h.nonce,
@@ -940,13 +794,9 @@ impl Inner {
             }
             Up::SyncAck(a) => match a.status {
                 SyncStatus::Applied => {
-                    let version = a.version as i64;
-                    let mut tx = self.store.begin().await?;
-                    let recorded = store::record_acked_version(&mut tx, lock_id, version, up_seq).await?;
-                    let current = store::lock_by_id(&mut tx, lock_id).await?.map(|l| l.version);
-                    tx.commit().await?;
-                    self.lock_holds(lock_id, version);
-                    if recorded && current.is_some_and(|v| version < v) {
+                    let behind = domain.applied(lock_id, a.version, up_seq).await?;
+                    self.lock_holds(lock_id, i64::try_from(a.version).unwrap_or(i64::MAX));
+                    if behind {
                         // An older snapshot (sent by another instance, or before a change)
                         // overtook the current one: send the current one now (or, when this
                         // instance's sender is waiting for this very ack, right after it).
@@ -959,18 +809,8 @@ impl Inner {
                 SyncStatus::Rejected(e) => tracing::warn!("lock {lock_id} rejected sync: {e:?}"),
             },
             Up::Events(evs) => {
-                let mut tx = self.store.begin().await?;
-                let mut upto = 0u64;
-                for ev in evs.iter() {
-                    upto = upto.max(ev.seq);
-                    if let Some(row) = event_row(&mut tx, lock_id, &ev, self.entropy.as_ref()).await? {
-                        store::insert_event(&mut tx, &row).await?;
-                    }
-                }
-                if upto > 0 {
-                    store::set_event_seq(&mut tx, lock_id, upto as i64).await?;
-                }
-                tx.commit().await?;
+                let events: Vec<_> = evs.iter().collect();
+                let upto = domain.journal(lock_id, &events).await?;
                 if upto > 0 {
                     self.send_down(lock_id, &Down::EventsAck(EventsAck { upto }), None, SYNC_LIFETIME)
                         .await?;
@@ -1089,173 +929,37 @@ fn unlock_outcome(o: &latchkey_protocol::UnlockOutcome) -> UnlockOutcome {
     }
 }
 
-/// Maps one journal event to an activity-log row (`None` for bookkeeping events).
-async fn event_row(
-    c: &mut store::Conn,
-    lock_id: &str,
-    ev: &latchkey_lock_core::Event,
-    entropy: &dyn Entropy,
-) -> anyhow::Result<Option<EventRow>> {
-    let at = ev.time.saturating_mul(1000);
-    let mut row = EventRow {
-        id: format!("{:013}{}", at.max(0), hex::encode(random::<6>(entropy))),
-        lock_id: lock_id.to_string(),
-        seq: i64::try_from(ev.seq).ok(),
-        at,
-        ..Default::default()
-    };
-    let method = |m: Method| match m {
-        Method::Keypad => "keypad",
-        Method::Remote => "remote",
-    };
-    let subject = match &ev.kind {
-        EventKind::Granted {
-            method: m,
-            subject,
-            credential,
-        } => {
-            row.kind = "access".into();
-            row.outcome = Some("granted".into());
-            row.method = Some(method(*m).into());
-            row.detail = match credential {
-                Credential::Pin => "PIN",
-                Credential::GuestCode => "guest code",
-                Credential::Remote => "remote unlock",
-            }
-            .into();
-            Some(*subject)
-        }
-        EventKind::Denied {
-            method: m,
-            reason,
-            subject,
-            repeat,
-        } => {
-            row.kind = "access".into();
-            row.outcome = Some("denied".into());
-            row.method = Some(method(*m).into());
-            row.reason = Some(reason_name(*reason).into());
-            if *repeat > 1 {
-                row.detail = format!("{repeat} times in a row");
-            }
-            *subject
-        }
-        EventKind::LockoutStarted { until, .. } => {
-            row.kind = "lockout".into();
-            row.method = Some("keypad".into());
-            row.detail = format!(
-                "keypad locked until {}",
-                Timestamp::from_second(*until)
-                    .map(|t| t.to_string())
-                    .unwrap_or_default()
-            );
-            None
-        }
-        EventKind::TimeUntrusted { cause } => {
-            row.kind = "lock_time_lost".into();
-            row.detail = format!("{cause:?}");
-            None
-        }
-        EventKind::TimeTrusted { .. } | EventKind::SyncApplied { .. } => {
-            // Bookkeeping: acknowledged, not shown.
-            return Ok(None);
-        }
-    };
-    match subject {
-        Some(Subject::User(id)) => {
-            if let Some(m) = store::member_by_user_id(c, lock_id, i64::from(id)).await? {
-                row.actor_kind = Some("member".into());
-                row.actor_id = Some(m.account_id.clone());
-                row.actor_name = Some(display_name(&m.name, &m.phone));
-            } else {
-                row.actor_kind = Some("member".into());
-                row.actor_name = Some(format!("former member #{id}"));
-            }
-        }
-        Some(Subject::GuestKey { code, key_id, .. }) => {
-            let granted = row.outcome.as_deref() == Some("granted");
-            let key = match key_id {
-                Some(no) => {
-                    if granted {
-                        store::mark_guest_key_used(c, lock_id, i64::from(no), at).await?;
-                    }
-                    store::guest_key_by_no(c, lock_id, i64::from(no)).await?
-                }
-                None => {
-                    let text = format!("{code:012}");
-                    if granted {
-                        store::mark_guest_key_used_by_code(c, lock_id, &text, at).await?
-                    } else {
-                        None
-                    }
-                }
-            };
-            row.actor_kind = Some("guest_key".into());
-            match key {
-                Some(k) => {
-                    row.actor_id = Some(k.id.clone());
-                    row.actor_name = Some(k.name.clone());
-                }
-                None => row.actor_name = Some("guest code".into()),
-            }
-        }
-        None => {}
+/// A lock's state as the changes of one full sync (its wire form).
+fn sync_changes(state: &LockState) -> Vec<SyncChange<'_>> {
+    let mut changes = Vec::with_capacity(4 + state.issuers.len() + state.users.len() + state.keys.len());
+    changes.push(SyncChange::ClearAll);
+    changes.push(SyncChange::Settings(state.settings));
+    for i in &state.issuers {
+        changes.push(SyncChange::SetIssuer {
+            slot: i.slot,
+            epoch: i.epoch,
+            enabled: i.enabled,
+        });
     }
-    Ok(Some(row))
-}
-
-/// The server's schedule (days bit 0 = Monday) as lock-core's (bit 0 = Sunday).
-fn lock_schedule(s: &Schedule) -> Option<latchkey_lock_core::Schedule> {
-    let mut windows = heapless::Vec::new();
-    for w in &s.windows {
-        let days = ((w.days << 1) & 0x7e) | ((w.days >> 6) & 1);
-        windows
-            .push(Window {
-                days,
-                from: w.from,
-                to: w.to,
-            })
-            .ok()?;
+    for u in &state.users {
+        changes.push(SyncChange::UpsertUser(User {
+            id: u.id,
+            enabled: u.enabled,
+            kind: u.kind.clone(),
+            pin: u.pin.as_ref().and_then(|p| PinCode::parse(p.as_str().as_bytes())),
+        }));
     }
-    let date = |d: jiff::civil::Date| LocalDate::from_ymd(i32::from(d.year()), d.month() as u8, d.day() as u8);
-    let dates = match (s.valid_from, s.valid_until) {
-        (None, None) => None,
-        (from, until) => Some((
-            from.map_or_else(|| LocalDate::from_ymd(1970, 1, 1), date)?,
-            until.map_or_else(|| LocalDate::from_ymd(2199, 12, 31), date)?,
-        )),
-    };
-    Some(latchkey_lock_core::Schedule { windows, dates })
-}
-
-/// UTC offsets of `tz` from a day ago to about 13 months ahead.
-fn offset_table(tz: &jiff::tz::TimeZone, now: i64) -> (Vec<OffsetEntry>, i64) {
-    let start = now - 86_400;
-    let horizon = now + OFFSET_HORIZON_SECS;
-    let Ok(start_ts) = Timestamp::from_second(start) else {
-        return (vec![OffsetEntry { start, offset: 0 }], horizon);
-    };
-    let mut entries = vec![OffsetEntry {
-        start,
-        offset: tz.to_offset(start_ts).seconds(),
-    }];
-    let mut valid_until = horizon;
-    for t in tz.following(start_ts) {
-        let at = t.timestamp().as_second();
-        if at >= horizon {
-            break;
-        }
-        let offset = t.offset().seconds();
-        if entries.last().is_some_and(|e| e.offset == offset || e.start >= at) {
-            continue;
-        }
-        if entries.len() == OFFSET_CAPACITY {
-            valid_until = at;
-            break;
-        }
-        entries.push(OffsetEntry { start: at, offset });
+    for k in &state.keys {
+        changes.push(match *k {
+            KeyEntry::Record(r) => SyncChange::UpsertGuestKey(r),
+            KeyEntry::Deny(d) => SyncChange::AddDenyEntry(d),
+        });
     }
-    (entries, valid_until)
+    changes.push(SyncChange::SetOffsetTable {
+        entries: &state.offsets,
+        valid_until: state.offsets_valid_until,
+    });
+    changes
 }
 
 #[async_trait]
@@ -1341,7 +1045,6 @@ impl Gateway for MqttGateway {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::types::WeeklyWindow;
 
     #[test]
     fn listening_rows_are_found_by_port() {
@@ -1366,43 +1069,6 @@ mod tests {
         let _client = std::net::TcpStream::connect(addr).unwrap();
         let (accepted, _) = listener.accept().unwrap();
         assert!(accepted.nodelay().unwrap(), "accepted sockets inherit TCP_NODELAY");
-    }
-
-    #[test]
-    fn days_move_from_monday_first_to_sunday_first() {
-        let s = Schedule {
-            windows: vec![
-                WeeklyWindow {
-                    days: 0b000_0001, // Monday
-                    from: 9 * 60,
-                    to: 17 * 60,
-                },
-                WeeklyWindow {
-                    days: 0b100_0000, // Sunday
-                    from: 22 * 60,
-                    to: 60,
-                },
-            ],
-            valid_from: None,
-            valid_until: None,
-        };
-        let l = lock_schedule(&s).unwrap();
-        assert_eq!(l.windows[0].days, 0b000_0010, "Monday is bit 1 on the lock");
-        assert_eq!(l.windows[1].days, 0b000_0001, "Sunday is bit 0 on the lock");
-        assert_eq!(l.windows[1].to, 60);
-        assert!(l.dates.is_none());
-    }
-
-    #[test]
-    fn offset_table_covers_thirteen_months_with_dst() {
-        let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
-        let now = 1_800_000_000; // January 2027
-        let (entries, until) = offset_table(&tz, now);
-        assert!(until >= now + 396 * 86_400, "13 months ahead");
-        assert!(entries.len() >= 3, "{entries:?}");
-        assert_eq!(entries[0].offset, 3600);
-        assert!(entries.iter().any(|e| e.offset == 7200));
-        assert!(latchkey_lock_core::OffsetTable::new(&entries, until).is_ok());
     }
 
     #[test]
