@@ -18,7 +18,7 @@ use latchkey_client::model::{AccessLevel, CreateInvitation, SyncState};
 use latchkey_server::app::{Parts, Server};
 use latchkey_server::config::{Config, MqttConfig};
 use latchkey_server::domain::{OsEntropy, SystemClock};
-use latchkey_server::gateway::mqtt::accept_up_seq;
+use latchkey_server::gateway::accept_up_seq;
 use latchkey_server::store::{self, LockRow, Store};
 use serde_json::{Value, json};
 
