@@ -76,6 +76,50 @@ fn lock(id: &str) -> LockRow {
     }
 }
 
+fn new_member<'a>(
+    lock_id: &'a str,
+    account_id: &'a str,
+    user_id: i64,
+    access_level: &'a str,
+    changed_version: i64,
+    added_by: Option<&'a str>,
+) -> store::NewMember<'a> {
+    store::NewMember {
+        lock_id,
+        account_id,
+        user_id,
+        access_level,
+        schedule: None,
+        changed_version,
+        added_at: 1,
+        added_by,
+    }
+}
+
+fn to_family(changed_version: i64) -> store::MemberAccess<'static> {
+    store::MemberAccess {
+        access_level: "family",
+        schedule: None,
+        changed_version,
+    }
+}
+
+fn sms_claim(now: i64, limit: i64) -> store::SmsClaim {
+    store::SmsClaim {
+        now,
+        lease_ms: 30_000,
+        limit,
+    }
+}
+
+fn held(version: i64, up_seq: i64) -> store::HeldVersion {
+    store::HeldVersion { version, up_seq }
+}
+
+fn if_due(now: i64, until: i64) -> store::ResyncClaim {
+    store::ResyncClaim::IfDue { now, until }
+}
+
 /// A lock with two Admins, `a1` and `a2`.
 async fn two_admins(s: &Store) {
     let mut tx = s.begin().await.unwrap();
@@ -86,10 +130,10 @@ async fn two_admins(s: &Store) {
         .await
         .unwrap();
     store::insert_lock(&mut tx, &lock("L")).await.unwrap();
-    store::insert_member(&mut tx, "L", "a1", 1, "admin", None, 1, 1, None)
+    store::insert_member(&mut tx, &new_member("L", "a1", 1, "admin", 1, None))
         .await
         .unwrap();
-    store::insert_member(&mut tx, "L", "a2", 2, "admin", None, 1, 1, Some("a1"))
+    store::insert_member(&mut tx, &new_member("L", "a2", 2, "admin", 1, Some("a1")))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -157,7 +201,7 @@ async fn the_database_enforces_uniqueness() {
         // ...but not across locks.
         let mut tx = s.begin().await.unwrap();
         store::insert_lock(&mut tx, &lock("M")).await.unwrap();
-        store::insert_member(&mut tx, "M", "a2", 1, "admin", None, 1, 1, None)
+        store::insert_member(&mut tx, &new_member("M", "a2", 1, "admin", 1, None))
             .await
             .unwrap();
         store::set_member_pin(&mut tx, "L", "a1", "482915", 2).await.unwrap();
@@ -165,7 +209,7 @@ async fn the_database_enforces_uniqueness() {
         tx.commit().await.unwrap();
         // A member appears once per lock and a lock-local user number once.
         let mut tx = s.begin().await.unwrap();
-        let e = store::insert_member(&mut tx, "L", "a2", 9, "family", None, 4, 1, None)
+        let e = store::insert_member(&mut tx, &new_member("L", "a2", 9, "family", 4, None))
             .await
             .unwrap_err();
         assert!(e.unique_violation().is_some(), "{backend}: {e}");
@@ -185,7 +229,7 @@ async fn a_rolled_back_transaction_leaves_nothing() {
         two_admins(&s).await;
         let mut tx = s.begin().await.unwrap();
         store::bump_version(&mut tx, "L").await.unwrap();
-        store::update_member_access(&mut tx, "L", "a2", "family", None, 2)
+        store::update_member_access(&mut tx, "L", "a2", &to_family(2))
             .await
             .unwrap();
         tx.rollback().await.unwrap();
@@ -222,7 +266,7 @@ async fn concurrent_demotions_keep_one_admin() {
                     if store::count_admins(&mut tx, "L").await.unwrap() <= 1 {
                         return false;
                     }
-                    store::update_member_access(&mut tx, "L", who, "family", None, v)
+                    store::update_member_access(&mut tx, "L", who, &to_family(v))
                         .await
                         .unwrap();
                     tx.commit().await.unwrap();
@@ -293,16 +337,25 @@ async fn sms_claims_never_overlap_and_failures_come_back_later() {
     for (backend, s, _dir) in stores().await {
         let mut tx = s.begin().await.unwrap();
         for i in 0..6 {
-            store::enqueue_sms(&mut tx, &format!("m{i}"), "+12025550101", "hi", "test", 100)
-                .await
-                .unwrap();
+            store::enqueue_sms(
+                &mut tx,
+                &store::NewSms {
+                    id: &format!("m{i}"),
+                    to: "+12025550101",
+                    body: "hi",
+                    purpose: "test",
+                    created_at: 100,
+                },
+            )
+            .await
+            .unwrap();
         }
         tx.commit().await.unwrap();
         let claim = || {
             let s = s.clone();
             tokio::spawn(async move {
                 let mut tx = s.begin().await.unwrap();
-                let got = store::claim_sms(&mut tx, 200, 30_000, 4).await.unwrap();
+                let got = store::claim_sms(&mut tx, sms_claim(200, 4)).await.unwrap();
                 tx.commit().await.unwrap();
                 got.into_iter().map(|m| m.id).collect::<Vec<_>>()
             })
@@ -313,7 +366,7 @@ async fn sms_claims_never_overlap_and_failures_come_back_later() {
         // On PostgreSQL the loser of a race may come back with fewer (the rows it picked were
         // taken meanwhile); nothing is ever handed out twice, and a further claim gets the rest.
         let mut tx = s.begin().await.unwrap();
-        let rest: Vec<_> = store::claim_sms(&mut tx, 200, 30_000, 10)
+        let rest: Vec<_> = store::claim_sms(&mut tx, sms_claim(200, 10))
             .await
             .unwrap()
             .into_iter()
@@ -326,7 +379,7 @@ async fn sms_claims_never_overlap_and_failures_come_back_later() {
         // Leased messages are not claimed again until the lease runs out.
         let mut tx = s.begin().await.unwrap();
         assert!(
-            store::claim_sms(&mut tx, 300, 30_000, 10).await.unwrap().is_empty(),
+            store::claim_sms(&mut tx, sms_claim(300, 10)).await.unwrap().is_empty(),
             "{backend}"
         );
         store::sms_sent(&mut tx, "m0", 300).await.unwrap();
@@ -336,14 +389,17 @@ async fn sms_claims_never_overlap_and_failures_come_back_later() {
         tx.commit().await.unwrap();
         let mut tx = s.begin().await.unwrap();
         assert!(
-            store::claim_sms(&mut tx, 4_000, 30_000, 10).await.unwrap().is_empty(),
+            store::claim_sms(&mut tx, sms_claim(4_000, 10))
+                .await
+                .unwrap()
+                .is_empty(),
             "{backend}"
         );
-        let again = store::claim_sms(&mut tx, 5_000, 30_000, 10).await.unwrap();
+        let again = store::claim_sms(&mut tx, sms_claim(5_000, 10)).await.unwrap();
         assert_eq!(again.len(), 1, "{backend}");
         assert_eq!(again[0].id, "m1");
         assert_eq!(again[0].attempts, 1);
-        let later = store::claim_sms(&mut tx, 40_000, 30_000, 10).await.unwrap();
+        let later = store::claim_sms(&mut tx, sms_claim(40_000, 10)).await.unwrap();
         let mut ids: Vec<_> = later.iter().map(|m| m.id.as_str()).collect();
         ids.sort();
         assert_eq!(
@@ -366,30 +422,30 @@ async fn the_acknowledged_version_follows_the_lock_s_latest_report() {
         store::insert_lock(&mut tx, &l).await.unwrap();
         tx.commit().await.unwrap();
         let mut c = s.read().await.unwrap();
-        assert!(store::record_acked_version(&mut c, "L", 5, 11).await.unwrap());
+        assert!(store::record_acked_version(&mut c, "L", held(5, 11)).await.unwrap());
         // A report the lock sent earlier (up seq 10) arrives late: ignored.
         assert!(
-            !store::record_acked_version(&mut c, "L", 4, 10).await.unwrap(),
+            !store::record_acked_version(&mut c, "L", held(4, 10)).await.unwrap(),
             "{backend}"
         );
         assert_eq!(acked(&mut c, "L").await, 5, "{backend}");
         // A later report of an older version (a stale snapshot landed last): believed.
-        assert!(store::record_acked_version(&mut c, "L", 4, 12).await.unwrap());
+        assert!(store::record_acked_version(&mut c, "L", held(4, 12)).await.unwrap());
         assert_eq!(acked(&mut c, "L").await, 4, "{backend}");
         // A version the server never had: ignored.
-        assert!(!store::record_acked_version(&mut c, "L", 9, 13).await.unwrap());
+        assert!(!store::record_acked_version(&mut c, "L", held(9, 13)).await.unwrap());
         assert_eq!(acked(&mut c, "L").await, 4, "{backend}");
 
         // Resend claims: one holder at a time, until the claim runs out.
-        assert!(store::claim_resync(&mut c, "L", 1000, 5000, false).await.unwrap());
+        assert!(store::claim_resync(&mut c, "L", if_due(1000, 5000)).await.unwrap());
         assert!(
-            !store::claim_resync(&mut c, "L", 2000, 6000, false).await.unwrap(),
+            !store::claim_resync(&mut c, "L", if_due(2000, 6000)).await.unwrap(),
             "{backend}"
         );
-        assert!(store::claim_resync(&mut c, "L", 5000, 9000, false).await.unwrap());
-        assert!(store::record_acked_version(&mut c, "L", 5, 14).await.unwrap());
+        assert!(store::claim_resync(&mut c, "L", if_due(5000, 9000)).await.unwrap());
+        assert!(store::record_acked_version(&mut c, "L", held(5, 14)).await.unwrap());
         assert!(
-            !store::claim_resync(&mut c, "L", 20_000, 24_000, false).await.unwrap(),
+            !store::claim_resync(&mut c, "L", if_due(20_000, 24_000)).await.unwrap(),
             "synced: nothing to claim"
         );
 

@@ -21,7 +21,7 @@ use latchkey_lock_core::{
 use super::access::{self, Caller, display_name};
 use super::types::{AccessLevel, Pin, Schedule, TimeZoneName};
 use super::{Domain, Error, Result, ms};
-use crate::store::{self, Conn, EventRow, LockRow};
+use crate::store::{self, Conn, EventRow, HeldVersion, LockRow, Presence, ResyncClaim};
 
 /// The offset table covers this much ahead (13 months and a bit).
 const OFFSET_HORIZON_SECS: i64 = 400 * 86_400;
@@ -226,22 +226,36 @@ impl Devices for Domain {
             return Ok(None);
         };
         // Another instance's resend loop leaves the lock alone for a while.
-        store::claim_resync(&mut tx, lock_id, ms(now), resend_after, true).await?;
+        store::claim_resync(&mut tx, lock_id, ResyncClaim::Always { until: resend_after }).await?;
         tx.commit().await?;
         Ok(Some((state, seq as u64)))
     }
 
     async fn presence(&self, lock_id: &str, online: bool, now: Timestamp) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        store::set_lock_presence(&mut tx, lock_id, online, None, ms(now)).await?;
+        let presence = Presence {
+            online,
+            bolt: None,
+            at: ms(now),
+        };
+        store::set_lock_presence(&mut tx, lock_id, &presence).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn hello(&self, lock_id: &str, version: u64, up_seq: u64, now: Timestamp) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        store::set_lock_presence(&mut tx, lock_id, true, None, ms(now)).await?;
-        store::record_acked_version(&mut tx, lock_id, stored(version), stored(up_seq)).await?;
+        let presence = Presence {
+            online: true,
+            bolt: None,
+            at: ms(now),
+        };
+        store::set_lock_presence(&mut tx, lock_id, &presence).await?;
+        let held = HeldVersion {
+            version: stored(version),
+            up_seq: stored(up_seq),
+        };
+        store::record_acked_version(&mut tx, lock_id, held).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -249,7 +263,11 @@ impl Devices for Domain {
     async fn applied(&self, lock_id: &str, version: u64, up_seq: u64) -> Result<bool> {
         let version = stored(version);
         let mut tx = self.store.begin().await?;
-        let recorded = store::record_acked_version(&mut tx, lock_id, version, stored(up_seq)).await?;
+        let held = HeldVersion {
+            version,
+            up_seq: stored(up_seq),
+        };
+        let recorded = store::record_acked_version(&mut tx, lock_id, held).await?;
         let current = store::lock_by_id(&mut tx, lock_id).await?.map(|l| l.version);
         tx.commit().await?;
         Ok(recorded && current.is_some_and(|v| version < v))

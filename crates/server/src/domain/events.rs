@@ -79,7 +79,14 @@ impl Domain {
     /// Returns the message id.
     pub async fn queue_sms(&self, c: &mut Conn, to: &str, body: &str, purpose: &str, now: Timestamp) -> Result<String> {
         let id = self.new_id("sms");
-        store::enqueue_sms(c, &id, to, &sms_safe(body), purpose, ms(now)).await?;
+        let sms = store::NewSms {
+            id: &id,
+            to,
+            body: &sms_safe(body),
+            purpose,
+            created_at: ms(now),
+        };
+        store::enqueue_sms(c, &sms).await?;
         Ok(id)
     }
 

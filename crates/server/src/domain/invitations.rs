@@ -3,11 +3,12 @@
 use jiff::Timestamp;
 
 use super::access::{self, Caller};
+use super::change::Need;
 use super::events::NewEvent;
 use super::members::level_and_schedule;
 use super::types::{AccessLevel, PhoneNumber, Schedule};
 use super::{Domain, Error, FieldErrors, Result, ms};
-use crate::store::{self, InvitationRow, MemberRow};
+use crate::store::{self, InvitationRow, MemberRow, NewMember};
 
 impl Domain {
     /// `POST /locks/{id}/invitations`: Admins only; texts the invitee a link.
@@ -137,53 +138,51 @@ impl Domain {
 
     /// `POST /invitations/{id}/accept`: the caller becomes a member with the invited level.
     pub async fn accept_invitation(&self, caller: &Caller, id: &str, now: Timestamp) -> Result<(MemberRow, i64)> {
-        let mut tx = self.store.begin().await?;
-        let inv = self.my_invitation(&mut tx, caller, id).await?;
-        let version = store::bump_version(&mut tx, &inv.lock_id)
-            .await?
-            .ok_or(Error::NotFound("invitation"))?;
+        let inv = {
+            let mut c = self.store.read().await?;
+            self.my_invitation(&mut c, caller, id).await?
+        };
+        // Still pending is checked again, under the change, by `respond_invitation`.
+        let mut change = self
+            .change_lock(caller, &inv.lock_id, Need::Invitation, now)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound(_) => Error::NotFound("invitation"),
+                e => e,
+            })?;
+        let version = change.version()?;
         self.check_pending(&inv, now)?;
-        if store::member(&mut tx, &inv.lock_id, caller.id()).await?.is_some() {
+        if store::member(change.conn(), &inv.lock_id, caller.id()).await?.is_some() {
             return Err(Error::Conflict("you are already a member of this lock".into()));
         }
-        if !store::respond_invitation(&mut tx, id, "accepted", ms(now)).await? {
+        if !store::respond_invitation(change.conn(), id, "accepted", ms(now)).await? {
             return Err(Error::Conflict("the invitation is no longer pending".into()));
         }
-        let user_id = store::next_user_id(&mut tx, &inv.lock_id).await?;
-        store::insert_member(
-            &mut tx,
-            &inv.lock_id,
-            caller.id(),
+        let user_id = store::next_user_id(change.conn(), &inv.lock_id).await?;
+        let member = NewMember {
+            lock_id: &inv.lock_id,
+            account_id: caller.id(),
             user_id,
-            &inv.access_level,
-            inv.schedule.clone(),
-            version,
-            ms(now),
-            Some(&inv.invited_by),
-        )
-        .await?;
+            access_level: &inv.access_level,
+            schedule: inv.schedule.clone(),
+            changed_version: version,
+            added_at: ms(now),
+            added_by: Some(&inv.invited_by),
+        };
+        store::insert_member(change.conn(), &member).await?;
         let level = AccessLevel::from_stored(&inv.access_level);
-        self.log(
-            &mut tx,
-            &inv.lock_id,
-            now,
-            NewEvent::change(
-                "member_added",
-                caller,
-                format!("accepted the invitation as {}", level.label()),
-            )
-            .about_member(caller.id(), &caller.account.name, &caller.account.phone),
-        )
-        .await?;
-        let member = store::member(&mut tx, &inv.lock_id, caller.id())
+        let event = change
+            .event("member_added", format!("accepted the invitation as {}", level.label()))
+            .about_member(caller.id(), &caller.account.name, &caller.account.phone);
+        change.log(event).await?;
+        let member = store::member(change.conn(), &inv.lock_id, caller.id())
             .await?
             .ok_or(Error::NotFound("member"))?;
-        let acked = store::lock_by_id(&mut tx, &inv.lock_id)
+        let acked = store::lock_by_id(change.conn(), &inv.lock_id)
             .await?
             .map(|l| l.acked_version)
             .unwrap_or(0);
-        tx.commit().await?;
-        self.gateway.lock_changed(&inv.lock_id);
+        change.commit().await?;
         Ok((member, acked))
     }
 

@@ -2,11 +2,11 @@
 
 use jiff::Timestamp;
 
-use super::access::{self, Caller};
-use super::events::NewEvent;
+use super::access::Caller;
+use super::change::Need;
 use super::types::{AccessLevel, Pin, Schedule};
 use super::{Domain, Error, FieldErrors, Result, ms};
-use crate::store::{self, Conn, MemberRow};
+use crate::store::{self, Conn, MemberAccess, MemberRow, Removal, Revocation};
 
 /// A requested change of level and/or schedule, already parsed.
 #[derive(Debug, Clone, Default)]
@@ -39,7 +39,7 @@ impl Domain {
     /// `GET /locks/{id}/members`, Admins only.
     pub async fn members(&self, caller: &Caller, lock_id: &str) -> Result<(Vec<MemberRow>, i64)> {
         let mut c = self.store.read().await?;
-        let admin = access::admin_of(&mut c, caller, lock_id).await?;
+        let admin = super::access::admin_of(&mut c, caller, lock_id).await?;
         let acked = admin.lock().acked_version;
         Ok((store::members(&mut c, lock_id).await?, acked))
     }
@@ -53,15 +53,9 @@ impl Domain {
         patch: &MemberPatch,
         now: Timestamp,
     ) -> Result<(MemberRow, i64)> {
-        let mut tx = self.store.begin().await?;
-        // The version bump comes first: it serialises changes to this lock's people.
-        let version = store::bump_version(&mut tx, lock_id)
-            .await?
-            .ok_or(Error::NotFound("lock"))?;
-        access::admin_of(&mut tx, caller, lock_id).await?;
-        let target = store::member(&mut tx, lock_id, account_id)
-            .await?
-            .ok_or(Error::NotFound("member"))?;
+        let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
+        let version = change.version()?;
+        let target = change.target_member(account_id).await?;
         let old_level = AccessLevel::from_stored(&target.access_level);
         let level = patch.access_level.unwrap_or(old_level);
         let mut errors = FieldErrors::default();
@@ -74,77 +68,62 @@ impl Domain {
         };
         errors.check()?;
         if old_level == AccessLevel::Admin && level != AccessLevel::Admin {
-            self.ensure_another_admin(&mut tx, lock_id).await?;
-            self.revoke_issuers_of(&mut tx, lock_id, account_id, version, now)
+            self.ensure_another_admin(change.conn(), lock_id).await?;
+            self.revoke_issuers_of(change.conn(), lock_id, account_id, version, now)
                 .await?;
         }
-        store::update_member_access(
-            &mut tx,
-            lock_id,
-            account_id,
-            level.as_str(),
-            schedule.as_ref().map(Schedule::to_stored),
-            version,
-        )
-        .await?;
+        let access = MemberAccess {
+            access_level: level.as_str(),
+            schedule: schedule.as_ref().map(Schedule::to_stored),
+            changed_version: version,
+        };
+        store::update_member_access(change.conn(), lock_id, account_id, &access).await?;
         let detail = match (&schedule, level == old_level) {
             (Some(_), true) => "schedule changed".to_string(),
             _ => format!("access level {} → {}", old_level.label(), level.label()),
         };
-        self.log(
-            &mut tx,
-            lock_id,
-            now,
-            NewEvent::change("member_changed", caller, detail).about_member(account_id, &target.name, &target.phone),
-        )
-        .await?;
-        let updated = store::member(&mut tx, lock_id, account_id)
+        let event = change
+            .event("member_changed", detail)
+            .about_member(account_id, &target.name, &target.phone);
+        change.log(event).await?;
+        let updated = store::member(change.conn(), lock_id, account_id)
             .await?
             .ok_or(Error::NotFound("member"))?;
-        let acked = store::lock_by_id(&mut tx, lock_id)
+        let acked = store::lock_by_id(change.conn(), lock_id)
             .await?
             .map(|l| l.acked_version)
             .unwrap_or(0);
-        tx.commit().await?;
-        self.gateway.lock_changed(lock_id);
+        change.commit().await?;
         Ok((updated, acked))
     }
 
     /// `DELETE /locks/{id}/members/{account}`: by an Admin, or by the member itself (leaving).
     /// The last Admin can be neither removed nor leave.
     pub async fn remove_member(&self, caller: &Caller, lock_id: &str, account_id: &str, now: Timestamp) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        let version = store::bump_version(&mut tx, lock_id)
-            .await?
-            .ok_or(Error::NotFound("lock"))?;
-        let me = access::member_of(&mut tx, caller, lock_id).await?;
-        if !me.is_self_or_admin(account_id) {
-            return Err(Error::Forbidden("only an Admin may remove other members".into()));
-        }
-        let target = store::member(&mut tx, lock_id, account_id)
-            .await?
-            .ok_or(Error::NotFound("member"))?;
+        let need = Need::self_or_admin(account_id, "only an Admin may remove other members");
+        let mut change = self.change_lock(caller, lock_id, need, now).await?;
+        let version = change.version()?;
+        let target = change.target_member(account_id).await?;
         if AccessLevel::from_stored(&target.access_level) == AccessLevel::Admin {
-            self.ensure_another_admin(&mut tx, lock_id).await?;
-            self.revoke_issuers_of(&mut tx, lock_id, account_id, version, now)
+            self.ensure_another_admin(change.conn(), lock_id).await?;
+            self.revoke_issuers_of(change.conn(), lock_id, account_id, version, now)
                 .await?;
         }
-        store::delete_member(&mut tx, lock_id, account_id, target.user_id, version).await?;
+        let removal = Removal {
+            user_id: target.user_id,
+            version,
+        };
+        store::delete_member(change.conn(), lock_id, account_id, removal).await?;
         let (kind, detail) = if caller.id() == account_id {
             ("member_left", "left the lock".to_string())
         } else {
             ("member_removed", "removed".to_string())
         };
-        self.log(
-            &mut tx,
-            lock_id,
-            now,
-            NewEvent::change(kind, caller, detail).about_member(account_id, &target.name, &target.phone),
-        )
-        .await?;
-        tx.commit().await?;
-        self.gateway.lock_changed(lock_id);
-        Ok(())
+        let event = change
+            .event(kind, detail)
+            .about_member(account_id, &target.name, &target.phone);
+        change.log(event).await?;
+        change.commit().await
     }
 
     /// `PUT /locks/{id}/members/{account}/pin`: by the member itself or an Admin.
@@ -157,18 +136,11 @@ impl Domain {
         now: Timestamp,
     ) -> Result<()> {
         let pin = Pin::parse(pin).map_err(|m| Error::invalid("pin", m))?;
-        let mut tx = self.store.begin().await?;
-        let version = store::bump_version(&mut tx, lock_id)
-            .await?
-            .ok_or(Error::NotFound("lock"))?;
-        let me = access::member_of(&mut tx, caller, lock_id).await?;
-        if !me.is_self_or_admin(account_id) {
-            return Err(Error::Forbidden("only the member or an Admin may set this PIN".into()));
-        }
-        let target = store::member(&mut tx, lock_id, account_id)
-            .await?
-            .ok_or(Error::NotFound("member"))?;
-        match store::set_member_pin(&mut tx, lock_id, account_id, pin.as_str(), version).await {
+        let need = Need::self_or_admin(account_id, "only the member or an Admin may set this PIN");
+        let mut change = self.change_lock(caller, lock_id, need, now).await?;
+        let version = change.version()?;
+        let target = change.target_member(account_id).await?;
+        match store::set_member_pin(change.conn(), lock_id, account_id, pin.as_str(), version).await {
             Ok(()) => {}
             Err(e) if e.unique_violation().is_some() => {
                 return Err(Error::Conflict(
@@ -177,16 +149,11 @@ impl Domain {
             }
             Err(e) => return Err(e.into()),
         }
-        self.log(
-            &mut tx,
-            lock_id,
-            now,
-            NewEvent::change("pin_set", caller, "keypad PIN set").about_member(account_id, &target.name, &target.phone),
-        )
-        .await?;
-        tx.commit().await?;
-        self.gateway.lock_changed(lock_id);
-        Ok(())
+        let event = change
+            .event("pin_set", "keypad PIN set")
+            .about_member(account_id, &target.name, &target.phone);
+        change.log(event).await?;
+        change.commit().await
     }
 
     /// Refuses when the lock has only one Admin. Runs after the version bump, so two Admins
@@ -213,7 +180,7 @@ impl Domain {
     ) -> Result<()> {
         for issuer in store::issuers(c, lock_id).await? {
             if issuer.account_id == account_id && issuer.revoked_at.is_none() {
-                store::revoke_issuer(c, &issuer.id, ms(now), version).await?;
+                store::revoke_issuer(c, &issuer.id, Revocation { at: ms(now), version }).await?;
             }
         }
         Ok(())

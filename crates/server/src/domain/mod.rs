@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod change;
 pub mod device;
 pub mod events;
 pub mod guest_keys;

@@ -131,7 +131,7 @@ impl Link {
             let now_ms = self.now().as_millisecond();
             let until = now_ms + RESYNC_AFTER.as_millis() as i64;
             let claimed = match self.store.read().await {
-                Ok(mut c) => store::claim_resync(&mut c, &l.id, now_ms, until, false)
+                Ok(mut c) => store::claim_resync(&mut c, &l.id, store::ResyncClaim::IfDue { now: now_ms, until })
                     .await
                     .unwrap_or(false),
                 Err(_) => false,

@@ -126,12 +126,21 @@ pub async fn delete_sign_in_code(c: &mut Conn, phone: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn insert_session(c: &mut Conn, token_hash: &str, account_id: &str, now: i64, expires_at: i64) -> Result<()> {
+/// A session being opened.
+#[derive(Debug, Clone)]
+pub struct NewSession<'a> {
+    pub token_hash: &'a str,
+    pub account_id: &'a str,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_session(c: &mut Conn, s: &NewSession<'_>) -> Result<()> {
     sqlx::query("INSERT INTO sessions (token_hash, account_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-        .bind(token_hash.to_string())
-        .bind(account_id.to_string())
-        .bind(now)
-        .bind(expires_at)
+        .bind(s.token_hash.to_string())
+        .bind(s.account_id.to_string())
+        .bind(s.created_at)
+        .bind(s.expires_at)
         .execute(&mut *c)
         .await?;
     Ok(())
@@ -348,22 +357,24 @@ pub async fn next_user_id(c: &mut Conn, lock_id: &str) -> Result<i64> {
     Ok(v)
 }
 
-pub async fn update_lock_profile(
-    c: &mut Conn,
-    id: &str,
-    name: &str,
-    time_zone: &str,
-    wrong_code_limit: i64,
-    lockout_seconds: i64,
-) -> Result<()> {
+/// A lock's name and settings, as `PATCH /locks/{id}` changes them.
+#[derive(Debug, Clone)]
+pub struct LockProfile<'a> {
+    pub name: &'a str,
+    pub time_zone: &'a str,
+    pub wrong_code_limit: i64,
+    pub lockout_seconds: i64,
+}
+
+pub async fn update_lock_profile(c: &mut Conn, id: &str, p: &LockProfile<'_>) -> Result<()> {
     sqlx::query(
         "UPDATE locks SET name = $1, time_zone = $2, wrong_code_limit = $3, lockout_seconds = $4 \
          WHERE id = $5",
     )
-    .bind(name.to_string())
-    .bind(time_zone.to_string())
-    .bind(wrong_code_limit)
-    .bind(lockout_seconds)
+    .bind(p.name.to_string())
+    .bind(p.time_zone.to_string())
+    .bind(p.wrong_code_limit)
+    .bind(p.lockout_seconds)
     .bind(id.to_string())
     .execute(&mut *c)
     .await?;
@@ -398,11 +409,19 @@ pub async fn set_acked_version(c: &mut Conn, lock_id: &str, version: i64) -> Res
     Ok(())
 }
 
-pub async fn set_lock_presence(c: &mut Conn, lock_id: &str, online: bool, bolt: Option<&str>, now: i64) -> Result<()> {
+/// Whether a lock is connected, as of `at` (Unix ms); `bolt` when it said.
+#[derive(Debug, Clone)]
+pub struct Presence<'a> {
+    pub online: bool,
+    pub bolt: Option<&'a str>,
+    pub at: i64,
+}
+
+pub async fn set_lock_presence(c: &mut Conn, lock_id: &str, p: &Presence<'_>) -> Result<()> {
     sqlx::query("UPDATE locks SET online = $1, bolt = COALESCE($2, bolt), last_seen_at = $3 WHERE id = $4")
-        .bind(b(online))
-        .bind(bolt.map(str::to_string))
-        .bind(now)
+        .bind(b(p.online))
+        .bind(p.bolt.map(str::to_string))
+        .bind(p.at)
         .bind(lock_id.to_string())
         .execute(&mut *c)
         .await?;
@@ -454,35 +473,49 @@ pub async fn swap_up_replay(c: &mut Conn, lock_id: &str, old: &str, new: &str) -
 /// report newer (by `up_seq`) than the one stored counts, so the stored version is what the
 /// lock holds now, even when that is older than before (a stale snapshot that overtook a newer
 /// one). A version the server never had is ignored. Returns whether it was recorded.
-pub async fn record_acked_version(c: &mut Conn, lock_id: &str, version: i64, up_seq: i64) -> Result<bool> {
+/// A lock's report of the version it holds.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldVersion {
+    pub version: i64,
+    /// The number of the lock's up message that reported it.
+    pub up_seq: i64,
+}
+
+pub async fn record_acked_version(c: &mut Conn, lock_id: &str, r: HeldVersion) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE locks SET acked_version = $1, acked_up_seq = $2 \
          WHERE id = $3 AND acked_up_seq < $2 AND $1 <= version",
     )
-    .bind(version)
-    .bind(up_seq)
+    .bind(r.version)
+    .bind(r.up_seq)
     .bind(lock_id.to_string())
     .execute(&mut *c)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Claims re-sending the snapshot to a lock until `until` (Unix ms): only when the lock is
-/// behind and no other claim runs at `now` (or always, with `force`, after a send that
-/// happened anyway). Returns whether this caller holds the claim.
-pub async fn claim_resync(c: &mut Conn, lock_id: &str, now: i64, until: i64, force: bool) -> Result<bool> {
-    let query = if force {
-        sqlx::query("UPDATE locks SET sync_claimed_until = $1 WHERE id = $2")
+/// A claim on re-sending the snapshot to a lock until `until` (Unix ms).
+#[derive(Debug, Clone, Copy)]
+pub enum ResyncClaim {
+    /// Only when the lock is behind and no other claim runs at `now`.
+    IfDue { now: i64, until: i64 },
+    /// Always (after a send that happened anyway).
+    Always { until: i64 },
+}
+
+/// Claims re-sending the snapshot to a lock. Returns whether this caller holds the claim.
+pub async fn claim_resync(c: &mut Conn, lock_id: &str, claim: ResyncClaim) -> Result<bool> {
+    let query = match claim {
+        ResyncClaim::Always { until } => sqlx::query("UPDATE locks SET sync_claimed_until = $1 WHERE id = $2")
             .bind(until)
-            .bind(lock_id.to_string())
-    } else {
-        sqlx::query(
+            .bind(lock_id.to_string()),
+        ResyncClaim::IfDue { now, until } => sqlx::query(
             "UPDATE locks SET sync_claimed_until = $1 WHERE id = $2 AND acked_version < version \
              AND (sync_claimed_until IS NULL OR sync_claimed_until <= $3)",
         )
         .bind(until)
         .bind(lock_id.to_string())
-        .bind(now)
+        .bind(now),
     };
     let done = query.execute(&mut *c).await?;
     Ok(done.rows_affected() == 1)
@@ -657,51 +690,56 @@ pub async fn count_admins(c: &mut Conn, lock_id: &str) -> Result<i64> {
     Ok(n)
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn insert_member(
-    c: &mut Conn,
-    lock_id: &str,
-    account_id: &str,
-    user_id: i64,
-    access_level: &str,
-    schedule: Option<String>,
-    version: i64,
-    now: i64,
-    added_by: Option<&str>,
-) -> Result<()> {
+/// A member being added to a lock.
+#[derive(Debug, Clone)]
+pub struct NewMember<'a> {
+    pub lock_id: &'a str,
+    pub account_id: &'a str,
+    /// The lock-local user number (`next_user_id`).
+    pub user_id: i64,
+    pub access_level: &'a str,
+    pub schedule: Option<String>,
+    /// The lock version that adds the member.
+    pub changed_version: i64,
+    pub added_at: i64,
+    pub added_by: Option<&'a str>,
+}
+
+pub async fn insert_member(c: &mut Conn, m: &NewMember<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO members (lock_id, account_id, user_id, access_level, schedule, pin, \
          changed_version, added_at, added_by) VALUES ($1, $2, $3, $4, $5, NULL, $6, $7, $8)",
     )
-    .bind(lock_id.to_string())
-    .bind(account_id.to_string())
-    .bind(user_id)
-    .bind(access_level.to_string())
-    .bind(schedule)
-    .bind(version)
-    .bind(now)
-    .bind(added_by.map(str::to_string))
+    .bind(m.lock_id.to_string())
+    .bind(m.account_id.to_string())
+    .bind(m.user_id)
+    .bind(m.access_level.to_string())
+    .bind(m.schedule.clone())
+    .bind(m.changed_version)
+    .bind(m.added_at)
+    .bind(m.added_by.map(str::to_string))
     .execute(&mut *c)
     .await
     .map_err(map_err)?;
     Ok(())
 }
 
-pub async fn update_member_access(
-    c: &mut Conn,
-    lock_id: &str,
-    account_id: &str,
-    access_level: &str,
-    schedule: Option<String>,
-    version: i64,
-) -> Result<()> {
+/// A member's level and schedule, changed at lock version `changed_version`.
+#[derive(Debug, Clone)]
+pub struct MemberAccess<'a> {
+    pub access_level: &'a str,
+    pub schedule: Option<String>,
+    pub changed_version: i64,
+}
+
+pub async fn update_member_access(c: &mut Conn, lock_id: &str, account_id: &str, a: &MemberAccess<'_>) -> Result<()> {
     sqlx::query(
         "UPDATE members SET access_level = $1, schedule = $2, changed_version = $3 \
          WHERE lock_id = $4 AND account_id = $5",
     )
-    .bind(access_level.to_string())
-    .bind(schedule)
-    .bind(version)
+    .bind(a.access_level.to_string())
+    .bind(a.schedule.clone())
+    .bind(a.changed_version)
     .bind(lock_id.to_string())
     .bind(account_id.to_string())
     .execute(&mut *c)
@@ -722,7 +760,14 @@ pub async fn set_member_pin(c: &mut Conn, lock_id: &str, account_id: &str, pin: 
 }
 
 /// Removes a member and leaves a tombstone so that a delta sync tells the lock to forget it.
-pub async fn delete_member(c: &mut Conn, lock_id: &str, account_id: &str, user_id: i64, version: i64) -> Result<()> {
+/// A member leaving a lock: its lock-local user number and the version that removes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Removal {
+    pub user_id: i64,
+    pub version: i64,
+}
+
+pub async fn delete_member(c: &mut Conn, lock_id: &str, account_id: &str, r: Removal) -> Result<()> {
     sqlx::query("DELETE FROM members WHERE lock_id = $1 AND account_id = $2")
         .bind(lock_id.to_string())
         .bind(account_id.to_string())
@@ -733,8 +778,8 @@ pub async fn delete_member(c: &mut Conn, lock_id: &str, account_id: &str, user_i
          ON CONFLICT (lock_id, user_id) DO UPDATE SET removed_version = $3",
     )
     .bind(lock_id.to_string())
-    .bind(user_id)
-    .bind(version)
+    .bind(r.user_id)
+    .bind(r.version)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -1033,13 +1078,20 @@ pub async fn next_key_no(c: &mut Conn, lock_id: &str) -> Result<i64> {
     Ok(n)
 }
 
-pub async fn revoke_guest_key(c: &mut Conn, lock_id: &str, id: &str, now: i64, version: i64) -> Result<bool> {
+/// When something was revoked, and the lock version that revokes it.
+#[derive(Debug, Clone, Copy)]
+pub struct Revocation {
+    pub at: i64,
+    pub version: i64,
+}
+
+pub async fn revoke_guest_key(c: &mut Conn, lock_id: &str, id: &str, r: Revocation) -> Result<bool> {
     let done = sqlx::query(
         "UPDATE guest_keys SET revoked_at = $1, changed_version = $2 \
          WHERE lock_id = $3 AND id = $4 AND revoked_at IS NULL",
     )
-    .bind(now)
-    .bind(version)
+    .bind(r.at)
+    .bind(r.version)
     .bind(lock_id.to_string())
     .bind(id.to_string())
     .execute(&mut *c)
@@ -1155,11 +1207,11 @@ pub async fn insert_issuer(c: &mut Conn, i: &IssuerRow) -> Result<()> {
     Ok(())
 }
 
-pub async fn revoke_issuer(c: &mut Conn, id: &str, now: i64, version: i64) -> Result<bool> {
+pub async fn revoke_issuer(c: &mut Conn, id: &str, r: Revocation) -> Result<bool> {
     let done =
         sqlx::query("UPDATE issuers SET revoked_at = $1, changed_version = $2 WHERE id = $3 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(version)
+            .bind(r.at)
+            .bind(r.version)
             .bind(id.to_string())
             .execute(&mut *c)
             .await?;
@@ -1261,17 +1313,27 @@ pub struct SmsRow {
     pub last_error: Option<String>,
 }
 
-pub async fn enqueue_sms(c: &mut Conn, id: &str, to: &str, body: &str, purpose: &str, now: i64) -> Result<()> {
+/// An SMS for the outbox.
+#[derive(Debug, Clone)]
+pub struct NewSms<'a> {
+    pub id: &'a str,
+    pub to: &'a str,
+    pub body: &'a str,
+    pub purpose: &'a str,
+    pub created_at: i64,
+}
+
+pub async fn enqueue_sms(c: &mut Conn, m: &NewSms<'_>) -> Result<()> {
     sqlx::query(
         "INSERT INTO sms_outbox (id, to_phone, body, purpose, created_at, attempts, \
          next_attempt_at, claimed_until, sent_at, last_error) \
          VALUES ($1, $2, $3, $4, $5, 0, $5, NULL, NULL, NULL)",
     )
-    .bind(id.to_string())
-    .bind(to.to_string())
-    .bind(body.to_string())
-    .bind(purpose.to_string())
-    .bind(now)
+    .bind(m.id.to_string())
+    .bind(m.to.to_string())
+    .bind(m.body.to_string())
+    .bind(m.purpose.to_string())
+    .bind(m.created_at)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -1289,9 +1351,20 @@ fn read_sms(r: &AnyRow) -> Result<SmsRow> {
     })
 }
 
+/// A worker's claim on due messages.
+#[derive(Debug, Clone, Copy)]
+pub struct SmsClaim {
+    pub now: i64,
+    /// How long the claimed messages are the worker's.
+    pub lease_ms: i64,
+    /// At most this many.
+    pub limit: i64,
+}
+
 /// Claims up to `limit` due messages for `lease_ms`, so that no other worker (in this or
 /// another server instance) sends them meanwhile.
-pub async fn claim_sms(c: &mut Conn, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<SmsRow>> {
+pub async fn claim_sms(c: &mut Conn, claim: SmsClaim) -> Result<Vec<SmsRow>> {
+    let SmsClaim { now, lease_ms, limit } = claim;
     let rows = sqlx::query(
         "UPDATE sms_outbox SET claimed_until = $1 WHERE id IN (\
            SELECT id FROM sms_outbox WHERE sent_at IS NULL AND next_attempt_at <= $2 \
