@@ -1,6 +1,8 @@
 //! The store suite: the same tests on SQLite (always) and on PostgreSQL (a fresh database per
 //! test when `LK_TEST_PG` names an admin URL; required when `CI=true`).
 
+use latchkey_server::domain::device::UnlockOutcome;
+use latchkey_server::domain::types::{AccessLevel, LockSecret, PhoneNumber, Pin, TimeZoneName};
 use latchkey_server::store::{self, AccountRow, EventRow, LockRow, Store, StoreError};
 
 /// One fresh, migrated store per backend the environment offers.
@@ -47,7 +49,7 @@ async fn fresh_pg() -> Option<String> {
 fn account(id: &str, phone: &str) -> AccountRow {
     AccountRow {
         id: id.into(),
-        phone: phone.into(),
+        phone: PhoneNumber::parse(phone).unwrap(),
         name: id.into(),
         created_at: 1,
     }
@@ -58,11 +60,11 @@ fn lock(id: &str) -> LockRow {
         id: id.into(),
         serial: format!("serial-{id}"),
         name: id.into(),
-        time_zone: "Europe/Berlin".into(),
+        time_zone: TimeZoneName::parse("Europe/Berlin").unwrap(),
         wrong_code_limit: 5,
         lockout_seconds: 60,
-        device_key: "00".repeat(32),
-        root_secret: "11".repeat(32),
+        device_key: [0; 32],
+        root_secret: LockSecret::try_from("11".repeat(32).as_str()).unwrap(),
         server_epoch: 0,
         version: 1,
         acked_version: 0,
@@ -76,11 +78,15 @@ fn lock(id: &str) -> LockRow {
     }
 }
 
+fn pin(digits: &str) -> Pin {
+    Pin::parse(digits).unwrap()
+}
+
 fn new_member<'a>(
     lock_id: &'a str,
     account_id: &'a str,
     user_id: i64,
-    access_level: &'a str,
+    access_level: AccessLevel,
     changed_version: i64,
     added_by: Option<&'a str>,
 ) -> store::NewMember<'a> {
@@ -98,7 +104,7 @@ fn new_member<'a>(
 
 fn to_family(changed_version: i64) -> store::MemberAccess<'static> {
     store::MemberAccess {
-        access_level: "family",
+        access_level: AccessLevel::Family,
         schedule: None,
         changed_version,
     }
@@ -130,10 +136,10 @@ async fn two_admins(s: &Store) {
         .await
         .unwrap();
     store::insert_lock(&mut tx, &lock("L")).await.unwrap();
-    store::insert_member(&mut tx, &new_member("L", "a1", 1, "admin", 1, None))
+    store::insert_member(&mut tx, &new_member("L", "a1", 1, AccessLevel::Admin, 1, None))
         .await
         .unwrap();
-    store::insert_member(&mut tx, &new_member("L", "a2", 2, "admin", 1, Some("a1")))
+    store::insert_member(&mut tx, &new_member("L", "a2", 2, AccessLevel::Admin, 1, Some("a1")))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -192,8 +198,10 @@ async fn the_database_enforces_uniqueness() {
         drop(tx);
         // PINs are unique on a lock...
         let mut tx = s.begin().await.unwrap();
-        store::set_member_pin(&mut tx, "L", "a1", "482915", 2).await.unwrap();
-        let e = store::set_member_pin(&mut tx, "L", "a2", "482915", 3)
+        store::set_member_pin(&mut tx, "L", "a1", &pin("482915"), 2)
+            .await
+            .unwrap();
+        let e = store::set_member_pin(&mut tx, "L", "a2", &pin("482915"), 3)
             .await
             .unwrap_err();
         assert!(e.unique_violation().is_some(), "{backend}: {e}");
@@ -201,15 +209,19 @@ async fn the_database_enforces_uniqueness() {
         // ...but not across locks.
         let mut tx = s.begin().await.unwrap();
         store::insert_lock(&mut tx, &lock("M")).await.unwrap();
-        store::insert_member(&mut tx, &new_member("M", "a2", 1, "admin", 1, None))
+        store::insert_member(&mut tx, &new_member("M", "a2", 1, AccessLevel::Admin, 1, None))
             .await
             .unwrap();
-        store::set_member_pin(&mut tx, "L", "a1", "482915", 2).await.unwrap();
-        store::set_member_pin(&mut tx, "M", "a2", "482915", 2).await.unwrap();
+        store::set_member_pin(&mut tx, "L", "a1", &pin("482915"), 2)
+            .await
+            .unwrap();
+        store::set_member_pin(&mut tx, "M", "a2", &pin("482915"), 2)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         // A member appears once per lock and a lock-local user number once.
         let mut tx = s.begin().await.unwrap();
-        let e = store::insert_member(&mut tx, &new_member("L", "a2", 9, "family", 4, None))
+        let e = store::insert_member(&mut tx, &new_member("L", "a2", 9, AccessLevel::Family, 4, None))
             .await
             .unwrap_err();
         assert!(e.unique_violation().is_some(), "{backend}: {e}");
@@ -450,10 +462,7 @@ async fn the_acknowledged_version_follows_the_lock_s_latest_report() {
         );
 
         // Unlock results: taken once.
-        let r = store::UnlockResultRow {
-            outcome: "denied".into(),
-            reason: Some("outside_schedule".into()),
-        };
+        let r = UnlockOutcome::Denied("outside_schedule".into());
         store::put_unlock_result(&mut c, "L", 7, &r, 1).await.unwrap();
         store::put_unlock_result(&mut c, "L", 7, &r, 1).await.unwrap();
         assert_eq!(store::take_unlock_result(&mut c, "L", 7).await.unwrap(), Some(r));
@@ -471,4 +480,31 @@ async fn the_acknowledged_version_follows_the_lock_s_latest_report() {
 
 async fn acked(c: &mut store::Conn, lock_id: &str) -> i64 {
     store::lock_by_id(c, lock_id).await.unwrap().unwrap().acked_version
+}
+
+/// A value the database holds that this binary cannot read is an error, never a guess (an
+/// unknown unlock outcome is not a denial, a broken root secret is not some other key).
+#[tokio::test]
+async fn values_this_binary_cannot_read_are_errors() {
+    for (backend, s, _dir) in stores().await {
+        let mut tx = s.begin().await.unwrap();
+        store::insert_lock(&mut tx, &lock("L")).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut c = s.read().await.unwrap();
+        assert!(store::lock_by_id(&mut c, "L").await.unwrap().is_some(), "{backend}");
+        sqlx::query("UPDATE locks SET root_secret = 'zz' WHERE id = 'L'")
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        let e = store::lock_by_id(&mut c, "L").await.unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{backend}: {e}");
+        sqlx::query(
+            "INSERT INTO unlock_results (lock_id, command, outcome, reason, at) VALUES ('L', 1, 'maybe', NULL, 1)",
+        )
+        .execute(&mut *c)
+        .await
+        .unwrap();
+        let e = store::take_unlock_result(&mut c, "L", 1).await.unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{backend}: {e}");
+    }
 }

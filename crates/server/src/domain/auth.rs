@@ -48,7 +48,7 @@ impl Domain {
         }
         let a = AccountRow {
             id: self.new_id("acc"),
-            phone: phone.to_string(),
+            phone: phone.clone(),
             name: String::new(),
             created_at: ms(now),
         };

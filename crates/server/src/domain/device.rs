@@ -19,7 +19,7 @@ use latchkey_lock_core::{
 };
 
 use super::access::{self, Caller, display_name};
-use super::types::{AccessLevel, Pin, Schedule, TimeZoneName};
+use super::types::{AccessLevel, Pin, Schedule};
 use super::{Domain, Error, Result, ms};
 use crate::store::{self, Conn, EventRow, HeldVersion, LockRow, Presence, ResyncClaim};
 
@@ -179,14 +179,8 @@ impl Domain {
         let mut tx = self.store.begin().await?;
         let me = access::member_of(&mut tx, caller, lock_id).await?;
         if me.level() == AccessLevel::RecurringGuest {
-            let tz = TimeZoneName::from_stored(me.lock.time_zone.clone());
-            let local = now.to_zoned_datetime(tz.zone()).datetime();
-            let allowed = me
-                .member
-                .schedule
-                .as_deref()
-                .and_then(Schedule::from_stored)
-                .is_some_and(|s| s.allows(local));
+            let local = now.to_zoned_datetime(me.lock.time_zone.zone()).datetime();
+            let allowed = me.member.schedule.as_ref().is_some_and(|s| s.allows(local));
             if !allowed {
                 return Err(Error::Forbidden("outside your schedule".into()));
             }
@@ -337,25 +331,18 @@ async fn lock_state(c: &mut Conn, lock_id: &str, now: Timestamp) -> Result<Optio
     let mut users = Vec::with_capacity(members.len());
     for m in &members {
         let Ok(id) = u32::try_from(m.user_id) else { continue };
-        let kind = match AccessLevel::from_stored(&m.access_level) {
+        let kind = match m.access_level {
             AccessLevel::Admin | AccessLevel::Family => UserKind::Unrestricted,
-            AccessLevel::RecurringGuest => {
-                match m
-                    .schedule
-                    .as_deref()
-                    .and_then(Schedule::from_stored)
-                    .and_then(|s| lock_schedule(&s))
-                {
-                    Some(s) => UserKind::ScheduleRestricted(s),
-                    None => continue,
-                }
-            }
+            AccessLevel::RecurringGuest => match m.schedule.as_ref().and_then(lock_schedule) {
+                Some(s) => UserKind::ScheduleRestricted(s),
+                None => continue,
+            },
         };
         users.push(LockUser {
             id,
             enabled: true,
             kind,
-            pin: m.pin.clone().map(Pin::from_stored),
+            pin: m.pin.clone(),
         });
     }
     let mut entries = Vec::new();
@@ -397,7 +384,7 @@ async fn lock_state(c: &mut Conn, lock_id: &str, now: Timestamp) -> Result<Optio
             }
         }
     }
-    let tz = TimeZoneName::from_stored(lock.time_zone.clone()).zone();
+    let tz = lock.time_zone.zone();
     let (offsets, offsets_valid_until) = offset_table(&tz, now_s);
     Ok(Some(LockState {
         version: lock.version,

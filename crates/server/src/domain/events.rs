@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 
 use super::access::{self, Caller};
+use super::types::PhoneNumber;
 use super::{Domain, Result, ms};
 use crate::store::{self, Conn, EventRow};
 
@@ -33,7 +34,7 @@ impl NewEvent {
     }
 
     /// Names the member the change is about.
-    pub fn about_member(mut self, account_id: &str, name: &str, phone: &str) -> NewEvent {
+    pub fn about_member(mut self, account_id: &str, name: &str, phone: &PhoneNumber) -> NewEvent {
         self.actor = Some((
             "member",
             Some(account_id.to_string()),

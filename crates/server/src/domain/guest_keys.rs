@@ -2,7 +2,7 @@
 //! issuers for Admin devices.
 
 use jiff::{Timestamp, tz::TimeZone};
-use latchkey_guest_code::{self as gc, RootSecret, Validity};
+use latchkey_guest_code::{self as gc, Validity};
 
 use super::access::{self, Caller};
 use super::change::Need;
@@ -81,14 +81,6 @@ pub fn local_time(t: Timestamp, tz: &TimeZoneName) -> String {
         .to_string()
 }
 
-fn root_secret(lock: &LockRow) -> Result<RootSecret> {
-    let bytes = hex::decode(&lock.root_secret).map_err(|_| Error::Internal("stored root secret is not hex".into()))?;
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| Error::Internal("stored root secret has the wrong length".into()))?;
-    Ok(RootSecret(arr))
-}
-
 impl Domain {
     /// `POST /locks/{id}/guest-keys`: Admins only.
     pub async fn create_guest_key(
@@ -101,7 +93,7 @@ impl Domain {
         let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
         let version = change.version()?;
         let lock = change.admin()?.lock().clone();
-        let tz = TimeZoneName::from_stored(lock.time_zone.clone());
+        let tz = lock.time_zone.clone();
         let zone = tz.zone();
 
         let mut errors = FieldErrors::default();
@@ -135,7 +127,7 @@ impl Domain {
         };
 
         let epoch = lock.server_epoch;
-        let key = root_secret(&lock)?.issuer_key(0, epoch as u32);
+        let key = lock.root_secret.0.issuer_key(0, epoch as u32);
         let mut next_key_no = None;
         let (code, code_ends_at) = self
             .mint_unique(
@@ -341,7 +333,7 @@ impl Domain {
             changed_version: version,
         };
         store::insert_issuer(change.conn(), &row).await?;
-        let key = root_secret(&lock)?.issuer_key(slot as u8, epoch as u32);
+        let key = lock.root_secret.0.issuer_key(slot as u8, epoch as u32);
         let file = issuer_file(&row, &key);
         let event = change.event(
             "issuer_created",

@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use super::access::{self, Caller, MemberOf};
 use super::device::{PairingError, PairingGrant};
 use super::events::NewEvent;
-use super::types::{AccessLevel, Name, TimeZoneName};
+use super::types::{AccessLevel, LockSecret, Name, TimeZoneName};
 use super::{Domain, Error, FieldErrors, Result, ms};
 use crate::store::{self, LockProfile, LockRow, NewMember};
 
@@ -64,11 +64,11 @@ impl Domain {
             id: grant.lock_id.clone(),
             serial: device.serial.clone(),
             name: name.as_str().to_string(),
-            time_zone: tz.as_str().to_string(),
+            time_zone: tz,
             wrong_code_limit: DEFAULT_WRONG_CODE_LIMIT,
             lockout_seconds: DEFAULT_LOCKOUT_SECONDS,
-            device_key: hex::encode(device.device_key),
-            root_secret: hex::encode(grant.root_secret),
+            device_key: device.device_key,
+            root_secret: LockSecret(latchkey_guest_code::RootSecret(grant.root_secret)),
             server_epoch: 1,
             version: 1,
             acked_version: 0,
@@ -85,7 +85,7 @@ impl Domain {
             lock_id: &lock.id,
             account_id: caller.id(),
             user_id: 1,
-            access_level: AccessLevel::Admin.as_str(),
+            access_level: AccessLevel::Admin,
             schedule: None,
             changed_version: lock.version,
             added_at: ms(now),
@@ -108,11 +108,7 @@ impl Domain {
     /// `GET /locks`: the caller's locks with the caller's level.
     pub async fn my_locks(&self, caller: &Caller) -> Result<Vec<(LockRow, AccessLevel)>> {
         let mut c = self.store.read().await?;
-        let rows = store::locks_of_account(&mut c, caller.id()).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(l, level)| (l, AccessLevel::from_stored(&level)))
-            .collect())
+        Ok(store::locks_of_account(&mut c, caller.id()).await?)
     }
 
     /// `GET /locks/{id}`
@@ -148,10 +144,7 @@ impl Domain {
         errors.check()?;
         let mut change = self.edit_lock(caller, lock_id, now).await?;
         let lock = change.admin()?.lock().clone();
-        let new_tz = tz
-            .as_ref()
-            .map(|t| t.as_str().to_string())
-            .unwrap_or(lock.time_zone.clone());
+        let new_tz = tz.unwrap_or(lock.time_zone.clone());
         let new_limit = patch.wrong_code_limit.map(i64::from).unwrap_or(lock.wrong_code_limit);
         let new_lockout = patch.lockout_seconds.map(i64::from).unwrap_or(lock.lockout_seconds);
         let lock_must_learn =
@@ -175,7 +168,7 @@ impl Domain {
             changes.push(format!("renamed to \"{new_name}\""));
         }
         if new_tz != lock.time_zone {
-            changes.push(format!("time zone {new_tz}"));
+            changes.push(format!("time zone {}", new_tz.as_str()));
         }
         if new_limit != lock.wrong_code_limit || new_lockout != lock.lockout_seconds {
             changes.push(format!(

@@ -56,14 +56,12 @@ impl Domain {
         let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
         let version = change.version()?;
         let target = change.target_member(account_id).await?;
-        let old_level = AccessLevel::from_stored(&target.access_level);
+        let old_level = target.access_level;
         let level = patch.access_level.unwrap_or(old_level);
         let mut errors = FieldErrors::default();
         let schedule = match (&patch.schedule, level) {
             // Changing only the level away from Recurring Guest drops the schedule.
-            (None, AccessLevel::RecurringGuest) if old_level == AccessLevel::RecurringGuest => {
-                target.schedule.as_deref().and_then(Schedule::from_stored)
-            }
+            (None, AccessLevel::RecurringGuest) if old_level == AccessLevel::RecurringGuest => target.schedule.clone(),
             (s, l) => level_and_schedule(l, s.as_ref(), &mut errors),
         };
         errors.check()?;
@@ -73,8 +71,8 @@ impl Domain {
                 .await?;
         }
         let access = MemberAccess {
-            access_level: level.as_str(),
-            schedule: schedule.as_ref().map(Schedule::to_stored),
+            access_level: level,
+            schedule: schedule.as_ref(),
             changed_version: version,
         };
         store::update_member_access(change.conn(), lock_id, account_id, &access).await?;
@@ -104,7 +102,7 @@ impl Domain {
         let mut change = self.change_lock(caller, lock_id, need, now).await?;
         let version = change.version()?;
         let target = change.target_member(account_id).await?;
-        if AccessLevel::from_stored(&target.access_level) == AccessLevel::Admin {
+        if target.access_level == AccessLevel::Admin {
             self.ensure_another_admin(change.conn(), lock_id).await?;
             self.revoke_issuers_of(change.conn(), lock_id, account_id, version, now)
                 .await?;
@@ -140,7 +138,7 @@ impl Domain {
         let mut change = self.change_lock(caller, lock_id, need, now).await?;
         let version = change.version()?;
         let target = change.target_member(account_id).await?;
-        match store::set_member_pin(change.conn(), lock_id, account_id, pin.as_str(), version).await {
+        match store::set_member_pin(change.conn(), lock_id, account_id, &pin, version).await {
             Ok(()) => {}
             Err(e) if e.unique_violation().is_some() => {
                 return Err(Error::Conflict(

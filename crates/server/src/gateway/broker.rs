@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use latchkey_lock_core::RootSecret;
 use latchkey_protocol::{broker, topics};
 
 use super::DomainSlot;
@@ -63,10 +62,10 @@ impl LockLogins {
         let id = lock_id.to_string();
         let lookup = self.runtime.spawn(async move {
             let lock = domain.get().await?.paired_lock(&id).await?;
-            anyhow::Ok(lock.and_then(|l| super::link::hex32(&l.root_secret)))
+            anyhow::Ok(lock.map(|l| l.root_secret))
         });
         match tokio::time::timeout(LOGIN_LOOKUP, lookup).await {
-            Ok(Ok(Ok(Some(root)))) => broker::lock_password(&RootSecret(root), lock_id).matches(password.as_bytes()),
+            Ok(Ok(Ok(Some(root)))) => broker::lock_password(&root.0, lock_id).matches(password.as_bytes()),
             Ok(Ok(Ok(None))) => false,
             Ok(Ok(Err(e))) => {
                 tracing::warn!("checking the broker login of lock {lock_id}: {e:#}");

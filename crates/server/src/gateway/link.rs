@@ -114,10 +114,6 @@ pub(super) async fn event_loop(g: Arc<Link>, mut events: EventLoop, mut shutdown
     g.domain.clear();
 }
 
-pub(super) fn hex32(s: &str) -> Option<[u8; 32]> {
-    hex::decode(s).ok()?.try_into().ok()
-}
-
 impl Link {
     pub(super) fn now(&self) -> Timestamp {
         self.clock.now()
@@ -177,8 +173,8 @@ impl Link {
         // Counted for this server's own locks only: a shared external broker carries other
         // deployments' (and other test runs') lock traffic on the same topics.
         self.lock_messages.inc();
-        let key = hex32(&lock.device_key)
-            .and_then(|k| VerifyingKey::from_bytes(&k).ok())
+        let key = VerifyingKey::from_bytes(&lock.device_key)
+            .ok()
             .ok_or_else(|| anyhow::anyhow!("stored device key is unusable"))?;
         // Signature, body and expiry first (a fresh window: the replay check is the stored one).
         let msg = open_up(

@@ -124,20 +124,20 @@ impl Link {
             return;
         }
         let locks = match self.store.read().await {
-            Ok(mut c) => store::unsynced_locks(&mut c).await.unwrap_or_default(),
+            Ok(mut c) => store::unsynced_lock_ids(&mut c).await.unwrap_or_default(),
             Err(_) => return,
         };
-        for l in locks {
+        for lock_id in locks {
             let now_ms = self.now().as_millisecond();
             let until = now_ms + RESYNC_AFTER.as_millis() as i64;
             let claimed = match self.store.read().await {
-                Ok(mut c) => store::claim_resync(&mut c, &l.id, store::ResyncClaim::IfDue { now: now_ms, until })
+                Ok(mut c) => store::claim_resync(&mut c, &lock_id, store::ResyncClaim::IfDue { now: now_ms, until })
                     .await
                     .unwrap_or(false),
                 Err(_) => false,
             };
-            if claimed && let Err(e) = self.send_sync(&l.id).await {
-                tracing::warn!("sync to {}: {e:#}", l.id);
+            if claimed && let Err(e) = self.send_sync(&lock_id).await {
+                tracing::warn!("sync to {}: {e:#}", lock_id);
             }
         }
     }

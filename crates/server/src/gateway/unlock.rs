@@ -60,12 +60,8 @@ impl Link {
                         }
                     };
                     let taken = tokio::time::timeout_at(deadline, poll).await.ok().flatten();
-                    if let Some(row) = taken {
-                        break Some(match row.outcome.as_str() {
-                            "unlocked" => UnlockOutcome::Unlocked,
-                            "denied" => UnlockOutcome::Denied(row.reason.unwrap_or_else(|| "denied".into())),
-                            _ => UnlockOutcome::Denied("failed_to_open".into()),
-                        });
+                    if let Some(outcome) = taken {
+                        break Some(outcome);
                     }
                 }
             }
@@ -92,19 +88,10 @@ impl Link {
         r: &UnlockResult,
         now: Timestamp,
     ) -> anyhow::Result<()> {
-        let row = match unlock_outcome(&r.outcome) {
-            UnlockOutcome::Unlocked => store::UnlockResultRow {
-                outcome: "unlocked".into(),
-                reason: None,
-            },
-            UnlockOutcome::Denied(reason) => store::UnlockResultRow {
-                outcome: "denied".into(),
-                reason: Some(reason),
-            },
-        };
+        let outcome = unlock_outcome(&r.outcome);
         let command = i64::try_from(r.command).unwrap_or(i64::MAX);
         let mut c = self.store.read().await?;
-        store::put_unlock_result(&mut c, lock_id, command, &row, now.as_millisecond()).await?;
+        store::put_unlock_result(&mut c, lock_id, command, &outcome, now.as_millisecond()).await?;
         Ok(())
     }
 

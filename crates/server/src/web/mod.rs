@@ -302,9 +302,7 @@ fn language_country(headers: &HeaderMap) -> String {
 
 /// The country of the signed-in person's own number, the likeliest for the numbers they type.
 fn caller_country(caller: &Caller) -> String {
-    crate::domain::types::PhoneNumber::from_stored(caller.account.phone.clone())
-        .country()
-        .unwrap_or_default()
+    caller.account.phone.country().unwrap_or_default()
 }
 
 async fn style() -> Response {
@@ -629,7 +627,7 @@ async fn users_page(
         Ok(v) => v,
         Err(e) => return ctx.error_page(e),
     };
-    let tz = TimeZoneName::from_stored(lock.time_zone.clone());
+    let tz = lock.time_zone.clone();
     ctx.render(
         StatusCode::OK,
         UsersPage {
@@ -772,7 +770,7 @@ async fn guest_key_page(State(s): State<AppState>, headers: HeaderMap, Path(lock
         Err(r) => return r,
     };
     // Defaults: from the next full hour, for a day, in the lock's local time.
-    let tz = TimeZoneName::from_stored(lock.time_zone.clone());
+    let tz = lock.time_zone.clone();
     let next_hour = Timestamp::from_second((ctx.now.as_second() / 3600 + 1) * 3600).unwrap_or(ctx.now);
     let fmt = |t: Timestamp| t.to_zoned_datetime(tz.zone()).strftime("%Y-%m-%dT%H:%M").to_string();
     let form = GuestKeyForm {
@@ -821,7 +819,7 @@ async fn create_guest_key(
                 Ok(m) => m.lock,
                 Err(e) => return ctx.error_page(e),
             };
-            let tz = TimeZoneName::from_stored(lock.time_zone.clone());
+            let tz = lock.time_zone.clone();
             let sms = match (&row.phone, &row.sms_id) {
                 (Some(phone), Some(_)) => format!("We are texting the code to {phone}."),
                 _ => "No SMS was sent: read the code to your guest.".to_string(),
@@ -853,7 +851,7 @@ async fn create_guest_key(
                 .domain
                 .lock(caller, &lock_id)
                 .await
-                .map(|m| m.lock.time_zone)
+                .map(|m| m.lock.time_zone.as_str().to_string())
                 .unwrap_or_default();
             ctx.render(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -1166,7 +1164,7 @@ async fn activity_page(
         Ok(e) => e,
         Err(e) => return ctx.error_page(e),
     };
-    let tz = TimeZoneName::from_stored(lock.time_zone.clone());
+    let tz = lock.time_zone.clone();
     let older = if events.len() as i64 == PAGE {
         events.last().map(|e| e.id.clone()).unwrap_or_default()
     } else {
@@ -1203,7 +1201,7 @@ async fn invitations_page(State(s): State<AppState>, headers: HeaderMap, Query(n
             c: ctx.common_with(notice_text(&n.done)),
             invitations: rows
                 .iter()
-                .map(|i| InvitationItem::new(&api::invitation_wire(i), &TimeZoneName::from_stored("UTC".into())))
+                .map(|i| InvitationItem::new(&api::invitation_wire(i), &TimeZoneName::utc()))
                 .collect(),
         },
     )
