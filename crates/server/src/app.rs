@@ -13,12 +13,27 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
 
-use crate::api::{self, AppState};
+use crate::api;
 use crate::config::Config;
 use crate::domain::{Domain, Gateway, Settings};
 use crate::env::{Clock, Entropy, OsEntropy, SystemClock};
 use crate::metrics::Metrics;
 use crate::store::Store;
+
+/// What every handler (API and web) gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub domain: Domain,
+    pub clock: Arc<dyn Clock>,
+    pub trust_forwarded_for: bool,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+}
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;

@@ -5,8 +5,6 @@
 pub mod error;
 pub mod extract;
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,30 +16,15 @@ use utoipa::{IntoParams, Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::app::AppState;
 use crate::domain::guest_keys::{GuestKeyRequest, KeyStatus, at_lock, instructions, key_status};
 use crate::domain::locks::LockPatch;
 use crate::domain::members::MemberPatch;
+use crate::domain::ts;
 use crate::domain::types::{AccessLevel, InvitationStatus, Schedule};
-use crate::domain::{Domain, ts};
-use crate::env::Clock;
 use crate::store::{self, AccountRow, EventRow, GuestKeyRow, InvitationRow, LockRow, MemberRow};
 use error::ApiError;
 use extract::{ApiJson, ApiQuery, Auth, ClientAddr};
-
-/// What every handler gets.
-#[derive(Clone)]
-pub struct AppState {
-    pub domain: Domain,
-    pub clock: Arc<dyn Clock>,
-    pub trust_forwarded_for: bool,
-    pub metrics: Arc<crate::metrics::Metrics>,
-}
-
-impl AppState {
-    fn now(&self) -> Timestamp {
-        self.clock.now()
-    }
-}
 
 type ApiResult<T> = Result<T, ApiError>;
 

@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 
-use super::access::{self, Caller, MemberOf};
+use super::access::{self, AdminOf, Caller, MemberOf};
 use super::device::{PairingError, PairingGrant};
 use super::events::NewEvent;
 use super::types::{AccessLevel, LockSecret, Name, TimeZoneName};
@@ -115,6 +115,12 @@ impl Domain {
     pub async fn lock(&self, caller: &Caller, lock_id: &str) -> Result<MemberOf> {
         let mut c = self.store.read().await?;
         access::member_of(&mut c, caller, lock_id).await
+    }
+
+    /// The lock, for an Admin of it (the Admin-only pages); 403 for its other members.
+    pub async fn lock_as_admin(&self, caller: &Caller, lock_id: &str) -> Result<AdminOf> {
+        let mut c = self.store.read().await?;
+        access::admin_of(&mut c, caller, lock_id).await
     }
 
     /// `PATCH /locks/{id}`

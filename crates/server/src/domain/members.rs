@@ -2,7 +2,7 @@
 
 use jiff::Timestamp;
 
-use super::access::Caller;
+use super::access::{self, Caller};
 use super::change::Need;
 use super::types::{AccessLevel, Pin, Schedule};
 use super::{Domain, Error, FieldErrors, Result, ms};
@@ -13,6 +13,16 @@ use crate::store::{self, Conn, MemberAccess, MemberRow, Removal, Revocation};
 pub struct MemberPatch {
     pub access_level: Option<AccessLevel>,
     pub schedule: Option<latchkey_client::model::Schedule>,
+}
+
+/// A member as `Domain::visible_member` shows it.
+#[derive(Debug, Clone)]
+pub struct VisibleMember {
+    pub member: MemberRow,
+    /// The version the lock holds (whether it holds the member's current rights).
+    pub acked_version: i64,
+    /// Whether the caller is an Admin of the lock.
+    pub viewer_is_admin: bool,
 }
 
 /// Parses a level and schedule pair: a Recurring Guest needs a schedule; others take none.
@@ -39,9 +49,31 @@ impl Domain {
     /// `GET /locks/{id}/members`, Admins only.
     pub async fn members(&self, caller: &Caller, lock_id: &str) -> Result<(Vec<MemberRow>, i64)> {
         let mut c = self.store.read().await?;
-        let admin = super::access::admin_of(&mut c, caller, lock_id).await?;
+        let admin = access::admin_of(&mut c, caller, lock_id).await?;
         let acked = admin.lock().acked_version;
         Ok((store::members(&mut c, lock_id).await?, acked))
+    }
+
+    /// Member `account_id` of the lock as the caller may see it: Admins see anyone of the
+    /// lock, other members only themselves ("not found" for anyone else).
+    pub async fn visible_member(&self, caller: &Caller, lock_id: &str, account_id: &str) -> Result<VisibleMember> {
+        let mut c = self.store.read().await?;
+        let me = access::member_of(&mut c, caller, lock_id).await?;
+        let viewer_is_admin = me.level() == AccessLevel::Admin;
+        let member = if account_id == caller.id() {
+            me.member
+        } else if viewer_is_admin {
+            store::member(&mut c, lock_id, account_id)
+                .await?
+                .ok_or(Error::NotFound("member"))?
+        } else {
+            return Err(Error::NotFound("member"));
+        };
+        Ok(VisibleMember {
+            member,
+            acked_version: me.lock.acked_version,
+            viewer_is_admin,
+        })
     }
 
     /// `PATCH /locks/{id}/members/{account}`

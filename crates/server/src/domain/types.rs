@@ -298,6 +298,18 @@ pub struct WeeklyWindow {
     pub to: u16,
 }
 
+impl WeeklyWindow {
+    /// The days as `mon` .. `sun`, Monday first.
+    pub fn day_names(&self) -> Vec<String> {
+        DAY_NAMES
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| self.days & (1 << bit) != 0)
+            .map(|(_, n)| n.to_string())
+            .collect()
+    }
+}
+
 /// A Recurring Guest's schedule, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
@@ -384,12 +396,7 @@ impl Schedule {
                 .windows
                 .iter()
                 .map(|w| latchkey_client::model::Window {
-                    days: DAY_NAMES
-                        .iter()
-                        .enumerate()
-                        .filter(|(bit, _)| w.days & (1 << bit) != 0)
-                        .map(|(_, n)| n.to_string())
-                        .collect(),
+                    days: w.day_names(),
                     from: format_minute(w.from),
                     to: format_minute(w.to),
                 })

@@ -38,12 +38,7 @@ impl StoredSchedule {
                 .windows
                 .iter()
                 .map(|w| StoredWindow {
-                    days: DAY_NAMES
-                        .iter()
-                        .enumerate()
-                        .filter(|(bit, _)| w.days & (1 << bit) != 0)
-                        .map(|(_, n)| n.to_string())
-                        .collect(),
+                    days: w.day_names(),
                     from: format_minute(w.from),
                     to: format_minute(w.to),
                 })
