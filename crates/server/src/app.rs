@@ -13,12 +13,27 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::sync::watch;
 
-use crate::api::{self, AppState};
+use crate::api;
 use crate::config::Config;
-use crate::domain::{Clock, Domain, Entropy, OsEntropy, Settings, SystemClock};
-use crate::gateway::Gateway;
+use crate::domain::{Domain, Gateway, Settings};
+use crate::env::{Clock, Entropy, OsEntropy, SystemClock};
 use crate::metrics::Metrics;
 use crate::store::Store;
+
+/// What every handler (API and web) gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub domain: Domain,
+    pub clock: Arc<dyn Clock>,
+    pub trust_forwarded_for: bool,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+}
 
 /// Largest request body accepted.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -70,13 +85,18 @@ impl Server {
             unlock_timeout_ms: config.unlock_timeout_ms,
         });
         let mut tasks = Vec::new();
+        let slot = crate::gateway::DomainSlot::default();
         let gateway: Arc<dyn Gateway> = match parts.gateway {
             Some(g) => g,
             None => crate::gateway::start(
                 &config,
-                store.clone(),
-                parts.clock.clone(),
-                metrics.clone(),
+                crate::gateway::Wiring {
+                    store: store.clone(),
+                    domain: slot.clone(),
+                    clock: parts.clock.clone(),
+                    entropy: parts.entropy.clone(),
+                    metrics: metrics.clone(),
+                },
                 shutdown_rx.clone(),
                 &mut tasks,
             )
@@ -90,7 +110,7 @@ impl Server {
             settings,
             sms_wake: sms_wake.clone(),
         };
-        crate::gateway::attach_domain(&domain);
+        crate::gateway::attach_domain(&slot, Arc::new(domain.clone()));
 
         let senders = crate::sms::senders(&config.sms, config.twilio.as_ref());
         tasks.push(tokio::spawn(crate::sms::run_worker(

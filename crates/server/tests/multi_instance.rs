@@ -17,8 +17,9 @@ use latchkey_client::Client;
 use latchkey_client::model::{AccessLevel, CreateInvitation, SyncState};
 use latchkey_server::app::{Parts, Server};
 use latchkey_server::config::{Config, MqttConfig};
+use latchkey_server::domain::types::{LockSecret, TimeZoneName};
 use latchkey_server::domain::{OsEntropy, SystemClock};
-use latchkey_server::gateway::mqtt::accept_up_seq;
+use latchkey_server::gateway::accept_up_seq;
 use latchkey_server::store::{self, LockRow, Store};
 use serde_json::{Value, json};
 
@@ -450,11 +451,11 @@ fn lock_row(id: &str) -> LockRow {
         id: id.into(),
         serial: format!("serial-{id}"),
         name: id.into(),
-        time_zone: "Europe/Berlin".into(),
+        time_zone: TimeZoneName::parse("Europe/Berlin").unwrap(),
         wrong_code_limit: 5,
         lockout_seconds: 60,
-        device_key: "00".repeat(32),
-        root_secret: "11".repeat(32),
+        device_key: [0; 32],
+        root_secret: LockSecret::try_from("11".repeat(32).as_str()).unwrap(),
         server_epoch: 0,
         version: 1,
         acked_version: 0,

@@ -1,6 +1,8 @@
 //! The store suite: the same tests on SQLite (always) and on PostgreSQL (a fresh database per
 //! test when `LK_TEST_PG` names an admin URL; required when `CI=true`).
 
+use latchkey_server::domain::device::UnlockOutcome;
+use latchkey_server::domain::types::{AccessLevel, LockSecret, PhoneNumber, Pin, TimeZoneName};
 use latchkey_server::store::{self, AccountRow, EventRow, LockRow, Store, StoreError};
 
 /// One fresh, migrated store per backend the environment offers.
@@ -47,7 +49,7 @@ async fn fresh_pg() -> Option<String> {
 fn account(id: &str, phone: &str) -> AccountRow {
     AccountRow {
         id: id.into(),
-        phone: phone.into(),
+        phone: PhoneNumber::parse(phone).unwrap(),
         name: id.into(),
         created_at: 1,
     }
@@ -58,11 +60,11 @@ fn lock(id: &str) -> LockRow {
         id: id.into(),
         serial: format!("serial-{id}"),
         name: id.into(),
-        time_zone: "Europe/Berlin".into(),
+        time_zone: TimeZoneName::parse("Europe/Berlin").unwrap(),
         wrong_code_limit: 5,
         lockout_seconds: 60,
-        device_key: "00".repeat(32),
-        root_secret: "11".repeat(32),
+        device_key: [0; 32],
+        root_secret: LockSecret::try_from("11".repeat(32).as_str()).unwrap(),
         server_epoch: 0,
         version: 1,
         acked_version: 0,
@@ -76,6 +78,54 @@ fn lock(id: &str) -> LockRow {
     }
 }
 
+fn pin(digits: &str) -> Pin {
+    Pin::parse(digits).unwrap()
+}
+
+fn new_member<'a>(
+    lock_id: &'a str,
+    account_id: &'a str,
+    user_id: i64,
+    access_level: AccessLevel,
+    changed_version: i64,
+    added_by: Option<&'a str>,
+) -> store::NewMember<'a> {
+    store::NewMember {
+        lock_id,
+        account_id,
+        user_id,
+        access_level,
+        schedule: None,
+        changed_version,
+        added_at: 1,
+        added_by,
+    }
+}
+
+fn to_family(changed_version: i64) -> store::MemberAccess<'static> {
+    store::MemberAccess {
+        access_level: AccessLevel::Family,
+        schedule: None,
+        changed_version,
+    }
+}
+
+fn sms_claim(now: i64, limit: i64) -> store::SmsClaim {
+    store::SmsClaim {
+        now,
+        lease_ms: 30_000,
+        limit,
+    }
+}
+
+fn held(version: i64, up_seq: i64) -> store::HeldVersion {
+    store::HeldVersion { version, up_seq }
+}
+
+fn if_due(now: i64, until: i64) -> store::ResyncClaim {
+    store::ResyncClaim::IfDue { now, until }
+}
+
 /// A lock with two Admins, `a1` and `a2`.
 async fn two_admins(s: &Store) {
     let mut tx = s.begin().await.unwrap();
@@ -86,10 +136,10 @@ async fn two_admins(s: &Store) {
         .await
         .unwrap();
     store::insert_lock(&mut tx, &lock("L")).await.unwrap();
-    store::insert_member(&mut tx, "L", "a1", 1, "admin", None, 1, 1, None)
+    store::insert_member(&mut tx, &new_member("L", "a1", 1, AccessLevel::Admin, 1, None))
         .await
         .unwrap();
-    store::insert_member(&mut tx, "L", "a2", 2, "admin", None, 1, 1, Some("a1"))
+    store::insert_member(&mut tx, &new_member("L", "a2", 2, AccessLevel::Admin, 1, Some("a1")))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -148,8 +198,10 @@ async fn the_database_enforces_uniqueness() {
         drop(tx);
         // PINs are unique on a lock...
         let mut tx = s.begin().await.unwrap();
-        store::set_member_pin(&mut tx, "L", "a1", "482915", 2).await.unwrap();
-        let e = store::set_member_pin(&mut tx, "L", "a2", "482915", 3)
+        store::set_member_pin(&mut tx, "L", "a1", &pin("482915"), 2)
+            .await
+            .unwrap();
+        let e = store::set_member_pin(&mut tx, "L", "a2", &pin("482915"), 3)
             .await
             .unwrap_err();
         assert!(e.unique_violation().is_some(), "{backend}: {e}");
@@ -157,15 +209,19 @@ async fn the_database_enforces_uniqueness() {
         // ...but not across locks.
         let mut tx = s.begin().await.unwrap();
         store::insert_lock(&mut tx, &lock("M")).await.unwrap();
-        store::insert_member(&mut tx, "M", "a2", 1, "admin", None, 1, 1, None)
+        store::insert_member(&mut tx, &new_member("M", "a2", 1, AccessLevel::Admin, 1, None))
             .await
             .unwrap();
-        store::set_member_pin(&mut tx, "L", "a1", "482915", 2).await.unwrap();
-        store::set_member_pin(&mut tx, "M", "a2", "482915", 2).await.unwrap();
+        store::set_member_pin(&mut tx, "L", "a1", &pin("482915"), 2)
+            .await
+            .unwrap();
+        store::set_member_pin(&mut tx, "M", "a2", &pin("482915"), 2)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         // A member appears once per lock and a lock-local user number once.
         let mut tx = s.begin().await.unwrap();
-        let e = store::insert_member(&mut tx, "L", "a2", 9, "family", None, 4, 1, None)
+        let e = store::insert_member(&mut tx, &new_member("L", "a2", 9, AccessLevel::Family, 4, None))
             .await
             .unwrap_err();
         assert!(e.unique_violation().is_some(), "{backend}: {e}");
@@ -185,7 +241,7 @@ async fn a_rolled_back_transaction_leaves_nothing() {
         two_admins(&s).await;
         let mut tx = s.begin().await.unwrap();
         store::bump_version(&mut tx, "L").await.unwrap();
-        store::update_member_access(&mut tx, "L", "a2", "family", None, 2)
+        store::update_member_access(&mut tx, "L", "a2", &to_family(2))
             .await
             .unwrap();
         tx.rollback().await.unwrap();
@@ -222,7 +278,7 @@ async fn concurrent_demotions_keep_one_admin() {
                     if store::count_admins(&mut tx, "L").await.unwrap() <= 1 {
                         return false;
                     }
-                    store::update_member_access(&mut tx, "L", who, "family", None, v)
+                    store::update_member_access(&mut tx, "L", who, &to_family(v))
                         .await
                         .unwrap();
                     tx.commit().await.unwrap();
@@ -293,16 +349,25 @@ async fn sms_claims_never_overlap_and_failures_come_back_later() {
     for (backend, s, _dir) in stores().await {
         let mut tx = s.begin().await.unwrap();
         for i in 0..6 {
-            store::enqueue_sms(&mut tx, &format!("m{i}"), "+12025550101", "hi", "test", 100)
-                .await
-                .unwrap();
+            store::enqueue_sms(
+                &mut tx,
+                &store::NewSms {
+                    id: &format!("m{i}"),
+                    to: "+12025550101",
+                    body: "hi",
+                    purpose: "test",
+                    created_at: 100,
+                },
+            )
+            .await
+            .unwrap();
         }
         tx.commit().await.unwrap();
         let claim = || {
             let s = s.clone();
             tokio::spawn(async move {
                 let mut tx = s.begin().await.unwrap();
-                let got = store::claim_sms(&mut tx, 200, 30_000, 4).await.unwrap();
+                let got = store::claim_sms(&mut tx, sms_claim(200, 4)).await.unwrap();
                 tx.commit().await.unwrap();
                 got.into_iter().map(|m| m.id).collect::<Vec<_>>()
             })
@@ -313,7 +378,7 @@ async fn sms_claims_never_overlap_and_failures_come_back_later() {
         // On PostgreSQL the loser of a race may come back with fewer (the rows it picked were
         // taken meanwhile); nothing is ever handed out twice, and a further claim gets the rest.
         let mut tx = s.begin().await.unwrap();
-        let rest: Vec<_> = store::claim_sms(&mut tx, 200, 30_000, 10)
+        let rest: Vec<_> = store::claim_sms(&mut tx, sms_claim(200, 10))
             .await
             .unwrap()
             .into_iter()
@@ -326,7 +391,7 @@ async fn sms_claims_never_overlap_and_failures_come_back_later() {
         // Leased messages are not claimed again until the lease runs out.
         let mut tx = s.begin().await.unwrap();
         assert!(
-            store::claim_sms(&mut tx, 300, 30_000, 10).await.unwrap().is_empty(),
+            store::claim_sms(&mut tx, sms_claim(300, 10)).await.unwrap().is_empty(),
             "{backend}"
         );
         store::sms_sent(&mut tx, "m0", 300).await.unwrap();
@@ -336,14 +401,17 @@ async fn sms_claims_never_overlap_and_failures_come_back_later() {
         tx.commit().await.unwrap();
         let mut tx = s.begin().await.unwrap();
         assert!(
-            store::claim_sms(&mut tx, 4_000, 30_000, 10).await.unwrap().is_empty(),
+            store::claim_sms(&mut tx, sms_claim(4_000, 10))
+                .await
+                .unwrap()
+                .is_empty(),
             "{backend}"
         );
-        let again = store::claim_sms(&mut tx, 5_000, 30_000, 10).await.unwrap();
+        let again = store::claim_sms(&mut tx, sms_claim(5_000, 10)).await.unwrap();
         assert_eq!(again.len(), 1, "{backend}");
         assert_eq!(again[0].id, "m1");
         assert_eq!(again[0].attempts, 1);
-        let later = store::claim_sms(&mut tx, 40_000, 30_000, 10).await.unwrap();
+        let later = store::claim_sms(&mut tx, sms_claim(40_000, 10)).await.unwrap();
         let mut ids: Vec<_> = later.iter().map(|m| m.id.as_str()).collect();
         ids.sort();
         assert_eq!(
@@ -366,38 +434,35 @@ async fn the_acknowledged_version_follows_the_lock_s_latest_report() {
         store::insert_lock(&mut tx, &l).await.unwrap();
         tx.commit().await.unwrap();
         let mut c = s.read().await.unwrap();
-        assert!(store::record_acked_version(&mut c, "L", 5, 11).await.unwrap());
+        assert!(store::record_acked_version(&mut c, "L", held(5, 11)).await.unwrap());
         // A report the lock sent earlier (up seq 10) arrives late: ignored.
         assert!(
-            !store::record_acked_version(&mut c, "L", 4, 10).await.unwrap(),
+            !store::record_acked_version(&mut c, "L", held(4, 10)).await.unwrap(),
             "{backend}"
         );
         assert_eq!(acked(&mut c, "L").await, 5, "{backend}");
         // A later report of an older version (a stale snapshot landed last): believed.
-        assert!(store::record_acked_version(&mut c, "L", 4, 12).await.unwrap());
+        assert!(store::record_acked_version(&mut c, "L", held(4, 12)).await.unwrap());
         assert_eq!(acked(&mut c, "L").await, 4, "{backend}");
         // A version the server never had: ignored.
-        assert!(!store::record_acked_version(&mut c, "L", 9, 13).await.unwrap());
+        assert!(!store::record_acked_version(&mut c, "L", held(9, 13)).await.unwrap());
         assert_eq!(acked(&mut c, "L").await, 4, "{backend}");
 
         // Resend claims: one holder at a time, until the claim runs out.
-        assert!(store::claim_resync(&mut c, "L", 1000, 5000, false).await.unwrap());
+        assert!(store::claim_resync(&mut c, "L", if_due(1000, 5000)).await.unwrap());
         assert!(
-            !store::claim_resync(&mut c, "L", 2000, 6000, false).await.unwrap(),
+            !store::claim_resync(&mut c, "L", if_due(2000, 6000)).await.unwrap(),
             "{backend}"
         );
-        assert!(store::claim_resync(&mut c, "L", 5000, 9000, false).await.unwrap());
-        assert!(store::record_acked_version(&mut c, "L", 5, 14).await.unwrap());
+        assert!(store::claim_resync(&mut c, "L", if_due(5000, 9000)).await.unwrap());
+        assert!(store::record_acked_version(&mut c, "L", held(5, 14)).await.unwrap());
         assert!(
-            !store::claim_resync(&mut c, "L", 20_000, 24_000, false).await.unwrap(),
+            !store::claim_resync(&mut c, "L", if_due(20_000, 24_000)).await.unwrap(),
             "synced: nothing to claim"
         );
 
         // Unlock results: taken once.
-        let r = store::UnlockResultRow {
-            outcome: "denied".into(),
-            reason: Some("outside_schedule".into()),
-        };
+        let r = UnlockOutcome::Denied("outside_schedule".into());
         store::put_unlock_result(&mut c, "L", 7, &r, 1).await.unwrap();
         store::put_unlock_result(&mut c, "L", 7, &r, 1).await.unwrap();
         assert_eq!(store::take_unlock_result(&mut c, "L", 7).await.unwrap(), Some(r));
@@ -415,4 +480,31 @@ async fn the_acknowledged_version_follows_the_lock_s_latest_report() {
 
 async fn acked(c: &mut store::Conn, lock_id: &str) -> i64 {
     store::lock_by_id(c, lock_id).await.unwrap().unwrap().acked_version
+}
+
+/// A value the database holds that this binary cannot read is an error, never a guess (an
+/// unknown unlock outcome is not a denial, a broken root secret is not some other key).
+#[tokio::test]
+async fn values_this_binary_cannot_read_are_errors() {
+    for (backend, s, _dir) in stores().await {
+        let mut tx = s.begin().await.unwrap();
+        store::insert_lock(&mut tx, &lock("L")).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut c = s.read().await.unwrap();
+        assert!(store::lock_by_id(&mut c, "L").await.unwrap().is_some(), "{backend}");
+        sqlx::query("UPDATE locks SET root_secret = 'zz' WHERE id = 'L'")
+            .execute(&mut *c)
+            .await
+            .unwrap();
+        let e = store::lock_by_id(&mut c, "L").await.unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{backend}: {e}");
+        sqlx::query(
+            "INSERT INTO unlock_results (lock_id, command, outcome, reason, at) VALUES ('L', 1, 'maybe', NULL, 1)",
+        )
+        .execute(&mut *c)
+        .await
+        .unwrap();
+        let e = store::take_unlock_result(&mut c, "L", 1).await.unwrap_err();
+        assert!(matches!(e, StoreError::Corrupt(_)), "{backend}: {e}");
+    }
 }

@@ -5,12 +5,12 @@ use std::net::SocketAddr;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 
-use super::AppState;
 use super::error::ApiError;
+use crate::app::AppState;
 use crate::domain::{Caller, Error};
 
 /// The name of the web app's session cookie.
@@ -126,13 +126,12 @@ pub fn session_token(parts: &Parts) -> Option<String> {
     {
         return Some(t.trim().to_string());
     }
-    cookie(parts, SESSION_COOKIE)
+    cookie(&parts.headers, SESSION_COOKIE)
 }
 
-/// A cookie's value.
-pub fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+/// A cookie's value (the one parser of the `Cookie` header, for the API and the web app).
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -150,7 +149,7 @@ impl FromRequestParts<AppState> for Auth {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token = session_token(parts).ok_or(ApiError(Error::Unauthenticated))?;
-        let caller = state.domain.authenticate(&token, state.clock.now()).await?;
+        let caller = state.domain.authenticate(&token, state.now()).await?;
         Ok(Auth(caller))
     }
 }

@@ -5,8 +5,6 @@
 pub mod error;
 pub mod extract;
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -18,29 +16,15 @@ use utoipa::{IntoParams, Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::app::AppState;
 use crate::domain::guest_keys::{GuestKeyRequest, KeyStatus, at_lock, instructions, key_status};
 use crate::domain::locks::LockPatch;
 use crate::domain::members::MemberPatch;
-use crate::domain::types::{AccessLevel, Schedule, TimeZoneName};
-use crate::domain::{Clock, Domain, ts};
+use crate::domain::ts;
+use crate::domain::types::{AccessLevel, InvitationStatus, Schedule};
 use crate::store::{self, AccountRow, EventRow, GuestKeyRow, InvitationRow, LockRow, MemberRow};
 use error::ApiError;
 use extract::{ApiJson, ApiQuery, Auth, ClientAddr};
-
-/// What every handler gets.
-#[derive(Clone)]
-pub struct AppState {
-    pub domain: Domain,
-    pub clock: Arc<dyn Clock>,
-    pub trust_forwarded_for: bool,
-    pub metrics: Arc<crate::metrics::Metrics>,
-}
-
-impl AppState {
-    fn now(&self) -> Timestamp {
-        self.clock.now()
-    }
-}
 
 type ApiResult<T> = Result<T, ApiError>;
 
@@ -157,7 +141,7 @@ fn sync_state(changed_version: i64, acked_version: i64) -> m::SyncState {
 pub fn account_wire(a: &AccountRow) -> m::Account {
     m::Account {
         id: a.id.clone(),
-        phone: a.phone.clone(),
+        phone: a.phone.to_string(),
         name: a.name.clone(),
         created_at: utc(a.created_at),
     }
@@ -167,7 +151,7 @@ pub fn lock_wire(l: &LockRow, level: AccessLevel) -> m::Lock {
     m::Lock {
         id: l.id.clone(),
         name: l.name.clone(),
-        time_zone: l.time_zone.clone(),
+        time_zone: l.time_zone.as_str().to_string(),
         online: l.online,
         last_seen_at: l.last_seen_at.map(utc),
         my_access_level: level_wire(level),
@@ -184,13 +168,9 @@ pub fn member_wire(mr: &MemberRow, acked_version: i64) -> m::Member {
     m::Member {
         account_id: mr.account_id.clone(),
         name: mr.name.clone(),
-        phone: mr.phone.clone(),
-        access_level: level_wire(AccessLevel::from_stored(&mr.access_level)),
-        schedule: mr
-            .schedule
-            .as_deref()
-            .and_then(Schedule::from_stored)
-            .map(|s| s.to_wire()),
+        phone: mr.phone.to_string(),
+        access_level: level_wire(mr.access_level),
+        schedule: mr.schedule.as_ref().map(Schedule::to_wire),
         has_pin: mr.pin.is_some(),
         sync: sync_state(mr.changed_version, acked_version),
         added_at: utc(mr.added_at),
@@ -202,19 +182,15 @@ pub fn invitation_wire(i: &InvitationRow) -> m::Invitation {
         id: i.id.clone(),
         lock_id: i.lock_id.clone(),
         lock_name: i.lock_name.clone(),
-        phone: i.phone.clone(),
-        access_level: level_wire(AccessLevel::from_stored(&i.access_level)),
-        schedule: i
-            .schedule
-            .as_deref()
-            .and_then(Schedule::from_stored)
-            .map(|s| s.to_wire()),
-        status: match i.status.as_str() {
-            "accepted" => m::InvitationStatus::Accepted,
-            "declined" => m::InvitationStatus::Declined,
-            "revoked" => m::InvitationStatus::Revoked,
-            "expired" => m::InvitationStatus::Expired,
-            _ => m::InvitationStatus::Pending,
+        phone: i.phone.to_string(),
+        access_level: level_wire(i.access_level),
+        schedule: i.schedule.as_ref().map(Schedule::to_wire),
+        status: match i.status {
+            InvitationStatus::Pending => m::InvitationStatus::Pending,
+            InvitationStatus::Accepted => m::InvitationStatus::Accepted,
+            InvitationStatus::Declined => m::InvitationStatus::Declined,
+            InvitationStatus::Revoked => m::InvitationStatus::Revoked,
+            InvitationStatus::Expired => m::InvitationStatus::Expired,
         },
         invited_by: i.invited_by_name.clone(),
         created_at: utc(i.created_at),
@@ -232,14 +208,14 @@ pub fn sms_wire(row: Option<&store::SmsRow>) -> m::SmsState {
 }
 
 pub fn guest_key_wire(k: &GuestKeyRow, lock: &LockRow, sms: m::SmsState, now: Timestamp) -> m::GuestKey {
-    let tz = TimeZoneName::from_stored(lock.time_zone.clone());
+    let tz = &lock.time_zone;
     m::GuestKey {
         id: k.id.clone(),
         name: k.name.clone(),
         phone: k.phone.clone(),
         code: k.code.clone(),
-        starts_at: at_lock(k.starts_at, &tz),
-        ends_at: at_lock(k.ends_at, &tz),
+        starts_at: at_lock(k.starts_at, tz),
+        ends_at: at_lock(k.ends_at, tz),
         one_time: k.one_time,
         status: match key_status(k, now) {
             KeyStatus::Scheduled => m::GuestKeyStatus::Scheduled,

@@ -7,7 +7,7 @@
 //! member of is "not found", never "forbidden", so nothing outside a caller's own locks is
 //! even visible.
 
-use super::types::AccessLevel;
+use super::types::{AccessLevel, PhoneNumber};
 use super::{Error, Result};
 use crate::store::{self, AccountRow, Conn, LockRow, MemberRow};
 
@@ -31,7 +31,7 @@ impl Caller {
 }
 
 /// A name, or the phone number for accounts that have not set one.
-pub fn display_name(name: &str, phone: &str) -> String {
+pub fn display_name(name: &str, phone: &PhoneNumber) -> String {
     if name.is_empty() {
         phone.to_string()
     } else {
@@ -49,7 +49,7 @@ pub struct MemberOf {
 
 impl MemberOf {
     pub fn level(&self) -> AccessLevel {
-        AccessLevel::from_stored(&self.member.access_level)
+        self.member.access_level
     }
 
     /// Narrows to an Admin capability, or refuses with 403 (the caller can see the lock).

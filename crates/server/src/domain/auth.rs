@@ -7,7 +7,7 @@ use subtle::ConstantTimeEq;
 use super::access::Caller;
 use super::types::{Name, PhoneNumber};
 use super::{Domain, Error, FieldErrors, Result, ms};
-use crate::store::{self, AccountRow, SignInCodeRow};
+use crate::store::{self, AccountRow, NewSession, SignInCodeRow};
 
 /// A sign-in code lives this long.
 pub const CODE_TTL_SECONDS: i64 = 5 * 60;
@@ -48,7 +48,7 @@ impl Domain {
         }
         let a = AccountRow {
             id: self.new_id("acc"),
-            phone: phone.to_string(),
+            phone: phone.clone(),
             name: String::new(),
             created_at: ms(now),
         };
@@ -134,7 +134,13 @@ impl Domain {
         let account = self.account_for(&mut tx, &phone, now).await?;
         let token = base64_token(self.random::<32>());
         let ttl = self.settings.session_ttl_days as i64 * 86_400_000;
-        store::insert_session(&mut tx, &token_hash(&token), &account.id, ms(now), ms(now) + ttl).await?;
+        let session = NewSession {
+            token_hash: &token_hash(&token),
+            account_id: &account.id,
+            created_at: ms(now),
+            expires_at: ms(now) + ttl,
+        };
+        store::insert_session(&mut tx, &session).await?;
         tx.commit().await?;
         Ok((token, account))
     }

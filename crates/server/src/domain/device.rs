@@ -1,13 +1,179 @@
-//! What the server does with and for locks: remote unlock (this file grows with the device
-//! link: sync snapshots, acknowledgements, events).
+//! What the server does with and for locks, in both directions:
+//! - the domain reaches locks through the `Gateway` trait, which `gateway` implements (pair,
+//!   changed state, unlock, unpair);
+//! - the gateway asks the domain through the `Devices` trait, which `Domain` implements: what a
+//!   lock must hold (`LockState`, a full snapshot built from the database) and what to do with
+//!   what a lock reported (its presence, the version it holds, its journal into the activity
+//!   log).
+//!
+//! The gateway only encodes, sends, receives and decodes; every decision about a lock's state is
+//! here.
 
+use std::collections::HashMap;
+
+use async_trait::async_trait;
 use jiff::Timestamp;
+use latchkey_lock_core::{
+    Credential, DenyEntry, EventKind, GuestRecord, LocalDate, Method, OFFSET_CAPACITY, OffsetEntry, Subject, UserKind,
+    Window,
+};
 
-use super::access::{self, Caller};
-use super::types::{AccessLevel, Schedule, TimeZoneName};
-use super::{Domain, Error, Result};
-use crate::gateway::{UnlockError, UnlockOutcome};
-use crate::store;
+use super::access::{self, Caller, display_name};
+use super::types::{AccessLevel, LockSecret, Pin, Schedule};
+use super::{Domain, Error, Result, ms};
+use crate::store::{self, Conn, EventRow, HeldVersion, LockRow, Presence, ResyncClaim};
+
+/// The offset table covers this much ahead (13 months and a bit).
+const OFFSET_HORIZON_SECS: i64 = 400 * 86_400;
+
+/// What the server hands a lock when it pairs.
+#[derive(Clone)]
+pub struct PairingGrant {
+    pub lock_id: String,
+    pub root_secret: [u8; 32],
+}
+
+/// What the lock proves and tells about itself when it pairs.
+#[derive(Debug, Clone)]
+pub struct PairedDevice {
+    pub serial: String,
+    /// The lock's Ed25519 public key.
+    pub device_key: [u8; 32],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairingError {
+    /// No unpaired lock completed the exchange with this setup code.
+    NoAnswer,
+    /// The lock refuses further attempts for a while.
+    TooManyAttempts { retry_after: u64 },
+    /// The broker is down.
+    Unavailable(String),
+}
+
+/// The lock's answer to a remote unlock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnlockOutcome {
+    Unlocked,
+    /// The lock refused, with its reason (e.g. `outside_schedule`).
+    Denied(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnlockError {
+    /// The lock did not answer in time.
+    Timeout,
+    /// The broker is down.
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Gateway: Send + Sync {
+    /// Runs the pairing exchange with the unpaired lock showing `setup_code`.
+    async fn pair(&self, setup_code: &str, grant: &PairingGrant) -> std::result::Result<PairedDevice, PairingError>;
+
+    /// Something the lock must hold changed: send it the new state if it is connected (and
+    /// keep trying until it acknowledges).
+    fn lock_changed(&self, lock_id: &str);
+
+    /// Sends a signed, short-lived unlock command for lock-local user `user_id` and waits
+    /// for the lock's answer.
+    async fn unlock(
+        &self,
+        lock: &LockRow,
+        user_id: u32,
+        command_seq: u64,
+    ) -> std::result::Result<UnlockOutcome, UnlockError>;
+
+    /// Tells a lock that it was unpaired.
+    async fn unpaired(&self, lock: &LockRow);
+
+    /// Whether the broker link is up (for `/readyz`).
+    fn ready(&self) -> bool;
+}
+
+/// What the gateway asks of the domain about locks.
+#[async_trait]
+pub trait Devices: Send + Sync {
+    /// A paired lock, for its keys and counters (`None`: no such lock).
+    async fn paired_lock(&self, lock_id: &str) -> Result<Option<LockRow>>;
+
+    /// What the lock must hold now, with the command number of the sync that carries it.
+    ///
+    /// The number is reserved first, in the transaction that reads the state: that takes the
+    /// lock row's write lock (PostgreSQL) or the database write lock (SQLite), which every
+    /// version bump also takes, so across all instances a later command number never carries
+    /// an older version. The same transaction holds other instances' resends of this lock off
+    /// until `resend_after` (Unix ms). `None`: no such lock.
+    async fn state_to_send(&self, lock_id: &str, now: Timestamp, resend_after: i64)
+    -> Result<Option<(LockState, u64)>>;
+
+    /// The lock connected (`online`) or went away.
+    async fn presence(&self, lock_id: &str, online: bool, now: Timestamp) -> Result<()>;
+
+    /// The lock said hello in its up message `up_seq`, holding `version`: it is online and
+    /// holds that.
+    async fn hello(&self, lock_id: &str, version: u64, up_seq: u64, now: Timestamp) -> Result<()>;
+
+    /// The lock applied `version` (its up message `up_seq`). Returns whether it must be sent its
+    /// current state again: the report is the newest and older than the current version (an
+    /// older snapshot overtook a newer one).
+    async fn applied(&self, lock_id: &str, version: u64, up_seq: u64) -> Result<bool>;
+
+    /// The lock's journal: each event into the activity log (bookkeeping events left out),
+    /// one-time guest keys it let in marked used. Returns the highest sequence number, which
+    /// the lock may now forget (0: none).
+    async fn journal(&self, lock_id: &str, events: &[latchkey_lock_core::Event]) -> Result<u64>;
+}
+
+/// What a lock must hold at one version: a full snapshot, in the lock core's terms.
+#[derive(Debug, Clone)]
+pub struct LockState {
+    /// The version this state is.
+    pub version: i64,
+    /// The version the lock last reported holding (the base of the sync).
+    pub acked_version: i64,
+    /// The lock's root secret: the link keys that seal this state derive from it (it is not
+    /// part of what is sent).
+    pub root_secret: LockSecret,
+    pub settings: latchkey_lock_core::Settings,
+    /// The guest-code issuer slots: the server's (slot 0) first, then the Admin devices'.
+    pub issuers: Vec<IssuerSlot>,
+    pub users: Vec<LockUser>,
+    /// Guest-key records and deny entries, newest key first, within the lock's capacities.
+    pub keys: Vec<KeyEntry>,
+    /// UTC offsets of the lock's time zone from a day ago to about 13 months ahead.
+    pub offsets: Vec<OffsetEntry>,
+    /// End (exclusive, Unix s) of the period `offsets` covers.
+    pub offsets_valid_until: i64,
+}
+
+/// One issuer slot of `LockState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuerSlot {
+    pub slot: u8,
+    pub epoch: u32,
+    pub enabled: bool,
+}
+
+/// A member as the lock holds it.
+#[derive(Debug, Clone)]
+pub struct LockUser {
+    /// The lock-local user number.
+    pub id: u32,
+    pub enabled: bool,
+    pub kind: UserKind,
+    pub pin: Option<Pin>,
+}
+
+/// A guest key as the lock holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyEntry {
+    /// A key the lock accepts.
+    Record(GuestRecord),
+    /// A revoked key's code, refused until its own window ends.
+    Deny(DenyEntry),
+}
 
 impl Domain {
     /// `POST /locks/{id}/unlock`: any member within its own rights. The server refuses early
@@ -16,14 +182,8 @@ impl Domain {
         let mut tx = self.store.begin().await?;
         let me = access::member_of(&mut tx, caller, lock_id).await?;
         if me.level() == AccessLevel::RecurringGuest {
-            let tz = TimeZoneName::from_stored(me.lock.time_zone.clone());
-            let local = now.to_zoned_datetime(tz.zone()).datetime();
-            let allowed = me
-                .member
-                .schedule
-                .as_deref()
-                .and_then(Schedule::from_stored)
-                .is_some_and(|s| s.allows(local));
+            let local = now.to_zoned_datetime(me.lock.time_zone.zone()).datetime();
+            let allowed = me.member.schedule.as_ref().is_some_and(|s| s.allows(local));
             if !allowed {
                 return Err(Error::Forbidden("outside your schedule".into()));
             }
@@ -39,5 +199,414 @@ impl Domain {
             Err(UnlockError::Timeout) => Err(Error::Timeout("the lock did not answer in time".into())),
             Err(UnlockError::Unavailable(m)) => Err(Error::Unavailable(m)),
         }
+    }
+}
+
+#[async_trait]
+impl Devices for Domain {
+    async fn paired_lock(&self, lock_id: &str) -> Result<Option<LockRow>> {
+        let mut c = self.store.read().await?;
+        Ok(store::lock_by_id(&mut c, lock_id).await?)
+    }
+
+    async fn state_to_send(
+        &self,
+        lock_id: &str,
+        now: Timestamp,
+        resend_after: i64,
+    ) -> Result<Option<(LockState, u64)>> {
+        let mut tx = self.store.begin().await?;
+        let Some(seq) = store::next_command_seq(&mut tx, lock_id).await? else {
+            return Ok(None);
+        };
+        let Some(state) = lock_state(&mut tx, lock_id, now).await? else {
+            return Ok(None);
+        };
+        // Another instance's resend loop leaves the lock alone for a while.
+        store::claim_resync(&mut tx, lock_id, ResyncClaim::Always { until: resend_after }).await?;
+        tx.commit().await?;
+        Ok(Some((state, seq as u64)))
+    }
+
+    async fn presence(&self, lock_id: &str, online: bool, now: Timestamp) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let presence = Presence {
+            online,
+            bolt: None,
+            at: ms(now),
+        };
+        store::set_lock_presence(&mut tx, lock_id, &presence).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn hello(&self, lock_id: &str, version: u64, up_seq: u64, now: Timestamp) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let presence = Presence {
+            online: true,
+            bolt: None,
+            at: ms(now),
+        };
+        store::set_lock_presence(&mut tx, lock_id, &presence).await?;
+        let held = HeldVersion {
+            version: stored(version),
+            up_seq: stored(up_seq),
+        };
+        store::record_acked_version(&mut tx, lock_id, held).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn applied(&self, lock_id: &str, version: u64, up_seq: u64) -> Result<bool> {
+        let version = stored(version);
+        let mut tx = self.store.begin().await?;
+        let held = HeldVersion {
+            version,
+            up_seq: stored(up_seq),
+        };
+        let recorded = store::record_acked_version(&mut tx, lock_id, held).await?;
+        let current = store::lock_by_id(&mut tx, lock_id).await?.map(|l| l.version);
+        tx.commit().await?;
+        Ok(recorded && current.is_some_and(|v| version < v))
+    }
+
+    async fn journal(&self, lock_id: &str, events: &[latchkey_lock_core::Event]) -> Result<u64> {
+        let mut tx = self.store.begin().await?;
+        let mut upto = 0u64;
+        for ev in events {
+            upto = upto.max(ev.seq);
+            if let Some(row) = self.event_row(&mut tx, lock_id, ev).await? {
+                store::insert_event(&mut tx, &row).await?;
+            }
+        }
+        if upto > 0 {
+            store::set_event_seq(&mut tx, lock_id, stored(upto)).await?;
+        }
+        tx.commit().await?;
+        Ok(upto)
+    }
+}
+
+/// A number from a lock as the database keeps it (BIGINT).
+fn stored(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A full snapshot of what the lock must hold, read from the database (`None`: no such lock).
+async fn lock_state(c: &mut Conn, lock_id: &str, now: Timestamp) -> Result<Option<LockState>> {
+    let Some(lock) = store::lock_by_id(c, lock_id).await? else {
+        return Ok(None);
+    };
+    let now_s = now.as_second();
+    let members = store::members(c, lock_id).await?;
+    // Only the keys the loop below can use: it stops at the lock's capacities, so reading more
+    // would make every sync cost grow with every key the lock ever had.
+    let limit = latchkey_lock_core::STANDARD_GUEST_KEYS.max(latchkey_lock_core::STANDARD_DENY) as i64;
+    let keys = store::sync_guest_keys(c, lock_id, now_s, limit).await?;
+    let issuers = store::issuers(c, lock_id).await?;
+    let base = latchkey_lock_core::Settings::DEFAULT;
+    let lockout_base = u32::try_from(lock.lockout_seconds.max(1)).unwrap_or(u32::MAX);
+    let settings = latchkey_lock_core::Settings {
+        lockout_attempts: u8::try_from(lock.wrong_code_limit.clamp(1, 255)).unwrap_or(5),
+        lockout_base_secs: lockout_base,
+        lockout_max_secs: base.lockout_max_secs.max(lockout_base),
+        ..base
+    };
+    let mut slots = vec![IssuerSlot {
+        slot: 0,
+        epoch: u32::try_from(lock.server_epoch).unwrap_or(0),
+        enabled: true,
+    }];
+    // The newest epoch of each Admin issuer slot.
+    let mut newest: HashMap<i64, &store::IssuerRow> = HashMap::new();
+    for i in &issuers {
+        if (1..8).contains(&i.slot) && newest.get(&i.slot).is_none_or(|o| o.epoch < i.epoch) {
+            newest.insert(i.slot, i);
+        }
+    }
+    let mut devices: Vec<_> = newest.into_values().collect();
+    devices.sort_by_key(|i| i.slot);
+    slots.extend(devices.into_iter().map(|i| IssuerSlot {
+        slot: i.slot as u8,
+        epoch: u32::try_from(i.epoch).unwrap_or(0),
+        enabled: i.revoked_at.is_none(),
+    }));
+    let mut users = Vec::with_capacity(members.len());
+    for m in &members {
+        let Ok(id) = u32::try_from(m.user_id) else { continue };
+        let kind = match m.access_level {
+            AccessLevel::Admin | AccessLevel::Family => UserKind::Unrestricted,
+            AccessLevel::RecurringGuest => match m.schedule.as_ref().and_then(lock_schedule) {
+                Some(s) => UserKind::ScheduleRestricted(s),
+                None => continue,
+            },
+        };
+        users.push(LockUser {
+            id,
+            enabled: true,
+            kind,
+            pin: m.pin.clone(),
+        });
+    }
+    let mut entries = Vec::new();
+    let mut records = 0;
+    let mut denies = 0;
+    for k in &keys {
+        let Ok(code) = k
+            .code
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect::<String>()
+            .parse::<u64>()
+        else {
+            continue;
+        };
+        let code_end = k.code_ends_at / 1000;
+        if code_end <= now_s {
+            continue;
+        }
+        if k.revoked_at.is_some() {
+            if denies < latchkey_lock_core::STANDARD_DENY {
+                denies += 1;
+                entries.push(KeyEntry::Deny(DenyEntry {
+                    code,
+                    expires: code_end,
+                }));
+            }
+        } else if !(k.one_time && k.used_at.is_some()) && records < latchkey_lock_core::STANDARD_GUEST_KEYS {
+            let (from, until) = (k.starts_at / 1000, k.ends_at / 1000);
+            if from < until {
+                records += 1;
+                entries.push(KeyEntry::Record(GuestRecord {
+                    code,
+                    key_id: u32::try_from(k.key_no).unwrap_or(0),
+                    from,
+                    until,
+                    one_time: k.one_time,
+                }));
+            }
+        }
+    }
+    let tz = lock.time_zone.zone();
+    let (offsets, offsets_valid_until) = offset_table(&tz, now_s);
+    Ok(Some(LockState {
+        version: lock.version,
+        acked_version: lock.acked_version,
+        root_secret: lock.root_secret,
+        settings,
+        issuers: slots,
+        users,
+        keys: entries,
+        offsets,
+        offsets_valid_until,
+    }))
+}
+
+impl Domain {
+    /// Maps one journal event to an activity-log row (`None` for bookkeeping events), marking
+    /// a one-time guest key the lock let in as used.
+    async fn event_row(&self, c: &mut Conn, lock_id: &str, ev: &latchkey_lock_core::Event) -> Result<Option<EventRow>> {
+        let at = ev.time.saturating_mul(1000);
+        let mut row = EventRow {
+            id: self.event_id(at),
+            lock_id: lock_id.to_string(),
+            seq: i64::try_from(ev.seq).ok(),
+            at,
+            ..Default::default()
+        };
+        let method = |m: Method| match m {
+            Method::Keypad => "keypad",
+            Method::Remote => "remote",
+        };
+        let subject = match &ev.kind {
+            EventKind::Granted {
+                method: m,
+                subject,
+                credential,
+            } => {
+                row.kind = "access".into();
+                row.outcome = Some("granted".into());
+                row.method = Some(method(*m).into());
+                row.detail = match credential {
+                    Credential::Pin => "PIN",
+                    Credential::GuestCode => "guest code",
+                    Credential::Remote => "remote unlock",
+                }
+                .into();
+                Some(*subject)
+            }
+            EventKind::Denied {
+                method: m,
+                reason,
+                subject,
+                repeat,
+            } => {
+                row.kind = "access".into();
+                row.outcome = Some("denied".into());
+                row.method = Some(method(*m).into());
+                row.reason = Some(latchkey_protocol::reason_name(*reason).into());
+                if *repeat > 1 {
+                    row.detail = format!("{repeat} times in a row");
+                }
+                *subject
+            }
+            EventKind::LockoutStarted { until, .. } => {
+                row.kind = "lockout".into();
+                row.method = Some("keypad".into());
+                row.detail = format!(
+                    "keypad locked until {}",
+                    Timestamp::from_second(*until)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default()
+                );
+                None
+            }
+            EventKind::TimeUntrusted { cause } => {
+                row.kind = "lock_time_lost".into();
+                row.detail = format!("{cause:?}");
+                None
+            }
+            EventKind::TimeTrusted { .. } | EventKind::SyncApplied { .. } => {
+                // Bookkeeping: acknowledged, not shown.
+                return Ok(None);
+            }
+        };
+        match subject {
+            Some(Subject::User(id)) => {
+                row.actor_kind = Some("member".into());
+                if let Some(m) = store::member_by_user_id(c, lock_id, i64::from(id)).await? {
+                    row.actor_id = Some(m.account_id.clone());
+                    row.actor_name = Some(display_name(&m.name, &m.phone));
+                } else {
+                    row.actor_name = Some(format!("former member #{id}"));
+                }
+            }
+            Some(Subject::GuestKey { code, key_id, .. }) => {
+                let granted = row.outcome.as_deref() == Some("granted");
+                let key = match key_id {
+                    Some(no) => {
+                        if granted {
+                            store::mark_guest_key_used(c, lock_id, i64::from(no), at).await?;
+                        }
+                        store::guest_key_by_no(c, lock_id, i64::from(no)).await?
+                    }
+                    None => {
+                        let text = format!("{code:012}");
+                        if granted {
+                            store::mark_guest_key_used_by_code(c, lock_id, &text, at).await?
+                        } else {
+                            None
+                        }
+                    }
+                };
+                row.actor_kind = Some("guest_key".into());
+                match key {
+                    Some(k) => {
+                        row.actor_id = Some(k.id.clone());
+                        row.actor_name = Some(k.name.clone());
+                    }
+                    None => row.actor_name = Some("guest code".into()),
+                }
+            }
+            None => {}
+        }
+        Ok(Some(row))
+    }
+}
+
+/// The server's schedule (days bit 0 = Monday) as lock-core's (bit 0 = Sunday).
+fn lock_schedule(s: &Schedule) -> Option<latchkey_lock_core::Schedule> {
+    let mut windows = heapless::Vec::new();
+    for w in &s.windows {
+        let days = ((w.days << 1) & 0x7e) | ((w.days >> 6) & 1);
+        windows
+            .push(Window {
+                days,
+                from: w.from,
+                to: w.to,
+            })
+            .ok()?;
+    }
+    let date = |d: jiff::civil::Date| LocalDate::from_ymd(i32::from(d.year()), d.month() as u8, d.day() as u8);
+    let dates = match (s.valid_from, s.valid_until) {
+        (None, None) => None,
+        (from, until) => Some((
+            from.map_or_else(|| LocalDate::from_ymd(1970, 1, 1), date)?,
+            until.map_or_else(|| LocalDate::from_ymd(2199, 12, 31), date)?,
+        )),
+    };
+    Some(latchkey_lock_core::Schedule { windows, dates })
+}
+
+/// UTC offsets of `tz` from a day ago to about 13 months ahead.
+fn offset_table(tz: &jiff::tz::TimeZone, now: i64) -> (Vec<OffsetEntry>, i64) {
+    let start = now - 86_400;
+    let horizon = now + OFFSET_HORIZON_SECS;
+    let Ok(start_ts) = Timestamp::from_second(start) else {
+        return (vec![OffsetEntry { start, offset: 0 }], horizon);
+    };
+    let mut entries = vec![OffsetEntry {
+        start,
+        offset: tz.to_offset(start_ts).seconds(),
+    }];
+    let mut valid_until = horizon;
+    for t in tz.following(start_ts) {
+        let at = t.timestamp().as_second();
+        if at >= horizon {
+            break;
+        }
+        let offset = t.offset().seconds();
+        if entries.last().is_some_and(|e| e.offset == offset || e.start >= at) {
+            continue;
+        }
+        if entries.len() == OFFSET_CAPACITY {
+            valid_until = at;
+            break;
+        }
+        entries.push(OffsetEntry { start: at, offset });
+    }
+    (entries, valid_until)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::types::WeeklyWindow;
+
+    #[test]
+    fn days_move_from_monday_first_to_sunday_first() {
+        let s = Schedule {
+            windows: vec![
+                WeeklyWindow {
+                    days: 0b000_0001, // Monday
+                    from: 9 * 60,
+                    to: 17 * 60,
+                },
+                WeeklyWindow {
+                    days: 0b100_0000, // Sunday
+                    from: 22 * 60,
+                    to: 60,
+                },
+            ],
+            valid_from: None,
+            valid_until: None,
+        };
+        let l = lock_schedule(&s).unwrap();
+        assert_eq!(l.windows[0].days, 0b000_0010, "Monday is bit 1 on the lock");
+        assert_eq!(l.windows[1].days, 0b000_0001, "Sunday is bit 0 on the lock");
+        assert_eq!(l.windows[1].to, 60);
+        assert!(l.dates.is_none());
+    }
+
+    #[test]
+    fn offset_table_covers_thirteen_months_with_dst() {
+        let tz = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        let now = 1_800_000_000; // January 2027
+        let (entries, until) = offset_table(&tz, now);
+        assert!(until >= now + 396 * 86_400, "13 months ahead");
+        assert!(entries.len() >= 3, "{entries:?}");
+        assert_eq!(entries[0].offset, 3600);
+        assert!(entries.iter().any(|e| e.offset == 7200));
+        assert!(latchkey_lock_core::OffsetTable::new(&entries, until).is_ok());
     }
 }

@@ -4,6 +4,7 @@
 use jiff::Timestamp;
 
 use super::access::{self, Caller};
+use super::types::PhoneNumber;
 use super::{Domain, Result, ms};
 use crate::store::{self, Conn, EventRow};
 
@@ -33,7 +34,7 @@ impl NewEvent {
     }
 
     /// Names the member the change is about.
-    pub fn about_member(mut self, account_id: &str, name: &str, phone: &str) -> NewEvent {
+    pub fn about_member(mut self, account_id: &str, name: &str, phone: &PhoneNumber) -> NewEvent {
         self.actor = Some((
             "member",
             Some(account_id.to_string()),
@@ -79,7 +80,14 @@ impl Domain {
     /// Returns the message id.
     pub async fn queue_sms(&self, c: &mut Conn, to: &str, body: &str, purpose: &str, now: Timestamp) -> Result<String> {
         let id = self.new_id("sms");
-        store::enqueue_sms(c, &id, to, &sms_safe(body), purpose, ms(now)).await?;
+        let sms = store::NewSms {
+            id: &id,
+            to,
+            body: &sms_safe(body),
+            purpose,
+            created_at: ms(now),
+        };
+        store::enqueue_sms(c, &sms).await?;
         Ok(id)
     }
 

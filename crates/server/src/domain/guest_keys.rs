@@ -2,10 +2,10 @@
 //! issuers for Admin devices.
 
 use jiff::{Timestamp, tz::TimeZone};
-use latchkey_guest_code::{self as gc, RootSecret, Validity};
+use latchkey_guest_code::{self as gc, Validity};
 
 use super::access::{self, Caller};
-use super::events::NewEvent;
+use super::change::Need;
 use super::types::{Name, PhoneNumber, TimeZoneName};
 use super::{Domain, Error, FieldErrors, Result, ms, ts};
 use crate::store::{self, GuestKeyRow, IssuerRow, LockRow};
@@ -81,14 +81,6 @@ pub fn local_time(t: Timestamp, tz: &TimeZoneName) -> String {
         .to_string()
 }
 
-fn root_secret(lock: &LockRow) -> Result<RootSecret> {
-    let bytes = hex::decode(&lock.root_secret).map_err(|_| Error::Internal("stored root secret is not hex".into()))?;
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|_| Error::Internal("stored root secret has the wrong length".into()))?;
-    Ok(RootSecret(arr))
-}
-
 impl Domain {
     /// `POST /locks/{id}/guest-keys`: Admins only.
     pub async fn create_guest_key(
@@ -98,13 +90,10 @@ impl Domain {
         req: &GuestKeyRequest,
         now: Timestamp,
     ) -> Result<GuestKeyRow> {
-        let mut tx = self.store.begin().await?;
-        let version = store::bump_version(&mut tx, lock_id)
-            .await?
-            .ok_or(Error::NotFound("lock"))?;
-        let admin = access::admin_of(&mut tx, caller, lock_id).await?;
-        let lock = admin.lock().clone();
-        let tz = TimeZoneName::from_stored(lock.time_zone.clone());
+        let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
+        let version = change.version()?;
+        let lock = change.admin()?.lock().clone();
+        let tz = lock.time_zone.clone();
         let zone = tz.zone();
 
         let mut errors = FieldErrors::default();
@@ -138,11 +127,11 @@ impl Domain {
         };
 
         let epoch = lock.server_epoch;
-        let key = root_secret(&lock)?.issuer_key(0, epoch as u32);
+        let key = lock.root_secret.0.issuer_key(0, epoch as u32);
         let mut next_key_no = None;
         let (code, code_ends_at) = self
             .mint_unique(
-                &mut tx,
+                change.conn(),
                 &lock,
                 &key,
                 epoch as u32,
@@ -154,7 +143,7 @@ impl Domain {
             .await?;
         let key_no = match next_key_no {
             Some(n) => n,
-            None => store::next_key_no(&mut tx, lock_id).await?,
+            None => store::next_key_no(change.conn(), lock_id).await?,
         };
         let mut row = GuestKeyRow {
             id: self.new_id("gk"),
@@ -187,9 +176,12 @@ impl Domain {
                 local_time(end, &tz),
                 tz.as_str(),
             );
-            row.sms_id = Some(self.queue_sms(&mut tx, phone.as_str(), &body, "guest_key", now).await?);
+            row.sms_id = Some(
+                self.queue_sms(change.conn(), phone.as_str(), &body, "guest_key", now)
+                    .await?,
+            );
         }
-        store::insert_guest_key(&mut tx, &row).await?;
+        store::insert_guest_key(change.conn(), &row).await?;
         let detail = format!(
             "guest key \"{}\" {} {} – {}",
             row.name,
@@ -197,18 +189,12 @@ impl Domain {
             local_time(start, &tz),
             local_time(end, &tz)
         );
-        self.log(
-            &mut tx,
-            lock_id,
-            now,
-            NewEvent::change("guest_key_created", caller, detail).about_key(&row.id, &row.name),
-        )
-        .await?;
-        tx.commit().await?;
+        let event = change.event("guest_key_created", detail).about_key(&row.id, &row.name);
+        change.log(event).await?;
+        change.commit().await?;
         if row.sms_id.is_some() {
             self.sms_wake.notify_one();
         }
-        self.gateway.lock_changed(lock_id);
         Ok(row)
     }
 
@@ -289,32 +275,19 @@ impl Domain {
 
     /// `DELETE /locks/{id}/guest-keys/{key}`: the lock learns a deny entry on its next sync.
     pub async fn revoke_guest_key(&self, caller: &Caller, lock_id: &str, id: &str, now: Timestamp) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        let version = store::bump_version(&mut tx, lock_id)
-            .await?
-            .ok_or(Error::NotFound("lock"))?;
-        access::admin_of(&mut tx, caller, lock_id).await?;
-        let key = store::guest_key(&mut tx, lock_id, id)
+        let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
+        let revocation = change.revocation()?;
+        let key = store::guest_key(change.conn(), lock_id, id)
             .await?
             .ok_or(Error::NotFound("guest key"))?;
-        if !store::revoke_guest_key(&mut tx, lock_id, id, ms(now), version).await? {
+        if !store::revoke_guest_key(change.conn(), lock_id, id, revocation).await? {
             return Err(Error::Conflict("the guest key is already revoked".into()));
         }
-        self.log(
-            &mut tx,
-            lock_id,
-            now,
-            NewEvent::change(
-                "guest_key_revoked",
-                caller,
-                format!("revoked guest key \"{}\"", key.name),
-            )
-            .about_key(&key.id, &key.name),
-        )
-        .await?;
-        tx.commit().await?;
-        self.gateway.lock_changed(lock_id);
-        Ok(())
+        let event = change
+            .event("guest_key_revoked", format!("revoked guest key \"{}\"", key.name))
+            .about_key(&key.id, &key.name);
+        change.log(event).await?;
+        change.commit().await
     }
 
     /// `POST /locks/{id}/issuers`: a guest-code issuer for one Admin device; returns the row
@@ -333,13 +306,10 @@ impl Domain {
                 .to_string(),
             None => format!("{}'s device", caller.display_name()),
         };
-        let mut tx = self.store.begin().await?;
-        let version = store::bump_version(&mut tx, lock_id)
-            .await?
-            .ok_or(Error::NotFound("lock"))?;
-        let admin = access::admin_of(&mut tx, caller, lock_id).await?;
-        let lock = admin.lock().clone();
-        let existing = store::issuers(&mut tx, lock_id).await?;
+        let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
+        let version = change.version()?;
+        let lock = change.admin()?.lock().clone();
+        let existing = store::issuers(change.conn(), lock_id).await?;
         let slot = DEVICE_SLOTS
             .clone()
             .find(|s| !existing.iter().any(|i| i.slot == *s && i.revoked_at.is_none()))
@@ -362,53 +332,35 @@ impl Domain {
             revoked_at: None,
             changed_version: version,
         };
-        store::insert_issuer(&mut tx, &row).await?;
-        let key = root_secret(&lock)?.issuer_key(slot as u8, epoch as u32);
+        store::insert_issuer(change.conn(), &row).await?;
+        let key = lock.root_secret.0.issuer_key(slot as u8, epoch as u32);
         let file = issuer_file(&row, &key);
-        self.log(
-            &mut tx,
-            lock_id,
-            now,
-            NewEvent::change(
-                "issuer_created",
-                caller,
-                format!("guest-code issuer for \"{label}\" (slot {slot})"),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        self.gateway.lock_changed(lock_id);
+        let event = change.event(
+            "issuer_created",
+            format!("guest-code issuer for \"{label}\" (slot {slot})"),
+        );
+        change.log(event).await?;
+        change.commit().await?;
         Ok((row, file))
     }
 
     /// `DELETE /locks/{id}/issuers/{issuer}`: kills every code the issuer made once the lock
     /// syncs.
     pub async fn delete_issuer(&self, caller: &Caller, lock_id: &str, id: &str, now: Timestamp) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        let version = store::bump_version(&mut tx, lock_id)
-            .await?
-            .ok_or(Error::NotFound("lock"))?;
-        access::admin_of(&mut tx, caller, lock_id).await?;
-        let issuer = store::issuer_by_id(&mut tx, lock_id, id)
+        let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
+        let revocation = change.revocation()?;
+        let issuer = store::issuer_by_id(change.conn(), lock_id, id)
             .await?
             .ok_or(Error::NotFound("issuer"))?;
-        if !store::revoke_issuer(&mut tx, id, ms(now), version).await? {
+        if !store::revoke_issuer(change.conn(), id, revocation).await? {
             return Err(Error::Conflict("the issuer is already deleted".into()));
         }
-        self.log(
-            &mut tx,
-            lock_id,
-            now,
-            NewEvent::change(
-                "issuer_revoked",
-                caller,
-                format!("deleted guest-code issuer \"{}\"", issuer.label),
-            ),
-        )
-        .await?;
-        tx.commit().await?;
-        self.gateway.lock_changed(lock_id);
-        Ok(())
+        let event = change.event(
+            "issuer_revoked",
+            format!("deleted guest-code issuer \"{}\"", issuer.label),
+        );
+        change.log(event).await?;
+        change.commit().await
     }
 }
 

@@ -3,11 +3,12 @@
 use jiff::Timestamp;
 
 use super::access::{self, Caller};
+use super::change::Need;
 use super::events::NewEvent;
 use super::members::level_and_schedule;
-use super::types::{AccessLevel, PhoneNumber, Schedule};
+use super::types::{AccessLevel, InvitationStatus, PhoneNumber};
 use super::{Domain, Error, FieldErrors, Result, ms};
-use crate::store::{self, InvitationRow, MemberRow};
+use crate::store::{self, InvitationRow, MemberRow, NewMember};
 
 impl Domain {
     /// `POST /locks/{id}/invitations`: Admins only; texts the invitee a link.
@@ -38,10 +39,10 @@ impl Domain {
         let row = InvitationRow {
             id: self.new_id("inv"),
             lock_id: lock_id.to_string(),
-            phone: phone.to_string(),
-            access_level: level.as_str().to_string(),
-            schedule: schedule.as_ref().map(Schedule::to_stored),
-            status: "pending".into(),
+            phone: phone.clone(),
+            access_level: level,
+            schedule,
+            status: InvitationStatus::Pending,
             invited_by: caller.id().to_string(),
             created_at: ms(now),
             expires_at: ms(now) + self.settings.invitation_ttl_hours as i64 * 3_600_000,
@@ -88,8 +89,8 @@ impl Domain {
         access::admin_of(&mut c, caller, lock_id).await?;
         let mut rows = store::lock_invitations(&mut c, lock_id).await?;
         for r in &mut rows {
-            if r.status == "pending" && r.expires_at <= ms(now) {
-                r.status = "expired".into();
+            if r.status == InvitationStatus::Pending && r.expires_at <= ms(now) {
+                r.status = InvitationStatus::Expired;
             }
         }
         Ok(rows)
@@ -103,7 +104,7 @@ impl Domain {
             .await?
             .filter(|i| i.lock_id == lock_id)
             .ok_or(Error::NotFound("invitation"))?;
-        if !store::respond_invitation(&mut tx, id, "revoked", ms(now)).await? {
+        if !store::respond_invitation(&mut tx, id, InvitationStatus::Revoked, ms(now)).await? {
             return Err(Error::Conflict(format!("the invitation is already {}", inv.status)));
         }
         self.log(
@@ -137,53 +138,51 @@ impl Domain {
 
     /// `POST /invitations/{id}/accept`: the caller becomes a member with the invited level.
     pub async fn accept_invitation(&self, caller: &Caller, id: &str, now: Timestamp) -> Result<(MemberRow, i64)> {
-        let mut tx = self.store.begin().await?;
-        let inv = self.my_invitation(&mut tx, caller, id).await?;
-        let version = store::bump_version(&mut tx, &inv.lock_id)
-            .await?
-            .ok_or(Error::NotFound("invitation"))?;
+        let inv = {
+            let mut c = self.store.read().await?;
+            self.my_invitation(&mut c, caller, id).await?
+        };
+        // Still pending is checked again, under the change, by `respond_invitation`.
+        let mut change = self
+            .change_lock(caller, &inv.lock_id, Need::Invitation, now)
+            .await
+            .map_err(|e| match e {
+                Error::NotFound(_) => Error::NotFound("invitation"),
+                e => e,
+            })?;
+        let version = change.version()?;
         self.check_pending(&inv, now)?;
-        if store::member(&mut tx, &inv.lock_id, caller.id()).await?.is_some() {
+        if store::member(change.conn(), &inv.lock_id, caller.id()).await?.is_some() {
             return Err(Error::Conflict("you are already a member of this lock".into()));
         }
-        if !store::respond_invitation(&mut tx, id, "accepted", ms(now)).await? {
+        if !store::respond_invitation(change.conn(), id, InvitationStatus::Accepted, ms(now)).await? {
             return Err(Error::Conflict("the invitation is no longer pending".into()));
         }
-        let user_id = store::next_user_id(&mut tx, &inv.lock_id).await?;
-        store::insert_member(
-            &mut tx,
-            &inv.lock_id,
-            caller.id(),
+        let user_id = store::next_user_id(change.conn(), &inv.lock_id).await?;
+        let member = NewMember {
+            lock_id: &inv.lock_id,
+            account_id: caller.id(),
             user_id,
-            &inv.access_level,
-            inv.schedule.clone(),
-            version,
-            ms(now),
-            Some(&inv.invited_by),
-        )
-        .await?;
-        let level = AccessLevel::from_stored(&inv.access_level);
-        self.log(
-            &mut tx,
-            &inv.lock_id,
-            now,
-            NewEvent::change(
-                "member_added",
-                caller,
-                format!("accepted the invitation as {}", level.label()),
-            )
-            .about_member(caller.id(), &caller.account.name, &caller.account.phone),
-        )
-        .await?;
-        let member = store::member(&mut tx, &inv.lock_id, caller.id())
+            access_level: inv.access_level,
+            schedule: inv.schedule.as_ref(),
+            changed_version: version,
+            added_at: ms(now),
+            added_by: Some(&inv.invited_by),
+        };
+        store::insert_member(change.conn(), &member).await?;
+        let level = inv.access_level;
+        let event = change
+            .event("member_added", format!("accepted the invitation as {}", level.label()))
+            .about_member(caller.id(), &caller.account.name, &caller.account.phone);
+        change.log(event).await?;
+        let member = store::member(change.conn(), &inv.lock_id, caller.id())
             .await?
             .ok_or(Error::NotFound("member"))?;
-        let acked = store::lock_by_id(&mut tx, &inv.lock_id)
+        let acked = store::lock_by_id(change.conn(), &inv.lock_id)
             .await?
             .map(|l| l.acked_version)
             .unwrap_or(0);
-        tx.commit().await?;
-        self.gateway.lock_changed(&inv.lock_id);
+        change.commit().await?;
         Ok((member, acked))
     }
 
@@ -192,7 +191,7 @@ impl Domain {
         let mut tx = self.store.begin().await?;
         let mut inv = self.my_invitation(&mut tx, caller, id).await?;
         self.check_pending(&inv, now)?;
-        if !store::respond_invitation(&mut tx, id, "declined", ms(now)).await? {
+        if !store::respond_invitation(&mut tx, id, InvitationStatus::Declined, ms(now)).await? {
             return Err(Error::Conflict("the invitation is no longer pending".into()));
         }
         self.log(
@@ -203,12 +202,12 @@ impl Domain {
         )
         .await?;
         tx.commit().await?;
-        inv.status = "declined".into();
+        inv.status = InvitationStatus::Declined;
         Ok(inv)
     }
 
     fn check_pending(&self, inv: &InvitationRow, now: Timestamp) -> Result<()> {
-        if inv.status != "pending" {
+        if inv.status != InvitationStatus::Pending {
             return Err(Error::Conflict(format!("the invitation is already {}", inv.status)));
         }
         if inv.expires_at <= ms(now) {

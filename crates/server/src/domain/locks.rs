@@ -3,11 +3,11 @@
 use jiff::Timestamp;
 
 use super::access::{self, AdminOf, Caller, MemberOf};
+use super::device::{PairingError, PairingGrant};
 use super::events::NewEvent;
-use super::types::{AccessLevel, Name, TimeZoneName};
+use super::types::{AccessLevel, LockSecret, Name, TimeZoneName};
 use super::{Domain, Error, FieldErrors, Result, ms};
-use crate::gateway::{PairingError, PairingGrant};
-use crate::store::{self, LockRow};
+use crate::store::{self, LockProfile, LockRow, NewMember};
 
 pub const DEFAULT_WRONG_CODE_LIMIT: i64 = 5;
 pub const DEFAULT_LOCKOUT_SECONDS: i64 = 60;
@@ -64,11 +64,11 @@ impl Domain {
             id: grant.lock_id.clone(),
             serial: device.serial.clone(),
             name: name.as_str().to_string(),
-            time_zone: tz.as_str().to_string(),
+            time_zone: tz,
             wrong_code_limit: DEFAULT_WRONG_CODE_LIMIT,
             lockout_seconds: DEFAULT_LOCKOUT_SECONDS,
-            device_key: hex::encode(device.device_key),
-            root_secret: hex::encode(grant.root_secret),
+            device_key: device.device_key,
+            root_secret: LockSecret(latchkey_guest_code::RootSecret(grant.root_secret)),
             server_epoch: 1,
             version: 1,
             acked_version: 0,
@@ -81,18 +81,17 @@ impl Domain {
             created_at: ms(now),
         };
         store::insert_lock(&mut tx, &lock).await?;
-        store::insert_member(
-            &mut tx,
-            &lock.id,
-            caller.id(),
-            1,
-            AccessLevel::Admin.as_str(),
-            None,
-            1,
-            ms(now),
-            Some(caller.id()),
-        )
-        .await?;
+        let first_admin = NewMember {
+            lock_id: &lock.id,
+            account_id: caller.id(),
+            user_id: 1,
+            access_level: AccessLevel::Admin,
+            schedule: None,
+            changed_version: lock.version,
+            added_at: ms(now),
+            added_by: Some(caller.id()),
+        };
+        store::insert_member(&mut tx, &first_admin).await?;
         self.log(
             &mut tx,
             &lock.id,
@@ -109,17 +108,19 @@ impl Domain {
     /// `GET /locks`: the caller's locks with the caller's level.
     pub async fn my_locks(&self, caller: &Caller) -> Result<Vec<(LockRow, AccessLevel)>> {
         let mut c = self.store.read().await?;
-        let rows = store::locks_of_account(&mut c, caller.id()).await?;
-        Ok(rows
-            .into_iter()
-            .map(|(l, level)| (l, AccessLevel::from_stored(&level)))
-            .collect())
+        Ok(store::locks_of_account(&mut c, caller.id()).await?)
     }
 
     /// `GET /locks/{id}`
     pub async fn lock(&self, caller: &Caller, lock_id: &str) -> Result<MemberOf> {
         let mut c = self.store.read().await?;
         access::member_of(&mut c, caller, lock_id).await
+    }
+
+    /// The lock, for an Admin of it (the Admin-only pages); 403 for its other members.
+    pub async fn lock_as_admin(&self, caller: &Caller, lock_id: &str) -> Result<AdminOf> {
+        let mut c = self.store.read().await?;
+        access::admin_of(&mut c, caller, lock_id).await
     }
 
     /// `PATCH /locks/{id}`
@@ -147,31 +148,33 @@ impl Domain {
             errors.add("settings.lockout_seconds", "must be between 10 and 3600");
         }
         errors.check()?;
-        let mut tx = self.store.begin().await?;
-        let admin: AdminOf = access::admin_of(&mut tx, caller, lock_id).await?;
-        let lock = admin.lock().clone();
-        let new_tz = tz
-            .as_ref()
-            .map(|t| t.as_str().to_string())
-            .unwrap_or(lock.time_zone.clone());
+        let mut change = self.edit_lock(caller, lock_id, now).await?;
+        let lock = change.admin()?.lock().clone();
+        let new_tz = tz.unwrap_or(lock.time_zone.clone());
         let new_limit = patch.wrong_code_limit.map(i64::from).unwrap_or(lock.wrong_code_limit);
         let new_lockout = patch.lockout_seconds.map(i64::from).unwrap_or(lock.lockout_seconds);
         let lock_must_learn =
             new_tz != lock.time_zone || new_limit != lock.wrong_code_limit || new_lockout != lock.lockout_seconds;
         if lock_must_learn {
-            store::bump_version(&mut tx, lock_id).await?;
+            change.bump().await?;
         }
         let new_name = name
             .as_ref()
             .map(|n| n.as_str().to_string())
             .unwrap_or(lock.name.clone());
-        store::update_lock_profile(&mut tx, lock_id, &new_name, &new_tz, new_limit, new_lockout).await?;
+        let profile = LockProfile {
+            name: &new_name,
+            time_zone: &new_tz,
+            wrong_code_limit: new_limit,
+            lockout_seconds: new_lockout,
+        };
+        store::update_lock_profile(change.conn(), lock_id, &profile).await?;
         let mut changes = Vec::new();
         if new_name != lock.name {
             changes.push(format!("renamed to \"{new_name}\""));
         }
         if new_tz != lock.time_zone {
-            changes.push(format!("time zone {new_tz}"));
+            changes.push(format!("time zone {}", new_tz.as_str()));
         }
         if new_limit != lock.wrong_code_limit || new_lockout != lock.lockout_seconds {
             changes.push(format!(
@@ -179,19 +182,11 @@ impl Domain {
             ));
         }
         if !changes.is_empty() {
-            self.log(
-                &mut tx,
-                lock_id,
-                now,
-                NewEvent::change("lock_changed", caller, changes.join("; ")),
-            )
-            .await?;
+            let event = change.event("lock_changed", changes.join("; "));
+            change.log(event).await?;
         }
-        let updated = access::member_of(&mut tx, caller, lock_id).await?;
-        tx.commit().await?;
-        if lock_must_learn {
-            self.gateway.lock_changed(lock_id);
-        }
+        let updated = access::member_of(change.conn(), caller, lock_id).await?;
+        change.commit().await?;
         Ok(updated)
     }
 

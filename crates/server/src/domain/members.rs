@@ -3,16 +3,26 @@
 use jiff::Timestamp;
 
 use super::access::{self, Caller};
-use super::events::NewEvent;
+use super::change::Need;
 use super::types::{AccessLevel, Pin, Schedule};
 use super::{Domain, Error, FieldErrors, Result, ms};
-use crate::store::{self, Conn, MemberRow};
+use crate::store::{self, Conn, MemberAccess, MemberRow, Removal, Revocation};
 
 /// A requested change of level and/or schedule, already parsed.
 #[derive(Debug, Clone, Default)]
 pub struct MemberPatch {
     pub access_level: Option<AccessLevel>,
     pub schedule: Option<latchkey_client::model::Schedule>,
+}
+
+/// A member as `Domain::visible_member` shows it.
+#[derive(Debug, Clone)]
+pub struct VisibleMember {
+    pub member: MemberRow,
+    /// The version the lock holds (whether it holds the member's current rights).
+    pub acked_version: i64,
+    /// Whether the caller is an Admin of the lock.
+    pub viewer_is_admin: bool,
 }
 
 /// Parses a level and schedule pair: a Recurring Guest needs a schedule; others take none.
@@ -44,6 +54,28 @@ impl Domain {
         Ok((store::members(&mut c, lock_id).await?, acked))
     }
 
+    /// Member `account_id` of the lock as the caller may see it: Admins see anyone of the
+    /// lock, other members only themselves ("not found" for anyone else).
+    pub async fn visible_member(&self, caller: &Caller, lock_id: &str, account_id: &str) -> Result<VisibleMember> {
+        let mut c = self.store.read().await?;
+        let me = access::member_of(&mut c, caller, lock_id).await?;
+        let viewer_is_admin = me.level() == AccessLevel::Admin;
+        let member = if account_id == caller.id() {
+            me.member
+        } else if viewer_is_admin {
+            store::member(&mut c, lock_id, account_id)
+                .await?
+                .ok_or(Error::NotFound("member"))?
+        } else {
+            return Err(Error::NotFound("member"));
+        };
+        Ok(VisibleMember {
+            member,
+            acked_version: me.lock.acked_version,
+            viewer_is_admin,
+        })
+    }
+
     /// `PATCH /locks/{id}/members/{account}`
     pub async fn patch_member(
         &self,
@@ -53,98 +85,75 @@ impl Domain {
         patch: &MemberPatch,
         now: Timestamp,
     ) -> Result<(MemberRow, i64)> {
-        let mut tx = self.store.begin().await?;
-        // The version bump comes first: it serialises changes to this lock's people.
-        let version = store::bump_version(&mut tx, lock_id)
-            .await?
-            .ok_or(Error::NotFound("lock"))?;
-        access::admin_of(&mut tx, caller, lock_id).await?;
-        let target = store::member(&mut tx, lock_id, account_id)
-            .await?
-            .ok_or(Error::NotFound("member"))?;
-        let old_level = AccessLevel::from_stored(&target.access_level);
+        let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
+        let version = change.version()?;
+        let target = change.target_member(account_id).await?;
+        let old_level = target.access_level;
         let level = patch.access_level.unwrap_or(old_level);
         let mut errors = FieldErrors::default();
         let schedule = match (&patch.schedule, level) {
             // Changing only the level away from Recurring Guest drops the schedule.
-            (None, AccessLevel::RecurringGuest) if old_level == AccessLevel::RecurringGuest => {
-                target.schedule.as_deref().and_then(Schedule::from_stored)
-            }
+            (None, AccessLevel::RecurringGuest) if old_level == AccessLevel::RecurringGuest => target.schedule.clone(),
             (s, l) => level_and_schedule(l, s.as_ref(), &mut errors),
         };
         errors.check()?;
         if old_level == AccessLevel::Admin && level != AccessLevel::Admin {
-            self.ensure_another_admin(&mut tx, lock_id).await?;
-            self.revoke_issuers_of(&mut tx, lock_id, account_id, version, now)
+            self.ensure_another_admin(change.conn(), lock_id).await?;
+            self.revoke_issuers_of(change.conn(), lock_id, account_id, version, now)
                 .await?;
         }
-        store::update_member_access(
-            &mut tx,
-            lock_id,
-            account_id,
-            level.as_str(),
-            schedule.as_ref().map(Schedule::to_stored),
-            version,
-        )
-        .await?;
+        let access = MemberAccess {
+            access_level: level,
+            schedule: schedule.as_ref(),
+            changed_version: version,
+        };
+        store::update_member_access(change.conn(), lock_id, account_id, &access).await?;
         let detail = match (&schedule, level == old_level) {
             (Some(_), true) => "schedule changed".to_string(),
             _ => format!("access level {} → {}", old_level.label(), level.label()),
         };
-        self.log(
-            &mut tx,
-            lock_id,
-            now,
-            NewEvent::change("member_changed", caller, detail).about_member(account_id, &target.name, &target.phone),
-        )
-        .await?;
-        let updated = store::member(&mut tx, lock_id, account_id)
+        let event = change
+            .event("member_changed", detail)
+            .about_member(account_id, &target.name, &target.phone);
+        change.log(event).await?;
+        let updated = store::member(change.conn(), lock_id, account_id)
             .await?
             .ok_or(Error::NotFound("member"))?;
-        let acked = store::lock_by_id(&mut tx, lock_id)
+        let acked = store::lock_by_id(change.conn(), lock_id)
             .await?
             .map(|l| l.acked_version)
             .unwrap_or(0);
-        tx.commit().await?;
-        self.gateway.lock_changed(lock_id);
+        change.commit().await?;
         Ok((updated, acked))
     }
 
     /// `DELETE /locks/{id}/members/{account}`: by an Admin, or by the member itself (leaving).
     /// The last Admin can be neither removed nor leave.
     pub async fn remove_member(&self, caller: &Caller, lock_id: &str, account_id: &str, now: Timestamp) -> Result<()> {
-        let mut tx = self.store.begin().await?;
-        let version = store::bump_version(&mut tx, lock_id)
-            .await?
-            .ok_or(Error::NotFound("lock"))?;
-        let me = access::member_of(&mut tx, caller, lock_id).await?;
-        if !me.is_self_or_admin(account_id) {
-            return Err(Error::Forbidden("only an Admin may remove other members".into()));
-        }
-        let target = store::member(&mut tx, lock_id, account_id)
-            .await?
-            .ok_or(Error::NotFound("member"))?;
-        if AccessLevel::from_stored(&target.access_level) == AccessLevel::Admin {
-            self.ensure_another_admin(&mut tx, lock_id).await?;
-            self.revoke_issuers_of(&mut tx, lock_id, account_id, version, now)
+        let need = Need::self_or_admin(account_id, "only an Admin may remove other members");
+        let mut change = self.change_lock(caller, lock_id, need, now).await?;
+        let version = change.version()?;
+        let target = change.target_member(account_id).await?;
+        if target.access_level == AccessLevel::Admin {
+            self.ensure_another_admin(change.conn(), lock_id).await?;
+            self.revoke_issuers_of(change.conn(), lock_id, account_id, version, now)
                 .await?;
         }
-        store::delete_member(&mut tx, lock_id, account_id, target.user_id, version).await?;
+        let removal = Removal {
+            user_id: target.user_id,
+            version,
+        };
+        store::delete_member(change.conn(), lock_id, account_id, removal).await?;
         let (kind, detail) = if caller.id() == account_id {
             ("member_left", "left the lock".to_string())
         } else {
             ("member_removed", "removed".to_string())
         };
-        self.log(
-            &mut tx,
-            lock_id,
-            now,
-            NewEvent::change(kind, caller, detail).about_member(account_id, &target.name, &target.phone),
-        )
-        .await?;
-        tx.commit().await?;
-        self.gateway.lock_changed(lock_id);
-        Ok(())
+        let event = change
+            .event(kind, detail)
+            .about_member(account_id, &target.name, &target.phone);
+        change.log(event).await?;
+        change.commit().await
     }
 
     /// `PUT /locks/{id}/members/{account}/pin`: by the member itself or an Admin.
@@ -157,18 +166,11 @@ impl Domain {
         now: Timestamp,
     ) -> Result<()> {
         let pin = Pin::parse(pin).map_err(|m| Error::invalid("pin", m))?;
-        let mut tx = self.store.begin().await?;
-        let version = store::bump_version(&mut tx, lock_id)
-            .await?
-            .ok_or(Error::NotFound("lock"))?;
-        let me = access::member_of(&mut tx, caller, lock_id).await?;
-        if !me.is_self_or_admin(account_id) {
-            return Err(Error::Forbidden("only the member or an Admin may set this PIN".into()));
-        }
-        let target = store::member(&mut tx, lock_id, account_id)
-            .await?
-            .ok_or(Error::NotFound("member"))?;
-        match store::set_member_pin(&mut tx, lock_id, account_id, pin.as_str(), version).await {
+        let need = Need::self_or_admin(account_id, "only the member or an Admin may set this PIN");
+        let mut change = self.change_lock(caller, lock_id, need, now).await?;
+        let version = change.version()?;
+        let target = change.target_member(account_id).await?;
+        match store::set_member_pin(change.conn(), lock_id, account_id, &pin, version).await {
             Ok(()) => {}
             Err(e) if e.unique_violation().is_some() => {
                 return Err(Error::Conflict(
@@ -177,16 +179,11 @@ impl Domain {
             }
             Err(e) => return Err(e.into()),
         }
-        self.log(
-            &mut tx,
-            lock_id,
-            now,
-            NewEvent::change("pin_set", caller, "keypad PIN set").about_member(account_id, &target.name, &target.phone),
-        )
-        .await?;
-        tx.commit().await?;
-        self.gateway.lock_changed(lock_id);
-        Ok(())
+        let event = change
+            .event("pin_set", "keypad PIN set")
+            .about_member(account_id, &target.name, &target.phone);
+        change.log(event).await?;
+        change.commit().await
     }
 
     /// Refuses when the lock has only one Admin. Runs after the version bump, so two Admins
@@ -213,7 +210,7 @@ impl Domain {
     ) -> Result<()> {
         for issuer in store::issuers(c, lock_id).await? {
             if issuer.account_id == account_id && issuer.revoked_at.is_none() {
-                store::revoke_issuer(c, &issuer.id, ms(now), version).await?;
+                store::revoke_issuer(c, &issuer.id, Revocation { at: ms(now), version }).await?;
             }
         }
         Ok(())

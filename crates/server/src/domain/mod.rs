@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod change;
 pub mod device;
 pub mod events;
 pub mod guest_keys;
@@ -20,10 +21,11 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use crate::gateway::Gateway;
 use crate::store::{Store, StoreError};
 
+pub use crate::env::{Clock, Entropy, OsEntropy, SystemClock};
 pub use access::{AdminOf, Caller, MemberOf};
+pub use device::Gateway;
 
 /// One problem with one input field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,36 +129,6 @@ impl From<sqlx::Error> for Error {
 
 pub type Result<T> = std::result::Result<T, Error>;
 
-/// Randomness, injected so tests can make it deterministic.
-pub trait Entropy: Send + Sync {
-    fn fill(&self, buf: &mut [u8]);
-}
-
-/// The operating system's CSPRNG.
-pub struct OsEntropy;
-
-impl Entropy for OsEntropy {
-    fn fill(&self, buf: &mut [u8]) {
-        // getrandom only fails when the OS has no randomness source at all, which a server
-        // cannot run without.
-        getrandom::fill(buf).expect("the operating system's random number generator failed");
-    }
-}
-
-/// A clock, injected for the same reason. The domain takes `now` as a parameter; handlers and
-/// workers read it from here.
-pub trait Clock: Send + Sync {
-    fn now(&self) -> Timestamp;
-}
-
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
-}
-
 /// Settings the domain needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -183,9 +155,7 @@ pub struct Domain {
 impl Domain {
     /// `n` random bytes.
     pub fn random<const N: usize>(&self) -> [u8; N] {
-        let mut b = [0u8; N];
-        self.entropy.fill(&mut b);
-        b
+        crate::env::random(self.entropy.as_ref())
     }
 
     /// A new opaque identifier such as `lk_5f0c...`.

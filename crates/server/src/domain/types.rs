@@ -81,8 +81,8 @@ impl PhoneNumber {
         n.country().id().map(|id| id.as_ref().to_string())
     }
 
-    /// A value read back from the database, which only ever holds E.164 written by `parse`.
-    pub fn from_stored(e164: String) -> PhoneNumber {
+    /// The store's decoder: the database only holds E.164 that `parse` wrote.
+    pub(crate) fn from_stored(e164: String) -> PhoneNumber {
         PhoneNumber(e164)
     }
 
@@ -120,8 +120,15 @@ impl TimeZoneName {
         }
     }
 
-    pub fn from_stored(name: String) -> TimeZoneName {
+    /// The store's decoder: the database only holds names `parse` accepted (and `zone`
+    /// falls back to UTC should one ever leave the time-zone database).
+    pub(crate) fn from_stored(name: String) -> TimeZoneName {
         TimeZoneName(name)
+    }
+
+    /// UTC, for what has no lock of its own.
+    pub fn utc() -> TimeZoneName {
+        TimeZoneName("UTC".into())
     }
 
     pub fn as_str(&self) -> &str {
@@ -181,21 +188,99 @@ impl AccessLevel {
         }
     }
 
-    pub fn from_stored(text: &str) -> AccessLevel {
-        match text {
-            "admin" => AccessLevel::Admin,
-            "family" => AccessLevel::Family,
-            // The database CHECK constraint allows nothing else.
-            _ => AccessLevel::RecurringGuest,
-        }
-    }
-
     pub fn label(self) -> &'static str {
         match self {
             AccessLevel::Admin => "Admin",
             AccessLevel::Family => "Family",
             AccessLevel::RecurringGuest => "Recurring Guest",
         }
+    }
+}
+
+impl TryFrom<&str> for AccessLevel {
+    type Error = String;
+
+    fn try_from(text: &str) -> Result<AccessLevel, String> {
+        match text {
+            "admin" => Ok(AccessLevel::Admin),
+            "family" => Ok(AccessLevel::Family),
+            "recurring_guest" => Ok(AccessLevel::RecurringGuest),
+            other => Err(format!("'{other}' is not an access level")),
+        }
+    }
+}
+
+/// Where an invitation is: pending, then accepted, declined, revoked or expired.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InvitationStatus {
+    Pending,
+    Accepted,
+    Declined,
+    Revoked,
+    Expired,
+}
+
+impl InvitationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvitationStatus::Pending => "pending",
+            InvitationStatus::Accepted => "accepted",
+            InvitationStatus::Declined => "declined",
+            InvitationStatus::Revoked => "revoked",
+            InvitationStatus::Expired => "expired",
+        }
+    }
+}
+
+impl fmt::Display for InvitationStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl TryFrom<&str> for InvitationStatus {
+    type Error = String;
+
+    fn try_from(text: &str) -> Result<InvitationStatus, String> {
+        [
+            InvitationStatus::Pending,
+            InvitationStatus::Accepted,
+            InvitationStatus::Declined,
+            InvitationStatus::Revoked,
+            InvitationStatus::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| format!("'{text}' is not an invitation status"))
+    }
+}
+
+/// A lock's root secret, decoded once where it is read. `Debug` never shows it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct LockSecret(pub latchkey_guest_code::RootSecret);
+
+impl LockSecret {
+    /// As the database keeps it.
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0.0)
+    }
+}
+
+impl fmt::Debug for LockSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LockSecret(..)")
+    }
+}
+
+impl TryFrom<&str> for LockSecret {
+    type Error = String;
+
+    fn try_from(text: &str) -> Result<LockSecret, String> {
+        hex::decode(text)
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .map(|b| LockSecret(latchkey_guest_code::RootSecret(b)))
+            .ok_or_else(|| "a root secret is 32 bytes of hex".to_string())
     }
 }
 
@@ -211,6 +296,18 @@ pub struct WeeklyWindow {
     pub from: u16,
     /// Minute of the local day, 0..1440; earlier than `from` means past midnight.
     pub to: u16,
+}
+
+impl WeeklyWindow {
+    /// The days as `mon` .. `sun`, Monday first.
+    pub fn day_names(&self) -> Vec<String> {
+        DAY_NAMES
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| self.days & (1 << bit) != 0)
+            .map(|(_, n)| n.to_string())
+            .collect()
+    }
 }
 
 /// A Recurring Guest's schedule, validated.
@@ -299,12 +396,7 @@ impl Schedule {
                 .windows
                 .iter()
                 .map(|w| latchkey_client::model::Window {
-                    days: DAY_NAMES
-                        .iter()
-                        .enumerate()
-                        .filter(|(bit, _)| w.days & (1 << bit) != 0)
-                        .map(|(_, n)| n.to_string())
-                        .collect(),
+                    days: w.day_names(),
                     from: format_minute(w.from),
                     to: format_minute(w.to),
                 })
@@ -312,17 +404,6 @@ impl Schedule {
             valid_from: self.valid_from.map(|d| d.to_string()),
             valid_until: self.valid_until.map(|d| d.to_string()),
         }
-    }
-
-    /// Stored as the JSON of `to_wire`.
-    pub fn to_stored(&self) -> String {
-        serde_json::to_string(&self.to_wire()).unwrap_or_default()
-    }
-
-    pub fn from_stored(text: &str) -> Option<Schedule> {
-        let wire: latchkey_client::model::Schedule = serde_json::from_str(text).ok()?;
-        let mut errors = FieldErrors::default();
-        Schedule::parse(&wire, "schedule", &mut errors)
     }
 
     /// Whether the local date-time falls inside the schedule (the server's own reading, used
@@ -351,7 +432,7 @@ fn clip(s: &str) -> String {
 }
 
 /// `HH:MM` to minutes; `24:00` only where `allow_end` (the end of a window).
-fn parse_minute(text: &str, allow_end: bool) -> Option<u16> {
+pub(crate) fn parse_minute(text: &str, allow_end: bool) -> Option<u16> {
     let (h, m) = text.trim().split_once(':')?;
     if h.len() != 2 || m.len() != 2 {
         return None;
@@ -364,7 +445,7 @@ fn parse_minute(text: &str, allow_end: bool) -> Option<u16> {
     (h < 24 && m < 60).then_some(h * 60 + m)
 }
 
-fn format_minute(m: u16) -> String {
+pub(crate) fn format_minute(m: u16) -> String {
     format!("{:02}:{:02}", m / 60, m % 60)
 }
 
@@ -397,7 +478,8 @@ impl Pin {
         Ok(Pin(text.to_string()))
     }
 
-    pub fn from_stored(text: String) -> Pin {
+    /// The store's decoder: the database only holds PINs `parse` accepted.
+    pub(crate) fn from_stored(text: String) -> Pin {
         Pin(text)
     }
 
@@ -489,6 +571,26 @@ mod tests {
     }
 
     #[test]
+    fn stored_levels_and_statuses_are_read_exactly() {
+        for level in [AccessLevel::Admin, AccessLevel::Family, AccessLevel::RecurringGuest] {
+            assert_eq!(AccessLevel::try_from(level.as_str()), Ok(level));
+        }
+        // An unknown level is an error, not a Recurring Guest.
+        assert!(AccessLevel::try_from("owner").is_err());
+        assert!(AccessLevel::try_from("").is_err());
+        for status in ["pending", "accepted", "declined", "revoked", "expired"] {
+            assert_eq!(InvitationStatus::try_from(status).unwrap().as_str(), status);
+        }
+        // An unknown status is an error, not Pending.
+        assert!(InvitationStatus::try_from("archived").is_err());
+        let secret = LockSecret::try_from("11".repeat(32).as_str()).unwrap();
+        assert_eq!(secret.to_hex(), "11".repeat(32));
+        assert_eq!(format!("{secret:?}"), "LockSecret(..)");
+        assert!(LockSecret::try_from("11").is_err());
+        assert!(LockSecret::try_from("zz".repeat(32).as_str()).is_err());
+    }
+
+    #[test]
     fn pins() {
         assert!(Pin::parse("482915").is_ok());
         assert!(Pin::parse("48291573").is_ok());
@@ -553,7 +655,8 @@ mod tests {
             &mut errors,
         )
         .unwrap();
-        assert_eq!(Schedule::from_stored(&s.to_stored()).unwrap(), s);
+        let mut again = FieldErrors::default();
+        assert_eq!(Schedule::parse(&s.to_wire(), "schedule", &mut again).unwrap(), s);
         let at = |t: &str| s.allows(t.parse().unwrap());
         // 2027-01-05 is a Tuesday.
         assert!(at("2027-01-05T09:00"));

@@ -1,85 +1,204 @@
-//! The gateway: how the server reaches locks. The domain sees only the `Gateway` trait; the
-//! MQTT implementation lives in `mqtt`.
+//! The gateway: the server's side of the MQTT link to locks (`docs/protocol.md`). It implements
+//! the domain's `Gateway` trait and asks the domain through its `Devices` trait (both in
+//! `domain::device`): it encodes, sends, receives and decodes, and decides nothing about what a
+//! lock holds. Its own records (command and replay sequence numbers, resend claims, unlock
+//! results handed between instances, the server key's identity) go through `store`. By job:
+//! - `broker`: the embedded broker behind `start_embedded` and `Logins`, and who may log in
+//!   (`rumqttd` runs it today);
+//! - `link`: the client connection, receiving and checking lock messages, presence, sealing
+//!   messages down, the server's key;
+//! - `sync`: full snapshots down (coalesced, resent until acknowledged), acknowledgements and
+//!   journals up;
+//! - `pairing`: SPAKE2 pairing by setup code;
+//! - `unlock`: remote unlock and its answer across instances.
 
-pub mod mqtt;
+mod broker;
+mod link;
+mod pairing;
+mod rumqttd;
+mod sync;
+mod unlock;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
+use latchkey_protocol::broker as protocol_broker;
+use latchkey_protocol::{MAX_MESSAGE_LEN, SigningKey};
+use rumqttc::{AsyncClient, MqttOptions};
+use tokio::sync::watch;
 
+use broker::LockLogins;
+use link::Link;
+
+pub use crate::domain::device::{
+    Devices, Gateway, PairedDevice, PairingError, PairingGrant, UnlockError, UnlockOutcome,
+};
+pub use link::accept_up_seq;
+
+use crate::config::{Config, MqttConfig};
+use crate::env::{Clock, Entropy, random};
 use crate::store::LockRow;
 
-/// What the server hands a lock when it pairs.
+/// The domain the gateway reports to. The domain is made after the gateway (it holds the
+/// gateway), so the gateway starts with an empty slot that `attach_domain` fills; a lock
+/// message or login that arrives in between waits for it. The gateway empties it when it stops,
+/// so that the two do not keep each other alive.
 #[derive(Clone)]
-pub struct PairingGrant {
-    pub lock_id: String,
-    pub root_secret: [u8; 32],
+pub struct DomainSlot(Arc<watch::Sender<Option<Arc<dyn Devices>>>>);
+
+impl Default for DomainSlot {
+    fn default() -> Self {
+        DomainSlot(Arc::new(watch::channel(None).0))
+    }
 }
 
-/// What the lock proves and tells about itself when it pairs.
-#[derive(Debug, Clone)]
-pub struct PairedDevice {
-    pub serial: String,
-    /// The lock's Ed25519 public key.
-    pub device_key: [u8; 32],
+impl DomainSlot {
+    /// The domain, once attached.
+    pub async fn get(&self) -> anyhow::Result<Arc<dyn Devices>> {
+        let mut rx = self.0.subscribe();
+        let attached = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| anyhow::anyhow!("the gateway stopped"))?;
+        attached.clone().ok_or_else(|| anyhow::anyhow!("the gateway stopped"))
+    }
+
+    /// Empties the slot (the gateway stopped).
+    pub fn clear(&self) {
+        self.0.send_replace(None);
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PairingError {
-    /// No unpaired lock completed the exchange with this setup code.
-    NoAnswer,
-    /// The lock refuses further attempts for a while.
-    TooManyAttempts { retry_after: u64 },
-    /// The broker is down.
-    Unavailable(String),
+/// What the gateway works with.
+pub struct Wiring {
+    /// The link's own records (command and replay numbers, resend claims, unlock results, the
+    /// server key's identity).
+    pub store: crate::store::Store,
+    /// What a lock must hold and what it reported.
+    pub domain: DomainSlot,
+    pub clock: Arc<dyn Clock>,
+    pub entropy: Arc<dyn Entropy>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// The lock's answer to a remote unlock.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UnlockOutcome {
-    Unlocked,
-    /// The lock refused, with its reason (e.g. `outside_schedule`).
-    Denied(String),
+/// Starts the gateway the configuration asks for: the embedded broker (or none, for an external
+/// one) and the server's client. It reports what locks send to the domain in `wiring.domain`
+/// once `attach_domain` put it there.
+pub async fn start(
+    config: &Config,
+    wiring: Wiring,
+    mut shutdown: watch::Receiver<bool>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> anyhow::Result<Arc<dyn Gateway>> {
+    let Wiring {
+        store,
+        domain,
+        clock,
+        entropy,
+        metrics,
+    } = wiring;
+    let mut share_group = config.mqtt_share_group.clone();
+    let (host, port, login) = match &config.mqtt {
+        MqttConfig::Embedded(addr) => {
+            let secret = link::load_or_create_secret(&config.data_dir.join("broker-secret"), entropy.as_ref())?;
+            let logins = LockLogins {
+                server: protocol_broker::server_password(&secret),
+                domain: domain.clone(),
+                runtime: tokio::runtime::Handle::current(),
+            };
+            let login = logins.server.as_str().to_string();
+            // Unguessable, so that no other login can join the group (rumqttd has no ACLs).
+            let suffix = protocol_broker::share_group_suffix(&secret);
+            share_group = format!("{share_group}-{}", String::from_utf8_lossy(&suffix));
+            let addr = broker::start_embedded(*addr, Arc::new(logins))?;
+            (addr.ip().to_string(), addr.port(), Some(login))
+        }
+        MqttConfig::External { host, port } => (host.clone(), *port, None),
+    };
+    let key_path = config.data_dir.join("server-key");
+    let server_key = SigningKey::from_bytes(&link::load_or_create_secret(&key_path, entropy.as_ref())?);
+    link::check_identity(&store, &server_key, &key_path, clock.now()).await?;
+    let client_id = format!("latchkey-server-{}", hex::encode(random::<4>(entropy.as_ref())));
+    let mut mo = MqttOptions::new(client_id, host, port);
+    if let Some(password) = login {
+        mo.set_credentials(protocol_broker::SERVER_USERNAME, password);
+    }
+    mo.set_keep_alive(Duration::from_secs(5));
+    mo.set_clean_session(true);
+    mo.set_max_packet_size(MAX_MESSAGE_LEN + 1024, MAX_MESSAGE_LEN + 1024);
+    let (client, mut events) = AsyncClient::new(mo, 1024);
+    // Small messages must leave at once, not wait for the peer's delayed ACK (~40 ms each way).
+    let mut net = rumqttc::NetworkOptions::new();
+    net.set_tcp_nodelay(true);
+    events.set_network_options(net);
+    let link = Arc::new(Link {
+        store,
+        domain,
+        clock,
+        entropy,
+        client,
+        connected: AtomicBool::new(false),
+        server_key,
+        signed_only: config.signed_only_link,
+        unlock_timeout: Duration::from_millis(config.unlock_timeout_ms),
+        share_group,
+        lock_messages: metrics.lock_messages.clone(),
+        pairings: Mutex::new(HashMap::new()),
+        next_pairing: std::sync::atomic::AtomicU64::new(0),
+        unlocks: Mutex::new(HashMap::new()),
+        syncs: Mutex::new(HashMap::new()),
+    });
+    tasks.push(tokio::spawn(link::event_loop(link.clone(), events, shutdown.clone())));
+    let resync = link.clone();
+    tasks.push(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut ticks = 0u64;
+        loop {
+            tokio::select! {
+                _ = async { shutdown.wait_for(|s| *s).await.map(|_| ()) } => break,
+                _ = tick.tick() => {
+                    resync.resync_unacked().await;
+                    ticks += 1;
+                    if ticks.is_multiple_of(60) {
+                        resync.purge_unlock_results().await;
+                    }
+                }
+            }
+        }
+    }));
+    Ok(Arc::new(MqttGateway(link)))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum UnlockError {
-    /// The lock did not answer in time.
-    Timeout,
-    /// The broker is down.
-    Unavailable(String),
+/// Gives the gateway the domain it reports lock messages to.
+pub fn attach_domain(slot: &DomainSlot, domain: Arc<dyn Devices>) {
+    slot.0.send_replace(Some(domain));
 }
+
+/// The gateway the domain holds.
+pub struct MqttGateway(Arc<Link>);
 
 #[async_trait]
-pub trait Gateway: Send + Sync {
-    /// Runs the pairing exchange with the unpaired lock showing `setup_code`.
-    async fn pair(&self, setup_code: &str, grant: &PairingGrant) -> Result<PairedDevice, PairingError>;
+impl Gateway for MqttGateway {
+    async fn pair(&self, setup_code: &str, grant: &PairingGrant) -> Result<PairedDevice, PairingError> {
+        self.0.pair(setup_code, grant).await
+    }
 
-    /// Something the lock must hold changed: send it the new state if it is connected (and
-    /// keep trying until it acknowledges).
-    fn lock_changed(&self, lock_id: &str);
+    fn lock_changed(&self, lock_id: &str) {
+        self.0.sync_soon(lock_id);
+    }
 
-    /// Sends a signed, short-lived unlock command for lock-local user `user_id` and waits
-    /// for the lock's answer.
-    async fn unlock(&self, lock: &LockRow, user_id: u32, command_seq: u64) -> Result<UnlockOutcome, UnlockError>;
+    async fn unlock(&self, lock: &LockRow, user_id: u32, command_seq: u64) -> Result<UnlockOutcome, UnlockError> {
+        self.0.unlock(lock, user_id, command_seq).await
+    }
 
-    /// Tells a lock that it was unpaired.
-    async fn unpaired(&self, lock: &LockRow);
+    async fn unpaired(&self, lock: &LockRow) {
+        self.0.unpaired(lock).await
+    }
 
-    /// Whether the broker link is up (for `/readyz`).
-    fn ready(&self) -> bool;
+    fn ready(&self) -> bool {
+        self.0.connected.load(Ordering::SeqCst)
+    }
 }
-
-/// Starts the gateway the configuration asks for: the MQTT link (embedded broker or external).
-pub async fn start(
-    config: &crate::config::Config,
-    store: crate::store::Store,
-    clock: std::sync::Arc<dyn crate::domain::Clock>,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
-    shutdown: tokio::sync::watch::Receiver<bool>,
-    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
-) -> anyhow::Result<std::sync::Arc<dyn Gateway>> {
-    mqtt::start(config, store, clock, metrics.lock_messages.clone(), shutdown, tasks).await
-}
-
-/// Gives the gateway the domain it reports lock messages to. The MQTT gateway writes what locks
-/// report through the store directly, so there is nothing to attach.
-pub fn attach_domain(_domain: &crate::domain::Domain) {}

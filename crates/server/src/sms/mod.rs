@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use tokio::io::AsyncWriteExt;
 
 use crate::config::{SmsKind, TwilioConfig};
-use crate::domain::{Clock, ms};
+use crate::domain::ms;
+use crate::env::Clock;
 use crate::store::{self, Store};
 
 /// One message to deliver.
@@ -233,7 +234,12 @@ pub async fn drain_once(
 ) -> Result<usize, store::StoreError> {
     let now = clock.now();
     let mut tx = store.begin().await?;
-    let batch = store::claim_sms(&mut tx, ms(now), 60_000, 20).await?;
+    let claim = store::SmsClaim {
+        now: ms(now),
+        lease_ms: 60_000,
+        limit: 20,
+    };
+    let batch = store::claim_sms(&mut tx, claim).await?;
     tx.commit().await?;
     for row in &batch {
         let msg = OutgoingSms {

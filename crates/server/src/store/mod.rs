@@ -1,18 +1,41 @@
 //! Storage: one code path for SQLite (the default) and PostgreSQL.
 //!
 //! The store decides nothing: it reads and writes rows inside the transactions the domain opens.
-//! All SQL is portable (TEXT, BIGINT, partial unique indexes, `$n` parameters, `RETURNING`,
+//! Rows become domain types where they are read (`decoded`, `TryFrom`): an access level, an
+//! invitation status, a schedule, a root secret the database holds is decoded once, here, and a
+//! value this binary cannot read is an error (`StoreError::Corrupt`), never a guess. One file per
+//! table group: `accounts`, `locks`, `link` (the device link's records), `members`,
+//! `invitations`, `guest_keys`, `issuers`, `events`, `sms`; `schedule` is the stored form of a
+//! schedule. All SQL is portable (TEXT, BIGINT, partial unique indexes, `$n` parameters, `RETURNING`,
 //! `ON CONFLICT`), run through `sqlx::Any`, so the migrations are written once and the same
 //! store tests run on both databases (see `docs/design/storage.md`).
 
-pub mod rows;
+mod accounts;
+mod events;
+mod guest_keys;
+mod invitations;
+mod issuers;
+mod link;
+mod locks;
+mod members;
+mod schedule;
+mod sms;
 
+use std::fmt::Display;
 use std::time::Duration;
 
-use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
-pub use rows::*;
+pub use accounts::*;
+pub use events::*;
+pub use guest_keys::*;
+pub use invitations::*;
+pub use issuers::*;
+pub use link::*;
+pub use locks::*;
+pub use members::*;
+pub use sms::*;
 
 /// A write transaction. Every state change is one of these.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -38,6 +61,9 @@ pub enum StoreError {
     Downgrade { found: i64, known: i64 },
     #[error("a unique constraint failed: {0}")]
     Unique(String),
+    /// A stored value this binary cannot read (the database was changed by something else).
+    #[error("the database holds a value this binary cannot read: {0}")]
+    Corrupt(String),
 }
 
 impl StoreError {
@@ -74,6 +100,36 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// SQLite and PostgreSQL both keep booleans as BIGINT 0/1 here.
+fn b(v: bool) -> i64 {
+    v as i64
+}
+
+/// Column `col` of a row, as text, decoded into a domain type.
+fn decoded<T>(r: &AnyRow, col: &str) -> Result<T>
+where
+    T: for<'a> TryFrom<&'a str>,
+    for<'a> <T as TryFrom<&'a str>>::Error: Display,
+{
+    let text: String = r.try_get(col)?;
+    T::try_from(text.as_str()).map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
+}
+
+/// 32 bytes kept as hex (a lock's public key).
+struct Hex32([u8; 32]);
+
+impl TryFrom<&str> for Hex32 {
+    type Error = String;
+
+    fn try_from(text: &str) -> std::result::Result<Hex32, String> {
+        hex::decode(text)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .map(Hex32)
+            .ok_or_else(|| "not 32 bytes of hex".to_string())
+    }
+}
 
 /// Splits a migration into statements: `--` comments are dropped (they may hold `;`), then the
 /// text is cut at each `;`. Migrations hold no string literals with `;` or `--`.

@@ -232,8 +232,6 @@ impl EventItem {
 #[derive(Deserialize, Default)]
 pub struct MemberForm {
     #[serde(default)]
-    pub csrf: String,
-    #[serde(default)]
     pub phone: String,
     /// The country a national phone number is read in (a CLDR region such as `DE`).
     #[serde(default)]
@@ -313,13 +311,6 @@ impl MemberForm {
         })
     }
 
-    pub fn without_csrf(self) -> MemberForm {
-        MemberForm {
-            csrf: String::new(),
-            ..self
-        }
-    }
-
     pub fn from_member(mi: &MemberItem) -> MemberForm {
         let mut f = MemberForm {
             access_level: mi.level_wire.clone(),
@@ -355,8 +346,6 @@ impl MemberForm {
 #[derive(Deserialize, Default)]
 pub struct GuestKeyForm {
     #[serde(default)]
-    pub csrf: String,
-    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub phone: String,
@@ -390,7 +379,7 @@ pub struct LocksPage {
     pub c: Common,
     pub locks: Vec<LockItem>,
     pub invitations: usize,
-    pub form: super::PairForm,
+    pub form: super::locks::PairForm,
     pub errors: FormErrors,
 }
 

@@ -1,0 +1,334 @@
+//! What every page has in common, once: the request's context (`Page`: the domain, the caller,
+//! the CSRF token, the time), the signed-in caller
+//! (`SignedIn`), forms that carry the CSRF token of their cookie (`CsrfForm`), rendering, and
+//! domain errors as pages, with the statuses of the API's one mapping (`api::error::status_of`).
+//! Each extractor answers with a rendered page when it refuses, so a handler starts with what
+//! it needs already checked.
+
+use std::convert::Infallible;
+use std::ops::Deref;
+
+use askama::Template;
+use axum::extract::{Form, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use super::views::{Common, FormErrors, MessagePage};
+use crate::api::error::status_of;
+use crate::api::extract::{SESSION_COOKIE, cookie};
+use crate::app::AppState;
+use crate::domain::{Caller, Domain, Error};
+
+/// The CSRF cookie's name.
+pub const CSRF_COOKIE: &str = "latchkey_csrf";
+
+/// What a handler answers: a page either way (`Err` for one that stops it early).
+pub type PageResult = Result<Response, Response>;
+
+/// What every page needs: the caller (if signed in), the CSRF token, cookies to set, the time.
+#[derive(Clone)]
+pub struct Page {
+    pub domain: Domain,
+    pub caller: Option<Caller>,
+    pub csrf: String,
+    set_cookies: Vec<String>,
+    secure: bool,
+    pub now: Timestamp,
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = Infallible;
+
+    /// Made once per request: the extractors after the first reuse it.
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<Page, Infallible> {
+        if let Some(page) = parts.extensions.get::<Page>() {
+            return Ok(page.clone());
+        }
+        let page = Page::new(s, &parts.headers).await;
+        parts.extensions.insert(page.clone());
+        Ok(page)
+    }
+}
+
+impl Page {
+    async fn new(s: &AppState, headers: &HeaderMap) -> Page {
+        let secure = s.domain.settings.public_url.starts_with("https://");
+        let now = s.now();
+        let mut set_cookies = Vec::new();
+        let csrf =
+            match cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit())) {
+                Some(v) => v,
+                None => {
+                    let v = hex::encode(s.domain.random::<16>());
+                    set_cookies.push(cookie_header(CSRF_COOKIE, &v, secure, None));
+                    v
+                }
+            };
+        let caller = match cookie(headers, SESSION_COOKIE) {
+            Some(token) => s.domain.authenticate(&token, now).await.ok(),
+            None => None,
+        };
+        Page {
+            domain: s.domain.clone(),
+            caller,
+            csrf,
+            set_cookies,
+            secure,
+            now,
+        }
+    }
+
+    pub fn common(&self) -> Common {
+        Common {
+            signed_in: self.caller.is_some(),
+            csrf: self.csrf.clone(),
+            notice: String::new(),
+            problem: String::new(),
+        }
+    }
+
+    /// With a confirmation of our own wording (`notice_text`).
+    pub fn common_with(&self, notice: &str) -> Common {
+        Common {
+            notice: notice.to_string(),
+            ..self.common()
+        }
+    }
+
+    /// With a problem that belongs to no single field.
+    pub fn common_with_problem(&self, problem: String) -> Common {
+        Common {
+            problem,
+            ..self.common()
+        }
+    }
+
+    /// Whether a form's token is the cookie's.
+    fn csrf_ok(&self, submitted: &str) -> bool {
+        submitted.len() == self.csrf.len() && bool::from(submitted.as_bytes().ct_eq(self.csrf.as_bytes()))
+    }
+
+    /// Signs the browser in: the session cookie for `max_age` seconds.
+    pub fn remember_session(&mut self, token: &str, max_age: i64) {
+        let c = cookie_header(SESSION_COOKIE, token, self.secure, Some(max_age));
+        self.set_cookies.push(c);
+    }
+
+    /// Signs the browser out: the session cookie cleared.
+    pub fn forget_session(&mut self) {
+        let c = cookie_header(SESSION_COOKIE, "", self.secure, Some(0));
+        self.set_cookies.push(c);
+    }
+
+    pub fn render(&self, status: StatusCode, t: impl Template) -> Response {
+        let body = match t.render() {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "template failed");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "the page could not be shown").into_response();
+            }
+        };
+        let mut resp = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+        self.add_cookies(&mut resp);
+        resp
+    }
+
+    pub fn redirect(&self, to: &str) -> Response {
+        let mut resp = Redirect::to(to).into_response();
+        self.add_cookies(&mut resp);
+        resp
+    }
+
+    fn add_cookies(&self, resp: &mut Response) {
+        for c in &self.set_cookies {
+            if let Ok(v) = HeaderValue::from_str(c) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+        }
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+
+    /// A page about a failure that is not a form field's, with the API's status for it.
+    pub fn error_page(&self, e: Error) -> Response {
+        if matches!(e, Error::Unauthenticated) {
+            return self.redirect("/");
+        }
+        let (heading, text) = wording(&e);
+        self.render(
+            status_of(&e),
+            MessagePage {
+                c: self.common(),
+                heading: heading.into(),
+                text,
+                next: if self.caller.is_some() { "/locks" } else { "/" }.into(),
+                next_label: "Continue".into(),
+            },
+        )
+    }
+
+    fn bad_csrf(&self) -> Response {
+        self.render(
+            StatusCode::FORBIDDEN,
+            MessagePage {
+                c: self.common(),
+                heading: "Please try again".into(),
+                text: "This form expired or did not come from this site. Reload the page and send it again.".into(),
+                next: "/".into(),
+                next_label: "Start again".into(),
+            },
+        )
+    }
+}
+
+/// A domain result, or the page about its error.
+pub trait OrPage<T> {
+    fn or_page(self, page: &Page) -> Result<T, Response>;
+}
+
+impl<T> OrPage<T> for Result<T, Error> {
+    fn or_page(self, page: &Page) -> Result<T, Response> {
+        self.map_err(|e| page.error_page(e))
+    }
+}
+
+/// A signed-in caller, with the page; anyone else is sent to the sign-in page.
+pub struct SignedIn {
+    pub page: Page,
+    pub caller: Caller,
+}
+
+impl Deref for SignedIn {
+    type Target = Page;
+
+    fn deref(&self) -> &Page {
+        &self.page
+    }
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, s: &AppState) -> Result<SignedIn, Response> {
+        let Ok(page) = Page::from_request_parts(parts, s).await;
+        match page.caller.clone() {
+            Some(caller) => Ok(SignedIn { page, caller }),
+            None => Err(page.redirect("/")),
+        }
+    }
+}
+
+/// A form whose `csrf` field matches the CSRF cookie (double submit); anything else is refused
+/// with a page. `T` holds the form's other fields.
+pub struct CsrfForm<T>(pub T);
+
+/// No fields besides the token (a button).
+#[derive(Deserialize)]
+pub struct Button {}
+
+#[derive(Deserialize)]
+struct WithCsrf<T> {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    form: T,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, s: &AppState) -> Result<CsrfForm<T>, Response> {
+        let (mut parts, body) = req.into_parts();
+        let Ok(page) = Page::from_request_parts(&mut parts, s).await;
+        let Form(f) = Form::<WithCsrf<T>>::from_request(Request::from_parts(parts, body), s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !page.csrf_ok(&f.csrf) {
+            return Err(page.bad_csrf());
+        }
+        Ok(CsrfForm(f.form))
+    }
+}
+
+fn cookie_header(name: &str, value: &str, secure: bool, max_age: Option<i64>) -> String {
+    let mut c = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+    if secure {
+        c.push_str("; Secure");
+    }
+    if let Some(age) = max_age {
+        c.push_str(&format!("; Max-Age={age}"));
+    }
+    c
+}
+
+/// The heading and text a page shows for an error.
+fn wording(e: &Error) -> (&'static str, String) {
+    match e {
+        Error::Unauthenticated => ("Sign in again", "Sign in again.".into()),
+        Error::NotFound(what) => ("Not found", format!("This {what} does not exist.")),
+        Error::Forbidden(m) => ("Not allowed", m.clone()),
+        Error::Conflict(m) | Error::BadRequest(m) => ("That did not work", m.clone()),
+        Error::Invalid(fe) => (
+            "That did not work",
+            fe.0.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; "),
+        ),
+        Error::RateLimited { retry_after } => ("Too many attempts", format!("Try again in {retry_after} seconds.")),
+        Error::Unavailable(m) => ("Unavailable", m.clone()),
+        Error::Timeout(m) => ("No answer", m.clone()),
+        Error::Internal(m) => {
+            // Logged once, here, where it becomes a page.
+            tracing::error!(error = %m, "internal error on a page");
+            (
+                "Something went wrong",
+                "Something went wrong on our side; try again.".into(),
+            )
+        }
+    }
+}
+
+/// Splits a domain failure into field errors and a message for the top of the form.
+pub fn form_failure(e: Error) -> (FormErrors, String) {
+    match e {
+        Error::Invalid(fe) => (FormErrors::from(fe), String::new()),
+        Error::RateLimited { retry_after } => (
+            FormErrors::default(),
+            format!("Too many attempts; try again in {retry_after} seconds."),
+        ),
+        e => (FormErrors::default(), wording(&e).1),
+    }
+}
+
+/// Only the messages we wrote ourselves are shown after a redirect (never user text).
+#[derive(Deserialize, Default)]
+pub struct Notice {
+    #[serde(default)]
+    pub done: String,
+    #[serde(default)]
+    pub before: Option<String>,
+}
+
+pub fn notice_text(code: &str) -> &'static str {
+    match code {
+        "invited" => "Successfully invited! They will get an SMS with a link.",
+        "unlocked" => "Unlocked.",
+        "pin" => "PIN saved. The lock will have it on its next sync.",
+        "saved" => "Saved.",
+        "removed" => "Removed.",
+        "revoked" => "Revoked. The lock will refuse it after its next sync.",
+        "accepted" => "Welcome! You are now a member of this lock.",
+        "declined" => "Invitation declined.",
+        "paired" => "Lock paired. You are its Admin.",
+        "left" => "You left the lock.",
+        _ => "",
+    }
+}
+
+/// The country of the signed-in person's own number, the likeliest for the numbers they type.
+pub fn caller_country(caller: &Caller) -> String {
+    caller.account.phone.country().unwrap_or_default()
+}
