@@ -9,7 +9,9 @@
 //! ```
 //!
 //! Options: `--locks N` (10000), `--first N` (1000, the first memory reading), `--at-once N`
-//! (64), `--compare` (rumqttd 0.20 too, configured as the server configures it today).
+//! (64), `--compare` (rumqttd 0.20 too, configured as the server configures it today), `--tls`
+//! (the locks connect through the TLS listener, with a certificate made for the run; the
+//! echoing server client stays on plain TCP).
 //!
 //! The broker runs in a child process (this program started again with `--serve KIND`), so its
 //! resident memory (VmRSS) is its own; the clients (`rumqttc`, the server's and the virtual
@@ -21,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS, TlsConfiguration, Transport};
 use tokio::sync::{Semaphore, oneshot};
 
 const SERVER_USER: &str = "latchkey-server";
@@ -61,6 +63,11 @@ fn main() {
         );
         std::process::exit(2);
     }
+    let tls = args.iter().any(|a| a == "--tls");
+    if tls && args.iter().any(|a| a == "--compare") {
+        eprintln!("--tls measures latchkey-broker only (rumqttd is built without TLS here)");
+        std::process::exit(2);
+    }
     let mut kinds = vec!["latchkey"];
     if args.iter().any(|a| a == "--compare") {
         if !cfg!(feature = "compare-rumqttd") {
@@ -81,7 +88,7 @@ fn main() {
         // Each broker on its own loopback address, so that the ports the first run leaves in
         // TIME_WAIT do not count against the second.
         let bind: SocketAddr = format!("127.0.0.{}:0", n + 1).parse().unwrap();
-        rt.block_on(measure(kind, bind, locks, first, at_once));
+        rt.block_on(measure(kind, bind, tls, locks, first, at_once));
     }
 }
 
@@ -112,13 +119,57 @@ fn raise_open_files() -> u64 {
 
 struct BrokerProcess {
     child: Child,
+    /// The plain listener.
     addr: SocketAddr,
+    /// Where the locks connect, and how.
+    locks: SocketAddr,
+    transport: Transport,
+    /// The certificate's folder, removed at the end.
+    files: Option<std::path::PathBuf>,
+}
+
+/// A certificate for the loopback addresses, written where the broker process reads it, and a
+/// client configuration that trusts it.
+fn tls_files() -> (Vec<String>, Transport, std::path::PathBuf) {
+    let made = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "127.0.0.2".to_string()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("latchkey-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, made.cert.pem()).unwrap();
+    std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+    let mut roots = latchkey_broker::rustls::RootCertStore::empty();
+    roots.add(made.cert.der().clone()).unwrap();
+    let provider = Arc::new(latchkey_broker::rustls::crypto::ring::default_provider());
+    let client = latchkey_broker::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let args = vec![
+        "--cert".to_string(),
+        cert.display().to_string(),
+        "--key".to_string(),
+        key.display().to_string(),
+    ];
+    (
+        args,
+        Transport::tls_with_config(TlsConfiguration::Rustls(Arc::new(client))),
+        dir,
+    )
 }
 
 impl BrokerProcess {
-    fn start(kind: &str, bind: SocketAddr) -> Self {
+    fn start(kind: &str, bind: SocketAddr, tls: bool) -> Self {
+        let (tls_args, transport, files) = match tls {
+            true => {
+                let (args, transport, dir) = tls_files();
+                (args, transport, Some(dir))
+            }
+            false => (Vec::new(), Transport::Tcp, None),
+        };
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args(["--serve", kind, "--bind", &bind.to_string()])
+            .args(&tls_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -127,12 +178,23 @@ impl BrokerProcess {
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
             .unwrap();
-        let addr = line
+        let addrs: Vec<SocketAddr> = line
             .trim()
             .strip_prefix("listening ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("the {kind} broker did not start: {line:?}"));
-        BrokerProcess { child, addr }
+            .map(|a| a.split(' ').filter_map(|a| a.parse().ok()).collect())
+            .unwrap_or_default();
+        let (addr, locks) = match addrs[..] {
+            [plain] if !tls => (plain, plain),
+            [plain, tls] => (plain, tls),
+            _ => panic!("the {kind} broker did not start: {line:?}"),
+        };
+        BrokerProcess {
+            child,
+            addr,
+            locks,
+            transport,
+            files,
+        }
     }
 
     /// The broker process's resident memory, in KiB.
@@ -152,12 +214,16 @@ impl Drop for BrokerProcess {
         // Closing its stdin ends it.
         drop(self.child.stdin.take());
         let _ = self.child.wait();
+        if let Some(dir) = &self.files {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 
-fn options(addr: SocketAddr, client_id: &str, user: &str, password: &str) -> MqttOptions {
+fn options(addr: SocketAddr, transport: &Transport, client_id: &str, user: &str, password: &str) -> MqttOptions {
     // As the virtual lock sets them.
     let mut mo = MqttOptions::new(client_id, addr.ip().to_string(), addr.port());
+    mo.set_transport(transport.clone());
     mo.set_keep_alive(Duration::from_secs(5));
     mo.set_clean_session(true);
     mo.set_max_packet_size(65 * 1024, 65 * 1024);
@@ -176,7 +242,10 @@ fn client(mo: MqttOptions, requests: usize) -> (AsyncClient, rumqttc::EventLoop)
 /// The server's side: echoes every lock's `up` message to its `down` topic.
 fn start_echo(addr: SocketAddr) -> (tokio::task::JoinHandle<()>, oneshot::Receiver<()>) {
     // Room for every lock's echo: the loop below must never wait on its own request queue.
-    let (client, mut events) = client(options(addr, "load-server", SERVER_USER, SERVER_PASSWORD), 100_000);
+    let (client, mut events) = client(
+        options(addr, &Transport::Tcp, "load-server", SERVER_USER, SERVER_PASSWORD),
+        100_000,
+    );
     let (ready_tx, ready) = oneshot::channel();
     let task = tokio::spawn(async move {
         let mut ready_tx = Some(ready_tx);
@@ -218,10 +287,13 @@ fn start_echo(addr: SocketAddr) -> (tokio::task::JoinHandle<()>, oneshot::Receiv
 
 /// Brings one lock up: CONNECT, SUBSCRIBE to its down topic, a QoS 1 message up, the echo
 /// down. Then keeps the connection (pings) until aborted.
-async fn lock(addr: SocketAddr, i: usize, up_done: oneshot::Sender<Duration>) {
+async fn lock(addr: SocketAddr, transport: Transport, i: usize, up_done: oneshot::Sender<Duration>) {
     let started = Instant::now();
     let id = lock_id(i);
-    let (client, mut events) = client(options(addr, &format!("lk-{i}"), &id, &lock_password(&id)), 16);
+    let (client, mut events) = client(
+        options(addr, &transport, &format!("lk-{i}"), &id, &lock_password(&id)),
+        16,
+    );
     let down = format!("latchkey/v1/locks/{id}/down");
     let up = format!("latchkey/v1/locks/{id}/up");
     let mut up_done = Some(up_done);
@@ -250,8 +322,8 @@ async fn lock(addr: SocketAddr, i: usize, up_done: oneshot::Sender<Duration>) {
     }
 }
 
-async fn measure(kind: &str, bind: SocketAddr, locks: usize, first: usize, at_once: usize) {
-    let broker = tokio::task::block_in_place(|| BrokerProcess::start(kind, bind));
+async fn measure(kind: &str, bind: SocketAddr, tls: bool, locks: usize, first: usize, at_once: usize) {
+    let broker = tokio::task::block_in_place(|| BrokerProcess::start(kind, bind, tls));
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_empty = broker.rss_kib();
     let (echo, ready) = start_echo(broker.addr);
@@ -267,7 +339,7 @@ async fn measure(kind: &str, bind: SocketAddr, locks: usize, first: usize, at_on
         for i in brought_up..target {
             let permit = permits.clone().acquire_owned().await.unwrap();
             let (tx, rx) = oneshot::channel();
-            tasks.push(tokio::spawn(lock(broker.addr, i, tx)));
+            tasks.push(tokio::spawn(lock(broker.locks, broker.transport.clone(), i, tx)));
             waiting.push(tokio::spawn(async move {
                 let t = tokio::time::timeout(Duration::from_secs(120), rx).await;
                 drop(permit);
@@ -290,7 +362,7 @@ async fn measure(kind: &str, bind: SocketAddr, locks: usize, first: usize, at_on
     let total: Duration = rows.iter().map(|(_, took, _)| *took).sum();
     times.sort();
     let pct = |p: f64| times.get(((times.len() as f64 * p) as usize).min(times.len().saturating_sub(1)));
-    println!("\n== {kind} ==");
+    println!("\n== {kind}{} ==", if tls { ", locks over TLS" } else { "" });
     println!("broker alone: VmRSS {:.1} MiB", rss_empty as f64 / 1024.0);
     let mut previous = (0usize, rss_empty);
     for (n, took, rss) in &rows {
@@ -350,6 +422,14 @@ fn serve(kind: &str) {
     }
 }
 
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+}
+
 fn wait_for_stdin_to_close() {
     let mut sink = String::new();
     while std::io::stdin().read_line(&mut sink).map(|n| n > 0).unwrap_or(false) {}
@@ -404,7 +484,18 @@ fn serve_latchkey(bind: SocketAddr) {
     rt.block_on(async {
         let broker = latchkey_broker::Broker::new(latchkey_broker::Config::default(), rules::Rules);
         let addr = broker.listen(bind).await.unwrap();
-        println!("listening {addr}");
+        match (arg("--cert"), arg("--key")) {
+            (Some(cert), Some(key)) => {
+                let config = latchkey_broker::server_config_from_pem(
+                    &std::fs::read(cert).unwrap(),
+                    &std::fs::read(key).unwrap(),
+                )
+                .unwrap();
+                let tls = broker.listen_tls(SocketAddr::new(bind.ip(), 0), config).await.unwrap();
+                println!("listening {addr} {tls}");
+            }
+            _ => println!("listening {addr}"),
+        }
         std::io::stdout().flush().unwrap();
         tokio::task::spawn_blocking(wait_for_stdin_to_close).await.unwrap();
         broker.stop().await;

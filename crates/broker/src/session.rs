@@ -111,12 +111,16 @@ impl<P> Session<P> {
             || st.bytes + size > config.max_queued_bytes
             || !counters.reserve(size, config.max_total_queued_bytes);
         if full {
-            counters.dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                "MQTT broker: a queue is full, dropped a message on {} for client {:?}",
-                out.msg.topic,
-                self.client_id
-            );
+            let dropped = counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            // Logged, but not once per message when a queue stays full: the 1st, 2nd, 4th, ...
+            if dropped.is_power_of_two() {
+                tracing::warn!(
+                    "the MQTT broker dropped a message on {} for client {:?} (user {:?}): its queue is full                      ({dropped} messages dropped since the broker started)",
+                    out.msg.topic,
+                    self.client_id,
+                    self.username
+                );
+            }
             return false;
         }
         st.bytes += size;
