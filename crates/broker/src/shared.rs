@@ -383,7 +383,11 @@ impl<H: Hooks> Shared<H> {
         }
         let deadline = Instant::now() + self.config.stop_timeout;
         loop {
+            // Registered before the count is read, so that a connection closing in between
+            // still wakes this loop.
             let closed = self.closed.notified();
+            tokio::pin!(closed);
+            closed.as_mut().enable();
             if self.connections.load(Ordering::SeqCst) == 0 {
                 break;
             }
