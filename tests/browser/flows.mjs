@@ -1,5 +1,5 @@
 // The web app's flows in headless Chromium, as people use them. Started by
-// crates/server/tests/browser.rs, which runs a real server (fresh database, file SMS outbox)
+// crates/server/tests/integration/browser.rs, which runs a real server (fresh database, file SMS outbox)
 // and a real virtual lock, and passes: LK_BASE (the server), LK_OUTBOX (the SMS file),
 // LK_SETUP_CODE (the virtual lock's setup code, waiting to be paired), LK_LOCK_CONTROL (the
 // virtual lock's control port: its keypad and status), LK_SHOTS (where screenshots go),

@@ -2,7 +2,6 @@
 //! the command-line client are subcommands; each lives in its own library crate or module and
 //! this file only parses arguments.
 
-mod bench;
 mod cli;
 mod guest_code;
 mod up;
@@ -28,7 +27,7 @@ enum Command {
     GuestCode(guest_code::GuestCodeArgs),
     /// The server's load tool: starts its own server and virtual lock on loopback and prints
     /// each figure beside a ceiling measured in the same run.
-    Bench(bench::BenchArgs),
+    Bench(latchkey_bench::BenchArgs),
     /// The virtual lock: lock-core behind a keypad on a loopback control port.
     Lock(LockArgs),
     /// The command-line client (`cli/`): login, locks, members, invite, guest-key, unlock,
@@ -67,7 +66,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => {
             // The servers it stops leave their locks' last messages behind: only errors.
             init_logging("error");
-            runtime()?.block_on(bench::run(args))
+            runtime()?.block_on(latchkey_bench::run(args))
         }
         Command::Lock(LockArgs {
             command: LockCommand::Run(args),

@@ -11,87 +11,160 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-/// Flags of `latchkey serve`; each is also a `LATCHKEY_*` environment variable.
-#[derive(clap::Args, Debug, Default, Clone)]
-pub struct ServeArgs {
-    /// A TOML file with any of the options below (keys as the flags, with `_` for `-`).
-    #[arg(long, env = "LATCHKEY_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Address of the HTTP API and web app [default: 127.0.0.1:8080].
-    #[arg(long, env = "LATCHKEY_HTTP")]
-    pub http: Option<String>,
-    /// Folder for the SQLite database, keys and the SMS outbox [default: ./latchkey-data].
-    #[arg(long, env = "LATCHKEY_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// `sqlite://PATH` or `postgres://...` [default: SQLite in the data folder].
-    #[arg(long, env = "LATCHKEY_DATABASE_URL")]
-    pub database_url: Option<String>,
-    /// `embedded://HOST:PORT` (a broker inside the server) or `mqtt://HOST:PORT`
-    /// [default: embedded://127.0.0.1:1884].
-    #[arg(long, env = "LATCHKEY_MQTT")]
-    pub mqtt: Option<String>,
-    /// Comma-separated SMS senders: `console`, `file:PATH`, `twilio`, `webhook:URL`
-    /// [default: console,file:DATA_DIR/outbox.jsonl].
-    #[arg(long, env = "LATCHKEY_SMS")]
-    pub sms: Option<String>,
-    /// The address users open, used in SMS links [default: http://HTTP].
-    #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
-    pub public_url: Option<String>,
-    /// Log filter in `tracing` syntax [default: info].
-    #[arg(long, env = "LATCHKEY_LOG")]
-    pub log: Option<String>,
+/// Declares every option of `serve` once: its TOML key (the field name), its `LATCHKEY_*`
+/// variable, its type, its default as `docs/operations.md` shows it, and its doc. From it
+/// follow the flag (`--key-with-dashes`, also read from the variable), the TOML key (unknown
+/// keys are errors), the list of known variables, and `OPTIONS`, which the documentation test
+/// reads.
+macro_rules! options {
+    ($(
+        $(#[doc = $doc:literal])+
+        $key:ident: $ty:ty = $env:literal $(, default $default:literal)?;
+    )*) => {
+        /// Flags of `latchkey serve`; each is also a `LATCHKEY_*` environment variable and a key
+        /// of the TOML file.
+        #[derive(clap::Args, Debug, Default, Clone)]
+        pub struct ServeArgs {
+            /// A TOML file with any of the options below (keys as the flags, with `_` for `-`).
+            #[arg(long, env = "LATCHKEY_CONFIG", hide_env_values = true)]
+            pub config: Option<PathBuf>,
+            $(
+                $(#[doc = $doc])+
+                #[arg(
+                    long,
+                    env = $env,
+                    hide_env_values = true,
+                    help = help_text(&[$($doc),+], concat!("" $(, $default)?)),
+                )]
+                pub $key: Option<$ty>,
+            )*
+        }
+
+        /// The TOML file: the same options as the flags.
+        #[derive(Deserialize, Debug, Default)]
+        #[serde(deny_unknown_fields)]
+        struct FileConfig {
+            $( $key: Option<$ty>, )*
+        }
+
+        /// Each option from the flag or its variable (clap reads both), else from the file.
+        #[derive(Debug, Default)]
+        struct Chosen {
+            $( $key: Option<$ty>, )*
+        }
+
+        impl Chosen {
+            fn new(args: &ServeArgs, file: FileConfig) -> Chosen {
+                Chosen {
+                    $( $key: args.$key.clone().or(file.$key), )*
+                }
+            }
+        }
+
+        /// Every option, for `docs/operations.md` and its test.
+        pub const OPTIONS: &[OptionDoc] = &[
+            OptionDoc {
+                key: "config",
+                env: "LATCHKEY_CONFIG",
+                default: "",
+                doc: "the TOML file",
+            },
+            $(
+                OptionDoc {
+                    key: stringify!($key),
+                    env: $env,
+                    default: concat!("" $(, $default)?),
+                    doc: concat!($($doc),+),
+                },
+            )*
+        ];
+    };
 }
 
-/// The TOML file: the same options as the flags plus the less common ones.
-#[derive(Deserialize, Debug, Default)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    http: Option<String>,
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-    mqtt: Option<String>,
-    sms: Option<String>,
-    public_url: Option<String>,
-    log: Option<String>,
-    twilio_account_sid: Option<String>,
-    twilio_auth_token: Option<String>,
-    twilio_auth_token_file: Option<PathBuf>,
-    twilio_from: Option<String>,
-    twilio_api_base: Option<String>,
-    otp_per_phone: Option<u32>,
-    otp_per_client: Option<u32>,
-    rate_window_seconds: Option<u64>,
-    invitation_ttl_hours: Option<u32>,
-    session_ttl_days: Option<u32>,
-    trust_forwarded_for: Option<bool>,
-    unlock_timeout_ms: Option<u64>,
-    mqtt_share_group: Option<String>,
+/// An option's help: its doc on one line, then its default.
+fn help_text(doc: &[&str], default: &str) -> String {
+    let mut text = doc.iter().map(|l| l.trim()).collect::<Vec<_>>().join(" ");
+    if !default.is_empty() {
+        text.push_str(&format!(" [default: {default}]"));
+    }
+    text
 }
 
-/// Every `LATCHKEY_*` variable the server reads, with the file key it stands for.
-const ENV_KEYS: &[(&str, &str)] = &[
-    ("LATCHKEY_CONFIG", "config"),
-    ("LATCHKEY_HTTP", "http"),
-    ("LATCHKEY_DATA_DIR", "data_dir"),
-    ("LATCHKEY_DATABASE_URL", "database_url"),
-    ("LATCHKEY_MQTT", "mqtt"),
-    ("LATCHKEY_SMS", "sms"),
-    ("LATCHKEY_PUBLIC_URL", "public_url"),
-    ("LATCHKEY_LOG", "log"),
-    ("LATCHKEY_TWILIO_ACCOUNT_SID", "twilio_account_sid"),
-    ("LATCHKEY_TWILIO_AUTH_TOKEN", "twilio_auth_token"),
-    ("LATCHKEY_TWILIO_AUTH_TOKEN_FILE", "twilio_auth_token_file"),
-    ("LATCHKEY_TWILIO_FROM", "twilio_from"),
-    ("LATCHKEY_TWILIO_API_BASE", "twilio_api_base"),
-    ("LATCHKEY_OTP_PER_PHONE", "otp_per_phone"),
-    ("LATCHKEY_OTP_PER_CLIENT", "otp_per_client"),
-    ("LATCHKEY_RATE_WINDOW_SECONDS", "rate_window_seconds"),
-    ("LATCHKEY_INVITATION_TTL_HOURS", "invitation_ttl_hours"),
-    ("LATCHKEY_SESSION_TTL_DAYS", "session_ttl_days"),
-    ("LATCHKEY_TRUST_FORWARDED_FOR", "trust_forwarded_for"),
-    ("LATCHKEY_UNLOCK_TIMEOUT_MS", "unlock_timeout_ms"),
-    ("LATCHKEY_MQTT_SHARE_GROUP", "mqtt_share_group"),
-];
+/// One option as `docs/operations.md` lists it.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionDoc {
+    /// The TOML key; the flag is `--` and the key with `-` for `_`.
+    pub key: &'static str,
+    pub env: &'static str,
+    /// As the documentation shows it (empty: none).
+    pub default: &'static str,
+    pub doc: &'static str,
+}
+
+impl OptionDoc {
+    pub fn flag(&self) -> String {
+        format!("--{}", self.key.replace('_', "-"))
+    }
+}
+
+options! {
+    /// Address of the HTTP API and web app.
+    http: String = "LATCHKEY_HTTP", default "127.0.0.1:8080";
+    /// Folder for the SQLite database, keys and the SMS outbox.
+    data_dir: PathBuf = "LATCHKEY_DATA_DIR", default "./latchkey-data";
+    /// `sqlite://PATH` or `postgres://...`.
+    database_url: String = "LATCHKEY_DATABASE_URL", default "sqlite://DATA_DIR/latchkey.db";
+    /// `embedded://HOST:PORT` (a broker inside the server) or `mqtt://HOST:PORT`.
+    mqtt: String = "LATCHKEY_MQTT", default "embedded://127.0.0.1:1884";
+    /// Comma-separated SMS senders: `console`, `file:PATH`, `twilio`, `webhook:URL`.
+    sms: String = "LATCHKEY_SMS", default "console,file:DATA_DIR/outbox.jsonl";
+    /// The address users open, used in SMS links.
+    public_url: String = "LATCHKEY_PUBLIC_URL", default "http://HTTP";
+    /// Log filter in `tracing` syntax.
+    log: String = "LATCHKEY_LOG", default "info";
+    /// Twilio account SID, for `sms = "twilio"`.
+    twilio_account_sid: String = "LATCHKEY_TWILIO_ACCOUNT_SID";
+    /// Twilio auth token, for `sms = "twilio"` (prefer the `_file` form: a flag shows in the
+    /// process list).
+    twilio_auth_token: String = "LATCHKEY_TWILIO_AUTH_TOKEN";
+    /// A file holding the Twilio auth token.
+    twilio_auth_token_file: PathBuf = "LATCHKEY_TWILIO_AUTH_TOKEN_FILE";
+    /// Twilio sender number or messaging service.
+    twilio_from: String = "LATCHKEY_TWILIO_FROM";
+    /// Twilio's API address, for tests against a local stub.
+    twilio_api_base: String = "LATCHKEY_TWILIO_API_BASE", default "https://api.twilio.com";
+    /// Sign-in codes sent to one phone number per window.
+    otp_per_phone: u32 = "LATCHKEY_OTP_PER_PHONE", default "5";
+    /// Sign-in requests and code checks per client address per window.
+    otp_per_client: u32 = "LATCHKEY_OTP_PER_CLIENT", default "30";
+    /// The rate-limit window, in seconds.
+    rate_window_seconds: u64 = "LATCHKEY_RATE_WINDOW_SECONDS", default "900";
+    /// How long an invitation stays pending, in hours.
+    invitation_ttl_hours: u32 = "LATCHKEY_INVITATION_TTL_HOURS", default "168";
+    /// How long a session lasts, in days.
+    session_ttl_days: u32 = "LATCHKEY_SESSION_TTL_DAYS", default "90";
+    /// Take the client address from `X-Forwarded-For`, only behind your own proxy (`true` or
+    /// `1`).
+    trust_forwarded_for: Yes = "LATCHKEY_TRUST_FORWARDED_FOR", default "false";
+    /// How long a remote unlock waits for the lock, in milliseconds.
+    unlock_timeout_ms: u64 = "LATCHKEY_UNLOCK_TIMEOUT_MS", default "5000";
+    /// MQTT shared-subscription group of the locks' messages.
+    mqtt_share_group: String = "LATCHKEY_MQTT_SHARE_GROUP", default "latchkey";
+}
+
+/// A yes/no option: `true` or `false` in the TOML file; `true` or `1` (anything else: no) as a
+/// flag or variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Yes(pub bool);
+
+impl std::str::FromStr for Yes {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Yes, Self::Err> {
+        Ok(Yes(s == "true" || s == "1"))
+    }
+}
 
 /// Where locks connect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,42 +244,39 @@ impl Config {
             }
             None => FileConfig::default(),
         };
-        let env = |key: &str| std::env::var(key).ok();
+        let o = Chosen::new(args, file);
 
-        let http_text = pick(&args.http, &file.http).unwrap_or_else(|| "127.0.0.1:8080".into());
+        let http_text = o.http.unwrap_or_else(|| "127.0.0.1:8080".into());
         let http: SocketAddr = http_text
             .parse()
             .with_context(|| format!("http: '{http_text}' is not an address like 127.0.0.1:8080"))?;
-        let data_dir = args
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./latchkey-data"));
-        let database_url =
-            pick(&args.database_url, &file.database_url).unwrap_or_else(|| default_sqlite_url(&data_dir));
+        let data_dir = o.data_dir.unwrap_or_else(|| PathBuf::from("./latchkey-data"));
+        let database_url = o.database_url.unwrap_or_else(|| default_sqlite_url(&data_dir));
         if !(database_url.starts_with("sqlite:")
             || database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://"))
         {
             bail!("database_url: expected sqlite://PATH or postgres://..., got '{database_url}'");
         }
-        let mqtt = parse_mqtt(&pick(&args.mqtt, &file.mqtt).unwrap_or_else(|| "embedded://127.0.0.1:1884".into()))?;
-        let sms = match pick(&args.sms, &file.sms) {
+        let mqtt = parse_mqtt(&o.mqtt.unwrap_or_else(|| "embedded://127.0.0.1:1884".into()))?;
+        let sms = match o.sms {
             Some(text) => parse_sms(&text)?,
             None => vec![SmsKind::Console, SmsKind::File(data_dir.join("outbox.jsonl"))],
         };
         let twilio = if sms.contains(&SmsKind::Twilio) {
-            let get = |v: Option<String>, key: &str, name: &str| {
-                env(key)
-                    .or(v)
-                    .with_context(|| format!("sms=twilio needs {name} (config key) or {key} (environment)"))
+            let need = |v: Option<String>, key: &str| {
+                v.with_context(|| {
+                    format!(
+                        "sms=twilio needs {key} (config key, or LATCHKEY_{})",
+                        key.to_uppercase()
+                    )
+                })
             };
-            let token = match env("LATCHKEY_TWILIO_AUTH_TOKEN").or_else(|| file.twilio_auth_token.clone()) {
+            let auth_token = match o.twilio_auth_token {
                 Some(t) => t,
                 None => {
-                    let path = env("LATCHKEY_TWILIO_AUTH_TOKEN_FILE")
-                        .map(PathBuf::from)
-                        .or_else(|| file.twilio_auth_token_file.clone())
+                    let path = o
+                        .twilio_auth_token_file
                         .context("sms=twilio needs twilio_auth_token or twilio_auth_token_file")?;
                     std::fs::read_to_string(&path)
                         .with_context(|| format!("reading {}", path.display()))?
@@ -215,41 +285,27 @@ impl Config {
                 }
             };
             Some(TwilioConfig {
-                account_sid: get(
-                    file.twilio_account_sid.clone(),
-                    "LATCHKEY_TWILIO_ACCOUNT_SID",
-                    "twilio_account_sid",
-                )?,
-                auth_token: token,
-                from: get(file.twilio_from.clone(), "LATCHKEY_TWILIO_FROM", "twilio_from")?,
-                api_base: env("LATCHKEY_TWILIO_API_BASE")
-                    .or_else(|| file.twilio_api_base.clone())
-                    .unwrap_or_else(|| "https://api.twilio.com".into()),
+                account_sid: need(o.twilio_account_sid, "twilio_account_sid")?,
+                auth_token,
+                from: need(o.twilio_from, "twilio_from")?,
+                api_base: o.twilio_api_base.unwrap_or_else(|| "https://api.twilio.com".into()),
             })
         } else {
             None
         };
-        let public_url = pick(&args.public_url, &file.public_url)
+        let public_url = o
+            .public_url
             .unwrap_or_else(|| format!("http://{http}"))
             .trim_end_matches('/')
             .to_string();
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             bail!("public_url: expected an http:// or https:// URL, got '{public_url}'");
         }
-        let num = |v: Option<u64>, key: &str, default: u64| -> anyhow::Result<u64> {
-            match env(key) {
-                Some(text) => text.parse().with_context(|| format!("{key}: '{text}' is not a number")),
-                None => Ok(v.unwrap_or(default)),
-            }
-        };
         let limits = Limits {
-            otp_per_phone: num(file.otp_per_phone.map(u64::from), "LATCHKEY_OTP_PER_PHONE", 5)? as u32,
-            otp_per_client: num(file.otp_per_client.map(u64::from), "LATCHKEY_OTP_PER_CLIENT", 30)? as u32,
-            window_seconds: num(file.rate_window_seconds, "LATCHKEY_RATE_WINDOW_SECONDS", 900)?,
-            trust_forwarded_for: match env("LATCHKEY_TRUST_FORWARDED_FOR") {
-                Some(v) => v == "true" || v == "1",
-                None => file.trust_forwarded_for.unwrap_or(false),
-            },
+            otp_per_phone: o.otp_per_phone.unwrap_or(5),
+            otp_per_client: o.otp_per_client.unwrap_or(30),
+            window_seconds: o.rate_window_seconds.unwrap_or(900),
+            trust_forwarded_for: o.trust_forwarded_for.is_some_and(|y| y.0),
         };
         Ok(Config {
             http,
@@ -259,20 +315,12 @@ impl Config {
             sms,
             twilio,
             public_url,
-            log: pick(&args.log, &file.log).unwrap_or_else(|| "info".into()),
+            log: o.log.unwrap_or_else(|| "info".into()),
             limits,
-            invitation_ttl_hours: num(
-                file.invitation_ttl_hours.map(u64::from),
-                "LATCHKEY_INVITATION_TTL_HOURS",
-                7 * 24,
-            )? as u32,
-            session_ttl_days: num(file.session_ttl_days.map(u64::from), "LATCHKEY_SESSION_TTL_DAYS", 90)? as u32,
-            unlock_timeout_ms: num(file.unlock_timeout_ms, "LATCHKEY_UNLOCK_TIMEOUT_MS", 5000)?,
-            mqtt_share_group: parse_share_group(
-                &env("LATCHKEY_MQTT_SHARE_GROUP")
-                    .or(file.mqtt_share_group)
-                    .unwrap_or_else(|| "latchkey".into()),
-            )?,
+            invitation_ttl_hours: o.invitation_ttl_hours.unwrap_or(7 * 24),
+            session_ttl_days: o.session_ttl_days.unwrap_or(90),
+            unlock_timeout_ms: o.unlock_timeout_ms.unwrap_or(5000),
+            mqtt_share_group: parse_share_group(&o.mqtt_share_group.unwrap_or_else(|| "latchkey".into()))?,
             signed_only_link: false,
         })
     }
@@ -327,10 +375,6 @@ fn parse_share_group(text: &str) -> anyhow::Result<String> {
     Ok(text.to_string())
 }
 
-fn pick(flag: &Option<String>, file: &Option<String>) -> Option<String> {
-    flag.clone().or_else(|| file.clone())
-}
-
 fn default_sqlite_url(data_dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", data_dir.join("latchkey.db").display())
 }
@@ -339,8 +383,8 @@ fn default_sqlite_url(data_dir: &Path) -> String {
 /// silently).
 fn check_env(keys: impl Iterator<Item = String>) -> anyhow::Result<()> {
     for key in keys {
-        if key.starts_with("LATCHKEY_") && !ENV_KEYS.iter().any(|(k, _)| *k == key) {
-            let known: Vec<&str> = ENV_KEYS.iter().map(|(k, _)| *k).collect();
+        if key.starts_with("LATCHKEY_") && !OPTIONS.iter().any(|o| o.env == key) {
+            let known: Vec<&str> = OPTIONS.iter().map(|o| o.env).collect();
             bail!(
                 "unknown environment variable {key}; known ones are: {}",
                 known.join(", ")
@@ -392,11 +436,6 @@ fn parse_sms(text: &str) -> anyhow::Result<Vec<SmsKind>> {
         bail!("sms: name at least one sender");
     }
     Ok(out)
-}
-
-/// The file keys, for `docs/operations.md` and its test.
-pub fn documented_keys() -> impl Iterator<Item = (&'static str, &'static str)> {
-    ENV_KEYS.iter().copied()
 }
 
 #[cfg(test)]
@@ -482,20 +521,69 @@ mod tests {
         assert_eq!(cfg.public_url, "http://127.0.0.1:9000");
     }
 
+    /// Every option is a flag and a TOML key (and, through clap, a variable): the less common
+    /// ones too, and a flag wins over the file.
+    #[test]
+    fn every_option_is_a_flag_and_a_key() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        use clap::Parser;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "otp_per_phone = 9\nunlock_timeout_ms = 1234\ntrust_forwarded_for = true\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "serve".as_ref(),
+            "--config".as_ref(),
+            path.as_os_str(),
+            "--otp-per-phone".as_ref(),
+            "7".as_ref(),
+            "--session-ttl-days".as_ref(),
+            "3".as_ref(),
+            "--data-dir".as_ref(),
+            dir.path().as_os_str(),
+        ])
+        .unwrap();
+        let cfg = Config::resolve(&cli.serve).unwrap();
+        assert_eq!(cfg.limits.otp_per_phone, 7, "the flag wins over the file");
+        assert_eq!(cfg.session_ttl_days, 3);
+        assert_eq!(cfg.unlock_timeout_ms, 1234, "from the file");
+        assert!(cfg.limits.trust_forwarded_for);
+        assert_eq!(cfg.limits.otp_per_client, 30, "the default");
+        for o in OPTIONS {
+            assert!(
+                o.env.starts_with("LATCHKEY_") && o.env[9..].eq_ignore_ascii_case(o.key),
+                "{o:?}"
+            );
+        }
+        assert!(Cli::try_parse_from(["serve", "--otp-per-phone", "many"]).is_err());
+    }
+
     #[test]
     fn operations_doc_names_every_option() {
         let doc = include_str!("../../../docs/operations.md");
-        for (var, key) in documented_keys() {
+        for o in OPTIONS {
+            let key = if o.key == "config" {
+                "(none)".to_string()
+            } else {
+                format!("`{}`", o.key)
+            };
+            let default = if o.default.is_empty() {
+                " ".to_string()
+            } else {
+                format!(" `{}` ", o.default)
+            };
+            let row = format!("| {key} | `{}` | `{}` |{default}|", o.env, o.flag());
             assert!(
-                doc.contains(&format!("`{var}`")),
-                "docs/operations.md does not name {var}"
+                doc.lines().any(|l| l.starts_with(&row)),
+                "docs/operations.md has no row starting {row}"
             );
-            if key != "config" {
-                assert!(
-                    doc.contains(&format!("`{key}`")),
-                    "docs/operations.md does not name the key {key}"
-                );
-            }
         }
     }
 }

@@ -1,8 +1,9 @@
-//! `latchkey bench`: the server's load tool. It starts its own server in-process on loopback
-//! (a fresh temporary data folder, the embedded broker, a paired in-process virtual lock),
-//! drives it over real HTTP and MQTT, and prints each figure beside a ceiling measured in the
-//! same run (`../shared/spec/performance.md`, "The server"). A failed request never stops a
-//! run: it is counted and shown in the table.
+//! The server's load tool, run as `latchkey bench` (the `latchkey` binary parses the flags,
+//! `BenchArgs`, and calls `run`). It starts the binary it runs in as `latchkey serve`, a second
+//! process (a fresh temporary data folder, the embedded broker), pairs virtual locks of its own
+//! process through the public API, drives the server over real HTTP and MQTT, and prints each
+//! figure beside a ceiling measured in the same run (`docs/performance.md`, "The server"). A
+//! failed request never stops a run: it is counted and shown in the table.
 
 use std::path::Path;
 use std::sync::Arc;

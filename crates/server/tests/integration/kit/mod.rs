@@ -7,6 +7,7 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`. Each test then gets its own database
 //! `lk_test_<random>`, dropped again when the test stops its server. With `CI=true` and
 //! neither variable set, the PostgreSQL variants fail instead of skipping.
+// Shared by many test modules; not each uses every helper.
 #![allow(dead_code)]
 
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::pg::FreshDb;
 use async_trait::async_trait;
 use jiff::{SignedDuration, Timestamp};
 use latchkey_client::Client;
@@ -64,57 +66,9 @@ pub enum Backend {
 
 impl Backend {
     /// The PostgreSQL backend when the environment offers one; `None` (skip) otherwise, and a
-    /// failure when `CI=true`.
+    /// failure when `CI=true` (`pg::admin_url`).
     pub fn postgres() -> Option<Backend> {
-        let url = std::env::var("LATCHKEY_TEST_PG")
-            .ok()
-            .or_else(|| std::env::var("LK_TEST_PG").ok())
-            .filter(|u| !u.trim().is_empty());
-        match url {
-            Some(u) => Some(Backend::Postgres(u)),
-            None => {
-                assert!(
-                    std::env::var("CI").as_deref() != Ok("true"),
-                    "CI=true but neither LATCHKEY_TEST_PG nor LK_TEST_PG is set: the API tests must run on PostgreSQL in CI"
-                );
-                eprintln!("SKIPPED on PostgreSQL: set LATCHKEY_TEST_PG=postgres://USER@HOST:PORT/DB to run it");
-                None
-            }
-        }
-    }
-}
-
-fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n];
-    getrandom::fill(&mut bytes).expect("entropy");
-    hex::encode(bytes)
-}
-
-/// Creates `lk_test_<random>` and returns (its URL, its name).
-async fn fresh_pg(admin: &str) -> (String, String) {
-    use sqlx::Connection;
-    let name = format!("lk_test_{}", random_hex(6));
-    let mut conn = sqlx::PgConnection::connect(admin)
-        .await
-        .unwrap_or_else(|e| panic!("the PostgreSQL admin URL {admin} is not reachable: {e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let _ = conn.close().await;
-    let (base, _) = admin.rsplit_once('/').unwrap_or((admin, ""));
-    (format!("{base}/{name}"), name)
-}
-
-async fn drop_pg(admin: &str, name: &str) {
-    use sqlx::Connection;
-    if let Ok(mut conn) = sqlx::PgConnection::connect(admin).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
-        let _ = conn.close().await;
+        crate::pg::admin_url().map(Backend::Postgres)
     }
 }
 
@@ -304,7 +258,7 @@ pub struct Harness {
     /// A client with no session.
     pub anon: Client,
     pub base: String,
-    pg_db: Option<String>,
+    pg_db: Option<FreshDb>,
     phones: AtomicU32,
 }
 
@@ -316,13 +270,11 @@ impl Harness {
     /// Starts with a configuration the test may adjust (limits, SMS senders, ...).
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Harness {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (url, pg_db) = match &backend {
-            Backend::Sqlite => (None, None),
-            Backend::Postgres(admin) => {
-                let (url, name) = fresh_pg(admin).await;
-                (Some(url), Some(name))
-            }
+        let pg_db = match &backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(admin) => Some(FreshDb::create(admin, "test").await),
         };
+        let url = pg_db.as_ref().map(|db| db.url.clone());
         let mut config = Config::for_tests(dir.path(), url, MqttConfig::Embedded("127.0.0.1:0".parse().unwrap()));
         tweak(&mut config);
         let clock = Arc::new(TestClock::new(START.parse().unwrap()));
@@ -356,8 +308,8 @@ impl Harness {
         if let Some(s) = self.server.take() {
             s.stop().await;
         }
-        if let (Backend::Postgres(admin), Some(db)) = (&self.backend, &self.pg_db) {
-            drop_pg(admin, db).await;
+        if let Some(db) = &self.pg_db {
+            db.drop_now().await;
         }
     }
 

@@ -4,7 +4,7 @@
 //! mid-sync, a broker killed and restarted mid-sync, messages replayed or forged on the broker,
 //! and a remote unlock while the lock is offline.
 
-mod device_kit;
+use crate::device_kit;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! for malformed requests, 413 for oversized bodies, 429 with `Retry-After` past the rate
 //! limits, and never a 500.
 
-mod kit;
+use crate::kit;
 
 use jiff::SignedDuration;
 use kit::{Backend, Harness, User, guest_key, invalid_fields, schedule, status};

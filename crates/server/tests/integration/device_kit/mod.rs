@@ -7,6 +7,7 @@
 //! `Broker::Mosquitto` uses the system Mosquitto on 127.0.0.1:1883 (skipped with a message when
 //! it is not running, a failure with `CI=true`); `Broker::OwnMosquitto` starts a private
 //! `/usr/sbin/mosquitto` on a free port that the test can stop and start again.
+// Shared by many test modules; not each uses every helper.
 #![allow(dead_code)]
 
 use std::future::Future;

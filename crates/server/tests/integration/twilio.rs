@@ -3,7 +3,7 @@
 //! SID and auth token, form fields `To`, `From`, `Body`), a failed send is retried with backoff
 //! (driven by the test clock), and nothing is delivered twice.
 
-mod kit;
+use crate::kit;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 //! virtual lock logs in again under its lock id with the password derived from its root secret,
 //! and keeps working (sync, keypad) after a restart; unpairing revokes the login.
 
-mod device_kit;
+use crate::device_kit;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! keypad, remote unlock, removal, and the lock's journal in the activity log. The world and
 //! its helpers are in `device_kit`, shared with `device_flows.rs`.
 
-mod device_kit;
+use crate::device_kit;
 
 use device_kit::{Broker, FAMILY, OWNER, World, eventually};
 use latchkey_client::model::{AccessLevel, SyncState};

@@ -1,6 +1,6 @@
 //! The OpenAPI description is generated from the handlers; `docs/openapi.json` is the committed
 //! copy reviewers and client authors read. This test fails when they differ (regenerate with
-//! `LK_UPDATE_OPENAPI=1 cargo nextest run -p latchkey-server --test openapi`) and when a path of
+//! `LK_UPDATE_OPENAPI=1 cargo nextest run -p latchkey-server -E "test(openapi::)"`) and when a path of
 //! the public contract is missing.
 
 const COMMITTED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
@@ -85,6 +85,6 @@ fn the_committed_description_matches_the_code() {
     assert!(
         committed == generated,
         "docs/openapi.json is out of date: regenerate it with \
-         LK_UPDATE_OPENAPI=1 cargo nextest run -p latchkey-server --test openapi"
+         LK_UPDATE_OPENAPI=1 cargo nextest run -p latchkey-server -E \"test(openapi::)\""
     );
 }

@@ -1,6 +1,7 @@
 //! The store suite: the same tests on SQLite (always) and on PostgreSQL (a fresh database per
 //! test when `LK_TEST_PG` names an admin URL; required when `CI=true`).
 
+use crate::pg::FreshDb;
 use latchkey_server::domain::device::UnlockOutcome;
 use latchkey_server::domain::types::{AccessLevel, LockSecret, PhoneNumber, Pin, TimeZoneName};
 use latchkey_server::store::{self, AccountRow, EventRow, LockRow, Store, StoreError};
@@ -11,39 +12,15 @@ async fn stores() -> Vec<(String, Store, tempfile::TempDir)> {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display());
     out.push(("sqlite".to_string(), Store::open(&url).await.expect("open sqlite"), dir));
-    if let Some(url) = fresh_pg().await {
+    if let Some(db) = FreshDb::if_configured("store").await {
         let dir = tempfile::tempdir().expect("temp dir");
         out.push((
             "postgres".to_string(),
-            Store::open(&url).await.expect("open postgres"),
+            Store::open(&db.url).await.expect("open postgres"),
             dir,
         ));
     }
     out
-}
-
-/// Creates `lk_store_<random>` on the server `LK_TEST_PG` points at and returns its URL.
-async fn fresh_pg() -> Option<String> {
-    let Ok(admin) = std::env::var("LK_TEST_PG") else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but LK_TEST_PG is not set: the store suite must run on PostgreSQL in CI"
-        );
-        return None;
-    };
-    use sqlx::Connection;
-    let mut bytes = [0u8; 6];
-    getrandom::fill(&mut bytes).expect("entropy");
-    let name = format!("lk_store_{}", hex::encode(bytes));
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("LK_TEST_PG={admin} is not reachable: {e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    Some(format!("{base}/{name}"))
 }
 
 fn account(id: &str, phone: &str) -> AccountRow {

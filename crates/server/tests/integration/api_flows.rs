@@ -3,7 +3,7 @@
 //! and their SMS, issuers, PINs, remote unlock and the activity log. Each flow runs on SQLite
 //! and, when configured, on PostgreSQL (see `kit`).
 
-mod kit;
+use crate::kit;
 
 use jiff::SignedDuration;
 use kit::{Backend, Harness, UnlockMode, User, always, guest_key, invalid_fields, schedule, status};

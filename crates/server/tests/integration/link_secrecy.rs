@@ -15,9 +15,7 @@
 //! sequence number, which is the nonce, ever cover two different messages: not in a lock's
 //! life, and not when the lock is deleted with a stale copy of its row.
 
-mod device_kit;
-
-use device_kit::{Broker, FAMILY, FAMILY2, OWNER, Sniffer, World, eventually};
+use crate::device_kit::{Broker, FAMILY, FAMILY2, OWNER, Sniffer, World, eventually};
 use jiff::{SignedDuration, Timestamp};
 use latchkey_client::Client;
 use latchkey_client::model::{AccessLevel, CreateGuestKey, CreateInvitation, Schedule, SyncState, Window};

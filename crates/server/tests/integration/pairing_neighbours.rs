@@ -4,7 +4,7 @@
 //! giving up on the first one. Four unpaired neighbours online at once are paired one after
 //! the other, each by its own code (an installer unboxing a batch of locks).
 
-mod device_kit;
+use crate::device_kit;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! the lock), each with the status it must get. Nothing outside a caller's own locks is even
 //! visible (404, not 403); members without the right get 403; no session gets 401.
 
-mod kit;
+use crate::kit;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

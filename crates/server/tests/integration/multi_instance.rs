@@ -7,12 +7,13 @@
 //!
 //! Needs the broker at 127.0.0.1:1883 (anonymous, with shared subscriptions: Mosquitto 1.6+).
 
-mod device_kit;
+use crate::device_kit;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::pg::FreshDb;
 use latchkey_client::Client;
 use latchkey_client::model::{AccessLevel, CreateInvitation, SyncState};
 use latchkey_server::app::{Parts, Server};
@@ -34,44 +35,6 @@ fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
     getrandom::fill(&mut b).unwrap();
     hex::encode(b)
-}
-
-/// A fresh PostgreSQL database when `LK_TEST_PG` names an admin URL: (its URL, its name).
-async fn fresh_pg() -> Option<(String, String)> {
-    let admin = std::env::var("LK_TEST_PG").ok().filter(|u| !u.trim().is_empty());
-    let Some(admin) = admin else {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but LK_TEST_PG is not set: the multi-instance test must run on PostgreSQL in CI"
-        );
-        eprintln!("SKIPPED on PostgreSQL: set LK_TEST_PG=postgres://USER@HOST:PORT/DB to run it");
-        return None;
-    };
-    use sqlx::Connection;
-    let name = format!("lk_multi_{}", random_hex(6));
-    let mut conn = sqlx::PgConnection::connect(&admin)
-        .await
-        .unwrap_or_else(|e| panic!("LK_TEST_PG={admin} is not reachable: {e}"));
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .expect("create database");
-    let _ = conn.close().await;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
-    Some((format!("{base}/{name}"), name))
-}
-
-async fn drop_pg(name: &str) {
-    use sqlx::Connection;
-    let Ok(admin) = std::env::var("LK_TEST_PG") else { return };
-    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
-        let _ = conn.close().await;
-    }
 }
 
 async fn start_server(config: Config) -> anyhow::Result<Server> {
@@ -419,9 +382,11 @@ async fn two_instances_share_one_sqlite_database_and_broker() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_share_one_postgres_database_and_broker() {
-    let Some((url, name)) = fresh_pg().await else { return };
-    two_instances(Some(url)).await;
-    drop_pg(&name).await;
+    let Some(db) = FreshDb::if_configured("multi").await else {
+        return;
+    };
+    two_instances(Some(db.url.clone())).await;
+    db.drop_now().await;
 }
 
 /// An instance whose server key differs from the one the database was set up with refuses to
@@ -514,8 +479,8 @@ async fn replay_window_is_shared(url: &str) {
 async fn the_stored_replay_window_accepts_a_sequence_number_once() {
     let dir = tempfile::tempdir().unwrap();
     replay_window_is_shared(&format!("sqlite://{}?mode=rwc", dir.path().join("r.db").display())).await;
-    if let Some((url, name)) = fresh_pg().await {
-        replay_window_is_shared(&url).await;
-        drop_pg(&name).await;
+    if let Some(db) = FreshDb::if_configured("multi").await {
+        replay_window_is_shared(&db.url).await;
+        db.drop_now().await;
     }
 }

@@ -3,7 +3,7 @@
 //! caller may not see is "not found", and domain errors become pages with the API's statuses.
 //! (`browser.rs` drives the flows themselves in Chromium.)
 
-mod kit;
+use crate::kit;
 
 use kit::{Backend, Harness};
 use latchkey_client::model as m;

@@ -1,0 +1,35 @@
+//! The server's integration tests, one binary (one link instead of one per file): each file is
+//! a module. `kit` starts the real server in-process with a test clock and a fake lock gateway
+//! and drives it through the typed client; `device_kit` runs real servers with real brokers and
+//! in-process virtual locks; `pg` makes a fresh PostgreSQL database per test.
+//!
+//! - `api_flows`, `authz_matrix`, `validation`, `twilio`, `web_pages`, `openapi`: the HTTP API,
+//!   its authorization matrix and validation, the SMS provider, the web app's checks, the
+//!   committed OpenAPI description;
+//! - `store`: the store on SQLite and PostgreSQL;
+//! - `device_link`, `device_flows`, `broker_auth`, `multi_instance`, `pairing_neighbours`,
+//!   `link_secrecy`: the device link end to end;
+//! - `outbound`: the outgoing HTTP client (calendar feeds, webhooks) against local servers;
+//! - `browser`: the web app in headless Chromium.
+
+mod pg;
+#[macro_use]
+mod kit;
+#[macro_use]
+mod device_kit;
+
+mod api_flows;
+mod authz_matrix;
+mod broker_auth;
+mod browser;
+mod device_flows;
+mod device_link;
+mod link_secrecy;
+mod multi_instance;
+mod openapi;
+mod outbound;
+mod pairing_neighbours;
+mod store;
+mod twilio;
+mod validation;
+mod web_pages;
