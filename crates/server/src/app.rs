@@ -103,12 +103,18 @@ impl Server {
             .await
             .context("starting the lock gateway")?,
         };
+        let outbound = crate::outbound::Outbound::new(crate::outbound::OutboundConfig {
+            allow_private_targets: config.allow_private_targets,
+            ..Default::default()
+        })
+        .context("setting up the outgoing HTTP client")?;
         let domain = Domain {
             store: store.clone(),
             entropy: parts.entropy.clone(),
             gateway,
             settings,
             sms_wake: sms_wake.clone(),
+            outbound: Arc::new(outbound),
         };
         crate::gateway::attach_domain(&slot, Arc::new(domain.clone()));
 

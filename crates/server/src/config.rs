@@ -150,6 +150,10 @@ options! {
     unlock_timeout_ms: u64 = "LATCHKEY_UNLOCK_TIMEOUT_MS", default "5000";
     /// MQTT shared-subscription group of the locks' messages.
     mqtt_share_group: String = "LATCHKEY_MQTT_SHARE_GROUP", default "latchkey";
+    /// Let outgoing requests (webhooks, calendar feeds) reach loopback and private addresses
+    /// too, for a receiver on the same host and for tests (`true` or `1`); by default only
+    /// public `http`/`https` addresses are reached.
+    allow_private_targets: Yes = "LATCHKEY_ALLOW_PRIVATE_TARGETS", default "false";
 }
 
 /// A yes/no option: `true` or `false` in the TOML file; `true` or `1` (anything else: no) as a
@@ -228,6 +232,8 @@ pub struct Config {
     /// do the same, to measure what encryption costs. Not read from the file, the environment
     /// or flags; production never sets it (docs/protocol.md, "Encrypted messages").
     pub signed_only_link: bool,
+    /// Outgoing requests may reach loopback and private addresses (`outbound`).
+    pub allow_private_targets: bool,
 }
 
 impl Config {
@@ -322,6 +328,7 @@ impl Config {
             unlock_timeout_ms: o.unlock_timeout_ms.unwrap_or(5000),
             mqtt_share_group: parse_share_group(&o.mqtt_share_group.unwrap_or_else(|| "latchkey".into()))?,
             signed_only_link: false,
+            allow_private_targets: o.allow_private_targets.is_some_and(|y| y.0),
         })
     }
 
@@ -350,6 +357,8 @@ impl Config {
             // lock messages from going to another test's server.
             mqtt_share_group: format!("latchkey-test-{}", hex::encode(test_group_bytes())),
             signed_only_link: false,
+            // Tests talk to local receivers and feeds.
+            allow_private_targets: true,
         }
     }
 }

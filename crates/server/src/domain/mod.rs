@@ -150,6 +150,9 @@ pub struct Domain {
     pub settings: Arc<Settings>,
     /// Wakes the SMS worker when a message is queued.
     pub sms_wake: Arc<tokio::sync::Notify>,
+    /// The one client for outgoing HTTP requests (webhooks, calendar feeds), with the
+    /// address rules of `--allow-private-targets`.
+    pub outbound: Arc<crate::outbound::Outbound>,
 }
 
 impl Domain {
