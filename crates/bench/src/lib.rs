@@ -54,12 +54,12 @@ pub struct BenchArgs {
     /// guest-key row on PostgreSQL, beside `pgbench`, in a fresh database made for the run.
     #[arg(long)]
     pub pg: Option<String>,
-    /// Which rows to run, comma-separated: ready, members, unlock, propagation, locks,
-    /// guest-keys.
+    /// Which rows to run, comma-separated: ready, members, unlock, link (the encrypted
+    /// unlock beside the signed-only one), propagation, locks, guest-keys.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ready,members,unlock,guest-keys,propagation,locks"
+        default_value = "ready,members,unlock,link,guest-keys,propagation,locks"
     )]
     pub rows: Vec<String>,
 }
@@ -179,7 +179,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         rows.push(ready_row().await);
         show(&rows);
     }
-    if ["members", "guest-keys", "unlock", "propagation", "locks"]
+    if ["members", "guest-keys", "unlock", "link", "propagation", "locks"]
         .iter()
         .any(|r| want(r))
     {
@@ -197,6 +197,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         if want("unlock") {
             rows.push(unlock_row(&w, &args).await);
+            show(&rows);
+        }
+        if want("link") {
+            rows.push(link_cost_row(&w, &args).await);
             show(&rows);
         }
         if want("guest-keys") {
@@ -278,6 +282,9 @@ struct World {
     guest: Option<Session>,
     /// Keep-alive connections for the load.
     http: reqwest::Client,
+    /// How the server and this world's locks protect their messages: encrypted (what they
+    /// do), or signed only for the row that measures what encryption costs.
+    link: latchkey_vlock::LinkMode,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -287,6 +294,15 @@ fn free_port() -> anyhow::Result<u16> {
 
 impl World {
     async fn start(database_url: Option<&str>, mqtt: Option<&str>) -> anyhow::Result<World> {
+        World::start_with(database_url, mqtt, latchkey_vlock::LinkMode::Encrypted).await
+    }
+
+    /// [`World::start`] with the link mode of the server and of the locks it will pair.
+    async fn start_with(
+        database_url: Option<&str>,
+        mqtt: Option<&str>,
+        link: latchkey_vlock::LinkMode,
+    ) -> anyhow::Result<World> {
         let dir = tempfile::tempdir()?;
         // Thousands of virtual locks save their state (with fsync) before each answer; on
         // tmpfs that costs what a lock's own flash write would, not this VM's disk. The
@@ -334,6 +350,10 @@ impl World {
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
+        if link == latchkey_vlock::LinkMode::SignedOnly {
+            // `latchkey_server::config::BENCH_SIGNED_ONLY_LINK` (this crate does not link the server).
+            cmd.env("LK_BENCH_SIGNED_ONLY_LINK", "1");
+        }
         let mut child = cmd.spawn().context("starting `latchkey serve`")?;
         let pid = child.id().context("the server has no process id")?;
         let base = format!("http://127.0.0.1:{http_port}");
@@ -371,6 +391,7 @@ impl World {
             pair_failures: 0,
             guest: None,
             http,
+            link,
         })
     }
 
@@ -418,14 +439,17 @@ impl World {
                 let i = self.next_state;
                 self.next_state += 1;
                 let state = self.lock_dir.path().join(format!("{i}.state"));
-                let handle = latchkey_vlock::start(latchkey_vlock::Options {
-                    state: state.clone(),
-                    broker_host: self.broker_host.clone(),
-                    broker_port: self.broker_port,
-                    control: None,
-                    fake_clock: false,
-                    relock: Duration::from_millis(200),
-                })
+                let handle = latchkey_vlock::start_with(
+                    latchkey_vlock::Options {
+                        state: state.clone(),
+                        broker_host: self.broker_host.clone(),
+                        broker_port: self.broker_port,
+                        control: None,
+                        fake_clock: false,
+                        relock: Duration::from_millis(200),
+                    },
+                    self.link,
+                )
                 .await
                 .with_context(|| format!("starting virtual lock {i}"))?;
                 let code = handle.setup_code().context("a fresh lock has a setup code")?;
@@ -1100,6 +1124,103 @@ async fn unlock_row(w: &World, args: &BenchArgs) -> Row {
         ratio: fmt_ratio(r, false),
         target: "p50 at most 5x".into(),
         met: r.map(|r| r <= 5.0 && unlock.errors == 0),
+    }
+}
+
+/// One remote unlock on `w` until it succeeds (within 30 s): after pairing, the lock reconnects
+/// under its new identity first.
+async fn first_unlock(w: &World) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        let r = w.http.post(w.url("/unlock")).bearer_auth(w.token()).send().await;
+        if matches!(&r, Ok(r) if r.status().is_success()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// One remote unlock on `w`, timed, into `stats`.
+async fn timed_unlock(w: &World, stats: &mut Stats) {
+    let t = Instant::now();
+    match w.http.post(w.url("/unlock")).bearer_auth(w.token()).send().await {
+        Ok(r) if r.status().is_success() => stats.ok.push(t.elapsed()),
+        _ => stats.errors += 1,
+    }
+}
+
+/// What encryption costs (`performance.md`, second round: the encrypted unlock at most 1.1x
+/// the signed-only one). A second server process speaks the first round's signed-only link to
+/// a lock that does the same (`latchkey_server::config::BENCH_SIGNED_ONLY_LINK`); unlocks alternate between the
+/// two worlds, one at a time, so that both see the same machine at the same moments.
+async fn link_cost_row(w: &World, args: &BenchArgs) -> Row {
+    let what = format!(
+        "remote unlock on the encrypted link, {} samples alternating with the signed-only one: p50 (p99)",
+        args.samples
+    );
+    let failed = |why: String| Row {
+        what: what.clone(),
+        figure: format!("not measured: {why}"),
+        ceiling: "the same on the signed-only link".into(),
+        ratio: "n/a".into(),
+        target: "at most 1.1x".into(),
+        met: None,
+    };
+    let mut signed = match World::start_with(None, args.mqtt.as_deref(), latchkey_vlock::LinkMode::SignedOnly).await {
+        Ok(s) => s,
+        Err(e) => return failed(format!("the signed-only server did not start: {e:#}")),
+    };
+    if let Err(e) = signed.grow_locks(1, 1).await {
+        signed.stop().await;
+        return failed(format!("pairing the signed-only lock: {e:#}"));
+    }
+    if !first_unlock(w).await || !first_unlock(&signed).await {
+        signed.stop().await;
+        return failed("a lock did not answer its first unlock within 30 s".into());
+    }
+    let (mut enc, mut plain) = (Stats::default(), Stats::default());
+    let start = Instant::now();
+    for i in 0..args.samples {
+        // Alternate which goes first, so neither always follows the other.
+        if i % 2 == 0 {
+            timed_unlock(w, &mut enc).await;
+            timed_unlock(&signed, &mut plain).await;
+        } else {
+            timed_unlock(&signed, &mut plain).await;
+            timed_unlock(w, &mut enc).await;
+        }
+    }
+    enc.elapsed = start.elapsed();
+    plain.elapsed = enc.elapsed;
+    signed.stop().await;
+    let (e50, s50) = (enc.percentile(50.0), plain.percentile(50.0));
+    let r = match (e50, s50) {
+        (Some(e), Some(s)) => ratio(e.as_secs_f64(), s.as_secs_f64()),
+        _ => None,
+    };
+    Row {
+        what,
+        figure: format!("{} ({}){}", ms(e50), ms(enc.percentile(99.0)), enc.errors_note()),
+        ceiling: format!(
+            "signed-only link (server and lock both), {}: {} ({}){}",
+            signed_broker_name(w),
+            ms(s50),
+            ms(plain.percentile(99.0)),
+            plain.errors_note()
+        ),
+        ratio: fmt_ratio(r, false),
+        target: "p50 at most 1.1x".into(),
+        met: r.map(|r| r <= 1.1 && enc.errors == 0 && plain.errors == 0),
+    }
+}
+
+/// The signed-only world runs on a broker like `w`'s: its own embedded one, or the same
+/// external broker.
+fn signed_broker_name(w: &World) -> String {
+    match w.embedded {
+        true => "its own embedded broker".into(),
+        false => w.broker_name(),
     }
 }
 

@@ -229,8 +229,10 @@ pub struct Config {
     /// share the messages, each handled by exactly one of them.
     pub mqtt_share_group: String,
     /// Benchmarks only: speak the first round's signed-only link (no encryption) to locks that
-    /// do the same, to measure what encryption costs. Not read from the file, the environment
-    /// or flags; production never sets it (docs/protocol.md, "Encrypted messages").
+    /// do the same, to measure what encryption costs. Not a file key or a flag: only
+    /// `latchkey bench` sets it, through [`BENCH_SIGNED_ONLY_LINK`] in its server's environment.
+    /// It cannot weaken a real deployment: a paired lock refuses signed-only bodies, so such a
+    /// server reaches no real lock at all (docs/protocol.md, "Encrypted messages").
     pub signed_only_link: bool,
     /// Outgoing requests may reach loopback and private addresses (`outbound`).
     pub allow_private_targets: bool,
@@ -327,7 +329,7 @@ impl Config {
             session_ttl_days: o.session_ttl_days.unwrap_or(90),
             unlock_timeout_ms: o.unlock_timeout_ms.unwrap_or(5000),
             mqtt_share_group: parse_share_group(&o.mqtt_share_group.unwrap_or_else(|| "latchkey".into()))?,
-            signed_only_link: false,
+            signed_only_link: std::env::var(BENCH_SIGNED_ONLY_LINK).as_deref() == Ok("1"),
             allow_private_targets: o.allow_private_targets.is_some_and(|y| y.0),
         })
     }
@@ -390,6 +392,11 @@ fn default_sqlite_url(data_dir: &Path) -> String {
 
 /// Refuses `LATCHKEY_*` variables the server does not know (a typo would otherwise be ignored
 /// silently).
+/// The environment variable through which `latchkey bench` starts a server on the signed-only
+/// link ([`Config::signed_only_link`]). Deliberately outside the `LATCHKEY_` options: it is not
+/// a setting anyone should choose, and it is in no documentation for operators.
+pub const BENCH_SIGNED_ONLY_LINK: &str = "LK_BENCH_SIGNED_ONLY_LINK";
+
 fn check_env(keys: impl Iterator<Item = String>) -> anyhow::Result<()> {
     for key in keys {
         if key.starts_with("LATCHKEY_") && !OPTIONS.iter().any(|o| o.env == key) {
