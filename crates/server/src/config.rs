@@ -114,8 +114,14 @@ options! {
     data_dir: PathBuf = "LATCHKEY_DATA_DIR", default "./latchkey-data";
     /// `sqlite://PATH` or `postgres://...`.
     database_url: String = "LATCHKEY_DATABASE_URL", default "sqlite://DATA_DIR/latchkey.db";
-    /// `embedded://HOST:PORT` (a broker inside the server) or `mqtt://HOST:PORT`.
+    /// `embedded://HOST:PORT` (a broker inside the server), or an external broker:
+    /// `mqtt://[USER:PASSWORD@]HOST:PORT`, or `mqtts://...` for TLS with the broker's
+    /// certificate checked (prefer the variable to the flag when there is a password: a flag
+    /// shows in the process list).
     mqtt: String = "LATCHKEY_MQTT", default "embedded://127.0.0.1:1884";
+    /// PEM file of the certificate authorities an `mqtts://` broker's certificate must chain
+    /// to, instead of the system's.
+    mqtt_ca_file: PathBuf = "LATCHKEY_MQTT_CA_FILE";
     /// Comma-separated SMS senders: `console`, `file:PATH`, `twilio`, `webhook:URL`.
     sms: String = "LATCHKEY_SMS", default "console,file:DATA_DIR/outbox.jsonl";
     /// The address users open, used in SMS links.
@@ -179,6 +185,27 @@ pub enum MqttConfig {
     External { host: String, port: u16 },
 }
 
+/// The server's own login to an external broker (ignored for the embedded one).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ExternalLogin {
+    /// User name and password (`mqtt://USER:PASSWORD@HOST:PORT`, percent-decoded).
+    pub credentials: Option<(String, String)>,
+    /// TLS (`mqtts://`), the certificate checked against the host name.
+    pub tls: bool,
+    /// The certificate authorities to trust instead of the system's (`mqtt_ca_file`).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ExternalLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExternalLogin")
+            .field("user", &self.credentials.as_ref().map(|(u, _)| u))
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
+            .finish()
+    }
+}
+
 /// One SMS sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmsKind {
@@ -217,6 +244,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub mqtt: MqttConfig,
+    /// Credentials and TLS for an external broker.
+    pub mqtt_login: ExternalLogin,
     pub sms: Vec<SmsKind>,
     pub twilio: Option<TwilioConfig>,
     pub public_url: String,
@@ -266,7 +295,11 @@ impl Config {
         {
             bail!("database_url: expected sqlite://PATH or postgres://..., got '{database_url}'");
         }
-        let mqtt = parse_mqtt(&o.mqtt.unwrap_or_else(|| "embedded://127.0.0.1:1884".into()))?;
+        let (mqtt, mut mqtt_login) = parse_mqtt(&o.mqtt.unwrap_or_else(|| "embedded://127.0.0.1:1884".into()))?;
+        mqtt_login.ca_file = o.mqtt_ca_file;
+        if mqtt_login.ca_file.is_some() && !mqtt_login.tls {
+            bail!("mqtt_ca_file: only for an mqtts:// broker");
+        }
         let sms = match o.sms {
             Some(text) => parse_sms(&text)?,
             None => vec![SmsKind::Console, SmsKind::File(data_dir.join("outbox.jsonl"))],
@@ -320,6 +353,7 @@ impl Config {
             data_dir,
             database_url,
             mqtt,
+            mqtt_login,
             sms,
             twilio,
             public_url,
@@ -342,6 +376,7 @@ impl Config {
             data_dir: data_dir.to_path_buf(),
             database_url: database_url.unwrap_or_else(|| default_sqlite_url(data_dir)),
             mqtt,
+            mqtt_login: ExternalLogin::default(),
             sms: vec![SmsKind::File(data_dir.join("outbox.jsonl"))],
             twilio: None,
             public_url: "http://127.0.0.1".into(),
@@ -410,23 +445,91 @@ fn check_env(keys: impl Iterator<Item = String>) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn parse_mqtt(text: &str) -> anyhow::Result<MqttConfig> {
-    let bad = || anyhow::anyhow!("mqtt: expected embedded://HOST:PORT or mqtt://HOST:PORT, got '{text}'");
+fn parse_mqtt(text: &str) -> anyhow::Result<(MqttConfig, ExternalLogin)> {
+    let bad = || {
+        anyhow::anyhow!(
+            "mqtt: expected embedded://HOST:PORT, mqtt://[USER:PASSWORD@]HOST:PORT or mqtts://..., got '{}'",
+            redact_userinfo(text)
+        )
+    };
     if let Some(addr) = text.strip_prefix("embedded://") {
-        return Ok(MqttConfig::Embedded(addr.parse().map_err(|_| bad())?));
+        return Ok((
+            MqttConfig::Embedded(addr.parse().map_err(|_| bad())?),
+            ExternalLogin::default(),
+        ));
     }
-    if let Some(rest) = text.strip_prefix("mqtt://") {
-        let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
-        let port = port.trim_end_matches('/').parse().map_err(|_| bad())?;
-        if host.is_empty() {
-            return Err(bad());
+    let (rest, tls) = match (text.strip_prefix("mqtt://"), text.strip_prefix("mqtts://")) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => return Err(bad()),
+    };
+    let rest = rest.trim_end_matches('/');
+    let (userinfo, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, rest),
+    };
+    let credentials = match userinfo {
+        None => None,
+        Some(u) => {
+            let (user, password) = u.split_once(':').unwrap_or((u, ""));
+            let user = percent_decode(user).ok_or_else(bad)?;
+            if user.is_empty() {
+                return Err(bad());
+            }
+            Some((user, percent_decode(password).ok_or_else(bad)?))
         }
-        return Ok(MqttConfig::External {
+    };
+    let (host, port) = hostport.rsplit_once(':').ok_or_else(bad)?;
+    let port = port.parse().map_err(|_| bad())?;
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if host.is_empty() || host.contains('/') {
+        return Err(bad());
+    }
+    let login = ExternalLogin {
+        credentials,
+        tls,
+        ca_file: None,
+    };
+    Ok((
+        MqttConfig::External {
             host: host.to_string(),
             port,
-        });
+        },
+        login,
+    ))
+}
+
+/// `mqtt://USER:PASSWORD@...` with the password replaced, for messages.
+fn redact_userinfo(text: &str) -> String {
+    match (text.find("://"), text.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &text[scheme + 3..at];
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{}{user}:***{}", &text[..scheme + 3], &text[at..])
+        }
+        _ => text.to_string(),
     }
-    Err(bad())
+}
+
+/// `%XX` escapes decoded (URL user information); `None` when one is malformed or the result
+/// is not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text
+                .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn parse_sms(text: &str) -> anyhow::Result<Vec<SmsKind>> {
@@ -478,17 +581,47 @@ mod tests {
     fn mqtt_forms() {
         assert_eq!(
             parse_mqtt("embedded://127.0.0.1:1884").unwrap(),
-            MqttConfig::Embedded("127.0.0.1:1884".parse().unwrap())
+            (
+                MqttConfig::Embedded("127.0.0.1:1884".parse().unwrap()),
+                ExternalLogin::default()
+            )
         );
         assert_eq!(
             parse_mqtt("mqtt://localhost:1883").unwrap(),
+            (
+                MqttConfig::External {
+                    host: "localhost".into(),
+                    port: 1883
+                },
+                ExternalLogin::default()
+            )
+        );
+        let (mqtt, login) = parse_mqtt("mqtts://latchkey:p%40ss%3Aword@broker.example:8883/").unwrap();
+        assert_eq!(
+            mqtt,
             MqttConfig::External {
-                host: "localhost".into(),
-                port: 1883
+                host: "broker.example".into(),
+                port: 8883
             }
         );
-        assert!(parse_mqtt("tcp://x:1").is_err());
-        assert!(parse_mqtt("mqtt://:1").is_err());
+        assert!(login.tls);
+        assert_eq!(login.credentials, Some(("latchkey".into(), "p@ss:word".into())));
+        assert!(!format!("{login:?}").contains("p@ss"), "no password in the debug form");
+        let (_, login) = parse_mqtt("mqtt://user@[::1]:1883").unwrap();
+        assert_eq!(login.credentials, Some(("user".into(), String::new())));
+        assert!(!login.tls);
+        for bad in [
+            "tcp://x:1",
+            "mqtt://:1",
+            "mqtts://x",
+            "mqtt://:pw@host:1",
+            "mqtt://u:%zz@host:1",
+            "mqtt://u:%+1@host:1",
+        ] {
+            assert!(parse_mqtt(bad).is_err(), "{bad}");
+        }
+        let err = parse_mqtt("mqtt://user:secret@host").unwrap_err().to_string();
+        assert!(!err.contains("secret"), "{err}");
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! `domain::device`): it encodes, sends, receives and decodes, and decides nothing about what a
 //! lock holds. Its own records (command and replay sequence numbers, resend claims, unlock
 //! results handed between instances, the server key's identity) go through `store`. By job:
-//! - `broker`: the embedded broker behind `start_embedded` and `Logins`, and who may log in
-//!   (`rumqttd` runs it today);
+//! - `broker`: who may log in to the embedded broker, under which client id, and the topics
+//!   each login reaches; `embedded`: the broker itself (`latchkey-broker`), with those rules;
 //! - `link`: the client connection, receiving and checking lock messages, presence, sealing
 //!   messages down, the server's key;
 //! - `sync`: full snapshots down (coalesced, resent until acknowledged), acknowledgements and
@@ -13,10 +13,11 @@
 //! - `unlock`: remote unlock and its answer across instances.
 
 mod broker;
+mod embedded;
 mod link;
 mod pairing;
-mod rumqttd;
 mod sync;
+mod tls;
 mod unlock;
 
 use std::collections::HashMap;
@@ -107,24 +108,41 @@ pub async fn start(
             let logins = LockLogins {
                 server: protocol_broker::server_password(&secret),
                 domain: domain.clone(),
-                runtime: tokio::runtime::Handle::current(),
+                store: store.clone(),
             };
             let login = logins.server.as_str().to_string();
-            // Unguessable, so that no other login can join the group (rumqttd has no ACLs).
+            // Unguessable as well (only the server's login may subscribe to `$share/...` on
+            // the embedded broker; the suffix stays so that the group is the same as before).
             let suffix = protocol_broker::share_group_suffix(&secret);
             share_group = format!("{share_group}-{}", String::from_utf8_lossy(&suffix));
-            let addr = broker::start_embedded(*addr, Arc::new(logins))?;
+            let addr = embedded::start(*addr, logins, shutdown.clone(), tasks).await?;
             (addr.ip().to_string(), addr.port(), Some(login))
         }
         MqttConfig::External { host, port } => (host.clone(), *port, None),
     };
+    let external = matches!(config.mqtt, MqttConfig::External { .. });
     let key_path = config.data_dir.join("server-key");
     let server_key = SigningKey::from_bytes(&link::load_or_create_secret(&key_path, entropy.as_ref())?);
     link::check_identity(&store, &server_key, &key_path, clock.now()).await?;
-    let client_id = format!("latchkey-server-{}", hex::encode(random::<4>(entropy.as_ref())));
+    let client_id = format!(
+        "{}{}",
+        broker::SERVER_CLIENT_PREFIX,
+        hex::encode(random::<4>(entropy.as_ref()))
+    );
     let mut mo = MqttOptions::new(client_id, host, port);
     if let Some(password) = login {
         mo.set_credentials(protocol_broker::SERVER_USERNAME, password);
+    }
+    if external {
+        if let Some((user, password)) = &config.mqtt_login.credentials {
+            mo.set_credentials(user.clone(), password.clone());
+        }
+        if config.mqtt_login.tls {
+            let tls = tls::client_config(config.mqtt_login.ca_file.as_deref())?;
+            mo.set_transport(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(
+                Arc::new(tls),
+            )));
+        }
     }
     mo.set_keep_alive(Duration::from_secs(5));
     mo.set_clean_session(true);

@@ -307,7 +307,7 @@ async fn server_restart_mid_sync_loses_and_doubles_nothing(broker: Broker) {
     assert_eq!(r["outcome"], "denied", "B's PIN before the sync: {r}");
     if broker == Broker::Embedded {
         // The embedded broker belongs to its server: with the server down it admits no lock
-        // (a stopped server's broker is taken over by the next one; see gateway/rumqttd.rs).
+        // (it stops with its server; the next one listens on the same address).
         w.start_server_again().await;
         w.network(true).await;
     } else {

@@ -3,7 +3,7 @@
 //! port, plus helpers to sign in, pair, add members, poll with deadlines, restart the server,
 //! run a private Mosquitto that a test may kill, and watch or inject raw MQTT traffic.
 //!
-//! Brokers: `Broker::Embedded` runs `rumqttd` inside the server on a free port;
+//! Brokers: `Broker::Embedded` runs `latchkey-broker` inside the server on a free port;
 //! `Broker::Mosquitto` uses the system Mosquitto on 127.0.0.1:1883 (skipped with a message when
 //! it is not running, a failure with `CI=true`); `Broker::OwnMosquitto` starts a private
 //! `/usr/sbin/mosquitto` on a free port that the test can stop and start again.
@@ -155,7 +155,7 @@ pub async fn post_json(http: &reqwest::Client, url: &str, body: Value) -> Value 
 /// Which broker a world runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Broker {
-    /// `rumqttd` inside the server, on a free port.
+    /// `latchkey-broker` inside the server, on a free port.
     Embedded,
     /// The system Mosquitto on 127.0.0.1:1883, shared with tests running in parallel.
     Mosquitto,
@@ -350,6 +350,21 @@ impl World {
         w
     }
 
+    /// The login of a raw client that may read and write every topic: on the embedded broker
+    /// the server's own (from the data folder's `broker-secret`), elsewhere `pairing`.
+    pub fn sniffer_login(&self) -> (String, String) {
+        use latchkey_protocol::broker;
+        if self.broker != Broker::Embedded {
+            return (broker::PAIRING_USERNAME.into(), broker::PAIRING_PASSWORD.into());
+        }
+        let text = std::fs::read_to_string(self.dir.path().join("server").join("broker-secret")).unwrap();
+        let secret: [u8; 32] = hex::decode(text.trim()).unwrap().try_into().unwrap();
+        (
+            broker::SERVER_USERNAME.into(),
+            broker::server_password(&secret).as_str().to_string(),
+        )
+    }
+
     /// Waits until the server reached its broker.
     pub async fn wait_ready(&self) {
         eventually("server /readyz", 20, || async {
@@ -366,9 +381,8 @@ impl World {
         }
     }
 
-    /// Starts a new server on the same data folder, database, HTTP address and broker. The
-    /// embedded broker outlives `Server::stop` (rumqttd runs on its own threads for the life of
-    /// the process); the new server takes it over, as its own.
+    /// Starts a new server on the same data folder, database, HTTP address and broker address
+    /// (the embedded broker stops with its server; the new one listens where it did).
     pub async fn start_server_again(&mut self) {
         assert!(self.server.is_none(), "stop the server first");
         let config = self.config.clone();
@@ -571,12 +585,11 @@ impl Sniffer {
         let mut mo = MqttOptions::new(format!("sniffer-{}", free_port()), w.broker_host.clone(), w.broker_port);
         mo.set_keep_alive(Duration::from_secs(5));
         mo.set_max_packet_size(70_000, 70_000);
-        // The embedded broker admits the public pairing login (it has no topic ACLs, see
-        // docs/design/broker-auth.md); Mosquitto here is anonymous and ignores it.
-        mo.set_credentials(
-            latchkey_protocol::broker::PAIRING_USERNAME,
-            latchkey_protocol::broker::PAIRING_PASSWORD,
-        );
+        // On the embedded broker the sniffer is the broker's own capture: it logs in as the
+        // server (the public pairing login reaches only the pairing topics there, see
+        // docs/design/broker-auth.md); Mosquitto here is anonymous and ignores the login.
+        let (user, password) = w.sniffer_login();
+        mo.set_credentials(user, password);
         let (client, mut events) = AsyncClient::new(mo, 64);
         let seen: Seen = Arc::new(Mutex::new(Vec::new()));
         let (subscribed_tx, mut subscribed) = tokio::sync::watch::channel(false);
