@@ -343,6 +343,12 @@ impl Client {
         Ok(self.unlock_with_json(lock_id).await?.value)
     }
 
+    /// `POST /locks/{lock_id}/lock`: throws the bolt.
+    pub async fn remote_lock(&self, lock_id: &str) -> Result<UnlockResult> {
+        let path = format!("/locks/{lock_id}/lock");
+        Ok(self.call_with_json::<(), _>(Method::POST, &path, None).await?.value)
+    }
+
     pub async fn unlock_with_json(&self, lock_id: &str) -> Result<WithJson<UnlockResult>> {
         let path = format!("/locks/{lock_id}/unlock");
         self.call_with_json::<(), _>(Method::POST, &path, None).await

@@ -154,9 +154,35 @@ pub struct Lock {
     pub settings: LockSettings,
     /// `synced` when the lock has acknowledged everything the server holds for it.
     pub sync: SyncState,
-    /// `locked` or `unlocked` as last reported by the lock, if known.
+    /// `locked` or `unlocked` as the lock last reported it while online; `unknown` while it is
+    /// offline or has not said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bolt: Option<String>,
+    /// What the lock itself can hold (`GET /locks/{lock_id}` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<LockCapacity>,
+}
+
+/// What a lock can hold, and how much of it is used. A request that would need more than the
+/// lock holds is refused with 409.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct LockCapacity {
+    /// Guest keys whose code is still valid (the lock holds a record of each).
+    pub guest_keys: CapacityUse,
+    /// Members (each is a user on the lock, with an optional PIN).
+    pub members: CapacityUse,
+    /// Revoked guest keys whose code is still valid (the lock holds a deny entry for each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_codes: Option<CapacityUse>,
+}
+
+/// `used` of `max`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CapacityUse {
+    pub used: u32,
+    pub max: u32,
 }
 
 /// A member of a lock.

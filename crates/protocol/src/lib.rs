@@ -80,7 +80,9 @@ pub use events::{
     reason_from_code, reason_name,
 };
 pub use link::{LinkKeys, Protection};
-pub use message::{Down, EventsAck, Hello, Nonce, SyncAck, SyncStatus, Time, Unlock, UnlockOutcome, UnlockResult, Up};
+pub use message::{
+    Bolt, Down, EventsAck, Hello, Nonce, SyncAck, SyncStatus, Time, Unlock, UnlockOutcome, UnlockResult, Up,
+};
 pub use pairing::{
     LockPairing, PairAttempts, PairDone, PairFinish, PairRefused, PairReply, PairStart, Paired, Pairing, ServerPairing,
     SetupCode, decode_pairing, encode_pairing,

@@ -16,10 +16,12 @@ pub(crate) const K_TIME: u8 = 0x02;
 pub(crate) const K_EVENTS_ACK: u8 = 0x03;
 pub(crate) const K_UNLOCK: u8 = 0x04;
 pub(crate) const K_UNPAIR: u8 = 0x05;
+pub(crate) const K_LOCK: u8 = 0x06;
 pub(crate) const K_HELLO: u8 = 0x81;
 pub(crate) const K_SYNC_ACK: u8 = 0x82;
 pub(crate) const K_EVENTS: u8 = 0x83;
 pub(crate) const K_UNLOCK_RESULT: u8 = 0x84;
+pub(crate) const K_BOLT: u8 = 0x85;
 
 /// Trusted UTC time from the server, answering the lock's [`Hello`].
 ///
@@ -82,6 +84,16 @@ pub enum Down<'a> {
     /// The lock was removed from its owner's account: forget the pairing and show a new setup
     /// code.
     Unpair,
+    /// A remote lock command: throw the bolt now (for a member the lock knows). Answered with
+    /// [`UnlockResult`] (`Locked`), carried out once per command id like `Unlock`.
+    Lock(Unlock),
+}
+
+/// The bolt's state, which the lock reports whenever it changes and after each `Hello`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bolt {
+    /// Thrown (`true`) or drawn back.
+    pub locked: bool,
 }
 
 /// The lock's greeting on (re)connect, and its request for the time. The server answers with
@@ -141,6 +153,8 @@ pub enum UnlockOutcome {
     /// The lock granted but could not open (it could not save a one-time use, or the bolt
     /// failed).
     Failed,
+    /// The answer to a remote [`Down::Lock`]: the bolt is thrown.
+    Locked,
 }
 
 /// The answer to [`Unlock`].
@@ -161,8 +175,10 @@ pub enum Up<'a> {
     SyncAck(SyncAck),
     /// Journaled events.
     Events(Events<'a>),
-    /// Remote unlock answer.
+    /// Remote unlock (or lock) answer.
     UnlockResult(UnlockResult),
+    /// The bolt's state changed (or the lock greets the server).
+    Bolt(Bolt),
 }
 
 impl Down<'_> {
@@ -173,6 +189,7 @@ impl Down<'_> {
             Down::EventsAck(_) => K_EVENTS_ACK,
             Down::Unlock(_) => K_UNLOCK,
             Down::Unpair => K_UNPAIR,
+            Down::Lock(_) => K_LOCK,
         }
     }
 
@@ -184,7 +201,7 @@ impl Down<'_> {
                 w.put(&t.echo)
             }
             Down::EventsAck(a) => w.varint(a.upto),
-            Down::Unlock(u) => {
+            Down::Unlock(u) | Down::Lock(u) => {
                 w.varint(u.command)?;
                 w.varint(u64::from(u.user))
             }
@@ -207,6 +224,10 @@ impl<'a> Down<'a> {
                 user: r.u32v()?,
             }),
             K_UNPAIR => Down::Unpair,
+            K_LOCK => Down::Lock(Unlock {
+                command: r.varint()?,
+                user: r.u32v()?,
+            }),
             k => return Err(DecodeError::UnknownKind(k)),
         };
         r.finish()?;
@@ -221,6 +242,7 @@ impl Up<'_> {
             Up::SyncAck(_) => K_SYNC_ACK,
             Up::Events(_) => K_EVENTS,
             Up::UnlockResult(_) => K_UNLOCK_RESULT,
+            Up::Bolt(_) => K_BOLT,
         }
     }
 
@@ -255,8 +277,10 @@ impl Up<'_> {
                         w.u8(reason_code(r))
                     }
                     UnlockOutcome::Failed => w.u8(2),
+                    UnlockOutcome::Locked => w.u8(3),
                 }
             }
+            Up::Bolt(b) => w.u8(if b.locked { 0 } else { 1 }),
         }
     }
 }
@@ -293,10 +317,18 @@ impl<'a> Up<'a> {
                     0 => UnlockOutcome::Unlocked,
                     1 => UnlockOutcome::Denied(get_reason(r)?),
                     2 => UnlockOutcome::Failed,
+                    3 => UnlockOutcome::Locked,
                     t => return Err(DecodeError::UnknownTag(t)),
                 };
                 Up::UnlockResult(UnlockResult { command, outcome })
             }
+            K_BOLT => Up::Bolt(Bolt {
+                locked: match r.u8()? {
+                    0 => true,
+                    1 => false,
+                    t => return Err(DecodeError::UnknownTag(t)),
+                },
+            }),
             k => return Err(DecodeError::UnknownKind(k)),
         };
         r.finish()?;

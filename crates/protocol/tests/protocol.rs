@@ -262,6 +262,7 @@ fn every_down<'a>(changes: &'a [SyncChange<'a>]) -> Vec<Down<'a>> {
             user: 12,
         }),
         Down::Unpair,
+        Down::Lock(Unlock { command: 5, user: 1 }),
     ]
 }
 
@@ -299,6 +300,12 @@ fn every_up(events: &[Event]) -> Vec<Up<'_>> {
             command: 9,
             outcome: UnlockOutcome::Failed,
         }),
+        Up::UnlockResult(UnlockResult {
+            command: 5,
+            outcome: UnlockOutcome::Locked,
+        }),
+        Up::Bolt(Bolt { locked: true }),
+        Up::Bolt(Bolt { locked: false }),
     ];
     for kind in all_apply_errors() {
         v.push(Up::SyncAck(SyncAck {

@@ -21,8 +21,8 @@ use axum::{Json, Router};
 use latchkey_lock_core::{Change, Decision, Input, Key, Reason, RootSecret, StandardLock, Subject, TimeState};
 use latchkey_protocol::broker;
 use latchkey_protocol::{
-    Clock, Down, Events, Header, Hello, LinkKeys, LockPairing, MAX_MESSAGE_LEN, PairAttempts, PairRefused, Pairing,
-    Protection, ReplayWindow, SetupCode, SigningKey, SyncAck, SyncStatus, UnlockOutcome, UnlockResult, Up,
+    Bolt, Clock, Down, Events, Header, Hello, LinkKeys, LockPairing, MAX_MESSAGE_LEN, PairAttempts, PairRefused,
+    Pairing, Protection, ReplayWindow, SetupCode, SigningKey, SyncAck, SyncStatus, UnlockOutcome, UnlockResult, Up,
     VerifyingKey, decode_pairing, encode_pairing, open_down, reason_name, seal_up, topics,
 };
 use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Outgoing, Packet, QoS};
@@ -216,6 +216,7 @@ pub async fn start_with(opts: Options, link_mode: LinkMode) -> anyhow::Result<Ha
     }
     tasks.push(tokio::spawn(link(shared.clone(), online_rx)));
     tasks.push(tokio::spawn(housekeeping(shared.clone())));
+    tasks.push(tokio::spawn(bolt_watch(shared.clone())));
     Ok(Handle {
         control_addr,
         shared,
@@ -239,6 +240,44 @@ struct Persisted {
     core: Option<String>,
     /// The fake clock's last reading, so that a restart does not jump back.
     fake_now: Option<i64>,
+    /// The newest remote commands carried out, with their outcomes: a resend of one is
+    /// answered again, not carried out twice.
+    #[serde(default)]
+    recent_unlocks: Vec<RecentUnlock>,
+}
+
+/// A remote command the lock carried out (`Persisted::recent_unlocks`).
+#[derive(Serialize, Deserialize, Clone, Copy)]
+struct RecentUnlock {
+    command: u64,
+    /// `outcome_code`.
+    outcome: u16,
+}
+
+/// How many remote commands the lock remembers; the server resends one for a few seconds only.
+const RECENT_UNLOCKS: usize = 16;
+
+/// An unlock outcome as the state file keeps it: 0 unlocked, 1 failed, 2 locked, 256 + reason
+/// code denied.
+fn outcome_code(o: UnlockOutcome) -> u16 {
+    match o {
+        UnlockOutcome::Unlocked => 0,
+        UnlockOutcome::Failed => 1,
+        UnlockOutcome::Locked => 2,
+        UnlockOutcome::Denied(r) => 256 + u16::from(latchkey_protocol::reason_code(r)),
+    }
+}
+
+fn outcome_from_code(code: u16) -> UnlockOutcome {
+    match code {
+        0 => UnlockOutcome::Unlocked,
+        2 => UnlockOutcome::Locked,
+        c if c >= 256 => u8::try_from(c - 256)
+            .ok()
+            .and_then(latchkey_protocol::reason_from_code)
+            .map_or(UnlockOutcome::Failed, UnlockOutcome::Denied),
+        _ => UnlockOutcome::Failed,
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone)]
@@ -280,6 +319,8 @@ struct Inner {
     pairing: Option<([u8; 16], LockPairing)>,
     hello: Option<([u8; 16], Instant)>,
     unlocked_until: Option<Instant>,
+    /// The bolt state the server was last told on this connection (`report_bolt`).
+    reported_bolt: Option<bool>,
     client: Option<AsyncClient>,
     connected: bool,
     /// The MQTT user name of the current (or next) broker login.
@@ -340,6 +381,7 @@ impl Inner {
                 paired: None,
                 core: None,
                 fake_now: None,
+                recent_unlocks: Vec::new(),
             },
             Err(e) => return Err(e).with_context(|| format!("reading {}", opts.state.display())),
         };
@@ -378,6 +420,7 @@ impl Inner {
             pairing: None,
             hello: None,
             unlocked_until: None,
+            reported_bolt: None,
             client: None,
             connected: false,
             broker_user: String::new(),
@@ -515,6 +558,8 @@ impl Inner {
         }
         if self.paired.is_some() {
             self.send_hello();
+            self.reported_bolt = None;
+            self.report_bolt();
             self.upload_events();
         }
     }
@@ -710,6 +755,23 @@ impl Inner {
                 let _ = self.save();
             }
             Down::Unlock(u) => {
+                // A resend of a command already carried out (the server sends a command again
+                // under a new sequence number until it hears the answer): answer it again, never
+                // open twice.
+                let previous = self
+                    .p
+                    .recent_unlocks
+                    .iter()
+                    .find(|r| r.command == u.command)
+                    .map(|r| r.outcome);
+                if let Some(code) = previous {
+                    let _ = self.save();
+                    self.send_up(&Up::UnlockResult(UnlockResult {
+                        command: u.command,
+                        outcome: outcome_from_code(code),
+                    }));
+                    return false;
+                }
                 // The replay window is saved before acting, so the command can never act twice.
                 if self.save().is_err() {
                     return false;
@@ -718,13 +780,19 @@ impl Inner {
                 let decision = core.decide(Input::Remote(u.user), now);
                 let outcome = match decision {
                     Decision::Grant { .. } => {
+                        // Recorded with the grant's own save, before the bolt opens.
+                        self.remember_unlock(u.command, UnlockOutcome::Unlocked);
                         if self.save().is_ok() {
                             self.open_bolt();
+                            self.report_bolt();
                             UnlockOutcome::Unlocked
                         } else {
+                            self.remember_unlock(u.command, UnlockOutcome::Failed);
                             UnlockOutcome::Failed
                         }
                     }
+                    // A refusal is not remembered: it did nothing, and a resend may find the
+                    // member there (the first sync after pairing can come just after it).
                     Decision::Deny(r) => UnlockOutcome::Denied(r),
                 };
                 self.send_up(&Up::UnlockResult(UnlockResult {
@@ -732,6 +800,23 @@ impl Inner {
                     outcome,
                 }));
                 self.upload_events();
+            }
+            Down::Lock(u) => {
+                // Throwing the bolt is always safe; the command comes signed from the server,
+                // which checked the member. Carried out once per command id, like `Unlock`.
+                let done = self.p.recent_unlocks.iter().any(|r| r.command == u.command);
+                if !done {
+                    self.remember_unlock(u.command, UnlockOutcome::Locked);
+                    self.unlocked_until = None;
+                }
+                if self.save().is_err() {
+                    return false;
+                }
+                self.report_bolt();
+                self.send_up(&Up::UnlockResult(UnlockResult {
+                    command: u.command,
+                    outcome: UnlockOutcome::Locked,
+                }));
             }
             Down::Unpair => {
                 tracing::info!("unpaired by the server");
@@ -744,6 +829,34 @@ impl Inner {
             }
         }
         false
+    }
+
+    /// Remembers the outcome of remote command `command` (the newest `RECENT_UNLOCKS`), so
+    /// that a resend of it is answered, not carried out again. Saved with the next save.
+    fn remember_unlock(&mut self, command: u64, outcome: UnlockOutcome) {
+        let code = outcome_code(outcome);
+        let recent = &mut self.p.recent_unlocks;
+        if let Some(r) = recent.iter_mut().find(|r| r.command == command) {
+            r.outcome = code;
+            return;
+        }
+        if recent.len() >= RECENT_UNLOCKS {
+            recent.remove(0);
+        }
+        recent.push(RecentUnlock { command, outcome: code });
+    }
+
+    /// Tells the server the bolt's state when it differs from what it was last told on this
+    /// connection (after an open, a re-lock, a remote lock, and on every connect).
+    fn report_bolt(&mut self) {
+        if !self.connected || self.paired.is_none() {
+            return;
+        }
+        let locked = self.bolt() == "locked";
+        if self.reported_bolt != Some(locked) {
+            self.reported_bolt = Some(locked);
+            self.send_up(&Up::Bolt(Bolt { locked }));
+        }
     }
 
     fn open_bolt(&mut self) {
@@ -915,6 +1028,15 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
     }
 }
 
+/// Notices the bolt re-locking by itself and tells the server.
+async fn bolt_watch(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        tick.tick().await;
+        shared.lock().report_bolt();
+    }
+}
+
 /// Re-locks the bolt, re-asks for the time while it is unknown.
 async fn housekeeping(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
@@ -1023,6 +1145,7 @@ async fn keypad(State(shared): State<Arc<Shared>>, body: Result<Json<KeypadBody>
                     continue;
                 }
                 inner.open_bolt();
+                inner.report_bolt();
                 entries.push(json!({"outcome": "granted", "reason": null, "actor": actor(&subject)}));
             }
             Decision::Deny(r) => entries.push(json!({"outcome": "denied", "reason": reason_text(r), "actor": null})),

@@ -767,6 +767,7 @@ mod tests {
             },
             sync: SyncState::Synced,
             bolt: None,
+            capacity: None,
         }
     }
 

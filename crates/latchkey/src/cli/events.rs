@@ -235,6 +235,7 @@ mod tests {
             },
             sync: SyncState::Synced,
             bolt: None,
+            capacity: None,
         }
     }
 

@@ -77,6 +77,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(create_issuer))
         .routes(routes!(delete_issuer))
         .routes(routes!(unlock))
+        .routes(routes!(lock_bolt))
         .routes(routes!(list_events));
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     doc.paths
@@ -160,7 +161,12 @@ pub fn lock_wire(l: &LockRow, level: AccessLevel) -> m::Lock {
             lockout_seconds: l.lockout_seconds as u32,
         },
         sync: sync_state(l.version, l.acked_version),
-        bolt: l.bolt.clone(),
+        // What the lock last reported, while it is online: offline, nobody knows.
+        bolt: Some(match (l.online, l.bolt.as_deref()) {
+            (true, Some(b @ ("locked" | "unlocked"))) => b.to_string(),
+            _ => "unknown".to_string(),
+        }),
+        capacity: None,
     }
 }
 
@@ -339,7 +345,7 @@ async fn list_locks(State(s): State<AppState>, Auth(caller): Auth) -> ApiResult<
     Ok(Json(locks.iter().map(|(l, level)| lock_wire(l, *level)).collect()))
 }
 
-/// One lock, for its members.
+/// One lock, for its members, with what it can hold (`capacity`).
 #[utoipa::path(get, path = "/locks/{lock_id}", tag = "locks", security(("bearer" = [])),
     params(("lock_id" = String, Path)),
     responses((status = 200, body = m::Lock), (status = 401, body = m::Problem), (status = 404, body = m::Problem)))]
@@ -348,8 +354,22 @@ async fn get_lock(
     Auth(caller): Auth,
     Path(lock_id): Path<String>,
 ) -> ApiResult<Json<m::Lock>> {
-    let me = s.domain.lock(&caller, &lock_id).await?;
-    Ok(Json(lock_wire(&me.lock, me.level())))
+    let (me, capacity) = s.domain.lock_with_capacity(&caller, &lock_id, s.now()).await?;
+    let mut wire = lock_wire(&me.lock, me.level());
+    wire.capacity = Some(capacity_wire(&capacity));
+    Ok(Json(wire))
+}
+
+pub fn capacity_wire(c: &crate::domain::capacity::LockCapacity) -> m::LockCapacity {
+    let u = |u: crate::domain::capacity::Use| m::CapacityUse {
+        used: u.used,
+        max: u.max,
+    };
+    m::LockCapacity {
+        guest_keys: u(c.guest_keys),
+        members: u(c.members),
+        revoked_codes: Some(u(c.deny_entries)),
+    }
 }
 
 /// Renames the lock or changes its time zone or keypad settings (Admins).
@@ -669,6 +689,22 @@ async fn unlock(
     s.domain.remote_unlock(&caller, &lock_id, s.now()).await?;
     Ok(Json(m::UnlockResult {
         outcome: "unlocked".into(),
+    }))
+}
+
+/// Asks the lock to throw its bolt (any member); `bolt` in `GET /locks/{lock_id}` follows.
+#[utoipa::path(post, path = "/locks/{lock_id}/lock", tag = "activity", security(("bearer" = [])),
+    params(("lock_id" = String, Path)),
+    responses((status = 200, body = m::UnlockResult), (status = 403, body = m::Problem), (status = 404, body = m::Problem),
+              (status = 503, body = m::Problem), (status = 504, body = m::Problem)))]
+async fn lock_bolt(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Path(lock_id): Path<String>,
+) -> ApiResult<Json<m::UnlockResult>> {
+    s.domain.remote_lock(&caller, &lock_id, s.now()).await?;
+    Ok(Json(m::UnlockResult {
+        outcome: "locked".into(),
     }))
 }
 

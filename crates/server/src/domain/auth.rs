@@ -58,7 +58,7 @@ impl Domain {
 
     /// Counts a hit against a rate limit in its own transaction (so that a refused attempt
     /// still counts) and refuses with 429 past the limit.
-    async fn rate_limit(&self, bucket: &str, limit: u32, now: Timestamp) -> Result<()> {
+    pub(super) async fn rate_limit(&self, bucket: &str, limit: u32, now: Timestamp) -> Result<()> {
         let window_ms = self.settings.rate_window_seconds as i64 * 1000;
         let mut tx = self.store.begin().await?;
         let (hits, start) = store::rate_hit(&mut tx, bucket, ms(now), window_ms).await?;

@@ -55,6 +55,8 @@ pub enum PairingError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UnlockOutcome {
     Unlocked,
+    /// The answer to a remote lock: the bolt is thrown.
+    Locked,
     /// The lock refused, with its reason (e.g. `outside_schedule`).
     Denied(String),
 }
@@ -65,6 +67,11 @@ pub enum UnlockError {
     Timeout,
     /// The broker is down.
     Unavailable(String),
+    /// The server knows the lock to be offline (its last will came, no `Hello` since).
+    Offline {
+        /// When it was last heard of (Unix ms).
+        last_seen_at: Option<i64>,
+    },
 }
 
 #[async_trait]
@@ -84,6 +91,17 @@ pub trait Gateway: Send + Sync {
         user_id: u32,
         command_seq: u64,
     ) -> std::result::Result<UnlockOutcome, UnlockError>;
+
+    /// Sends a signed, short-lived lock command (throw the bolt) for lock-local user
+    /// `user_id` and waits for the lock's answer.
+    async fn lock(
+        &self,
+        _lock: &LockRow,
+        _user_id: u32,
+        _command_seq: u64,
+    ) -> std::result::Result<UnlockOutcome, UnlockError> {
+        Err(UnlockError::Unavailable("this gateway cannot lock remotely".into()))
+    }
 
     /// Tells a lock that it was unpaired.
     async fn unpaired(&self, lock: &LockRow);
@@ -110,6 +128,9 @@ pub trait Devices: Send + Sync {
 
     /// The lock connected (`online`) or went away.
     async fn presence(&self, lock_id: &str, online: bool, now: Timestamp) -> Result<()>;
+
+    /// The lock reported its bolt thrown (`locked`) or drawn back: it is online, with that.
+    async fn bolt(&self, lock_id: &str, locked: bool, now: Timestamp) -> Result<()>;
 
     /// The lock said hello in its up message `up_seq`, holding `version`: it is online and
     /// holds that.
@@ -179,9 +200,19 @@ impl Domain {
     /// `POST /locks/{id}/unlock`: any member within its own rights. The server refuses early
     /// what it can see is outside the member's schedule; the lock checks again by itself.
     pub async fn remote_unlock(&self, caller: &Caller, lock_id: &str, now: Timestamp) -> Result<()> {
+        self.remote_command(caller, lock_id, Command::Unlock, now).await
+    }
+
+    /// `POST /locks/{id}/lock`: any member throws the bolt (locking is always within one's
+    /// rights).
+    pub async fn remote_lock(&self, caller: &Caller, lock_id: &str, now: Timestamp) -> Result<()> {
+        self.remote_command(caller, lock_id, Command::Lock, now).await
+    }
+
+    async fn remote_command(&self, caller: &Caller, lock_id: &str, command: Command, now: Timestamp) -> Result<()> {
         let mut tx = self.store.begin().await?;
         let me = access::member_of(&mut tx, caller, lock_id).await?;
-        if me.level() == AccessLevel::RecurringGuest {
+        if command == Command::Unlock && me.level() == AccessLevel::RecurringGuest {
             let local = now.to_zoned_datetime(me.lock.time_zone.zone()).datetime();
             let allowed = me.member.schedule.as_ref().is_some_and(|s| s.allows(local));
             if !allowed {
@@ -193,13 +224,45 @@ impl Domain {
             .ok_or(Error::NotFound("lock"))?;
         tx.commit().await?;
         let user_id = u32::try_from(me.member.user_id).map_err(|_| Error::Internal("user id out of range".into()))?;
-        match self.gateway.unlock(&me.lock, user_id, seq as u64).await {
-            Ok(UnlockOutcome::Unlocked) => Ok(()),
+        let answer = match command {
+            Command::Unlock => self.gateway.unlock(&me.lock, user_id, seq as u64).await,
+            Command::Lock => self.gateway.lock(&me.lock, user_id, seq as u64).await,
+        };
+        match answer {
+            Ok(UnlockOutcome::Unlocked) if command == Command::Unlock => Ok(()),
+            Ok(UnlockOutcome::Locked) if command == Command::Lock => Ok(()),
+            Ok(UnlockOutcome::Unlocked | UnlockOutcome::Locked) => {
+                Err(Error::Internal("the lock answered another command".into()))
+            }
             Ok(UnlockOutcome::Denied(reason)) => Err(Error::Forbidden(format!("the lock refused: {reason}"))),
             Err(UnlockError::Timeout) => Err(Error::Timeout("the lock did not answer in time".into())),
             Err(UnlockError::Unavailable(m)) => Err(Error::Unavailable(m)),
+            Err(UnlockError::Offline { last_seen_at }) => {
+                let since = last_seen_at
+                    .and_then(|t| Timestamp::from_millisecond(t).ok())
+                    .map(|t| {
+                        let local = t.to_zoned(me.lock.time_zone.zone());
+                        format!(" (last seen {})", local.strftime("%Y-%m-%d %H:%M %Z"))
+                    })
+                    .unwrap_or_default();
+                let what = match command {
+                    Command::Unlock => "opened",
+                    Command::Lock => "locked",
+                };
+                Err(Error::Unavailable(format!(
+                    "the lock is offline{since}, so it cannot be {what} remotely now; \
+                     guest codes and PINs still work at the door"
+                )))
+            }
         }
     }
+}
+
+/// A remote command to a lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Unlock,
+    Lock,
 }
 
 #[async_trait]
@@ -233,6 +296,18 @@ impl Devices for Domain {
         let presence = Presence {
             online,
             bolt: None,
+            at: ms(now),
+        };
+        store::set_lock_presence(&mut tx, lock_id, &presence).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn bolt(&self, lock_id: &str, locked: bool, now: Timestamp) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let presence = Presence {
+            online: true,
+            bolt: Some(if locked { "locked" } else { "unlocked" }),
             at: ms(now),
         };
         store::set_lock_presence(&mut tx, lock_id, &presence).await?;
@@ -301,7 +376,8 @@ async fn lock_state(c: &mut Conn, lock_id: &str, now: Timestamp) -> Result<Optio
     let members = store::members(c, lock_id).await?;
     // Only the keys the loop below can use: it stops at the lock's capacities, so reading more
     // would make every sync cost grow with every key the lock ever had.
-    let limit = latchkey_lock_core::STANDARD_GUEST_KEYS.max(latchkey_lock_core::STANDARD_DENY) as i64;
+    // (One more, to notice one left out.)
+    let limit = latchkey_lock_core::STANDARD_GUEST_KEYS.max(latchkey_lock_core::STANDARD_DENY) as i64 + 1;
     let keys = store::sync_guest_keys(c, lock_id, now_s, limit).await?;
     let issuers = store::issuers(c, lock_id).await?;
     let base = latchkey_lock_core::Settings::DEFAULT;
@@ -351,6 +427,7 @@ async fn lock_state(c: &mut Conn, lock_id: &str, now: Timestamp) -> Result<Optio
     let mut entries = Vec::new();
     let mut records = 0;
     let mut denies = 0;
+    let mut left_out = 0;
     for k in &keys {
         let Ok(code) = k
             .code
@@ -372,10 +449,14 @@ async fn lock_state(c: &mut Conn, lock_id: &str, now: Timestamp) -> Result<Optio
                     code,
                     expires: code_end,
                 }));
+            } else {
+                left_out += 1;
             }
-        } else if !(k.one_time && k.used_at.is_some()) && records < latchkey_lock_core::STANDARD_GUEST_KEYS {
+        } else if !(k.one_time && k.used_at.is_some()) {
             let (from, until) = (k.starts_at / 1000, k.ends_at / 1000);
-            if from < until {
+            if from < until && records >= latchkey_lock_core::STANDARD_GUEST_KEYS {
+                left_out += 1;
+            } else if from < until {
                 records += 1;
                 entries.push(KeyEntry::Record(GuestRecord {
                     code,
@@ -386,6 +467,13 @@ async fn lock_state(c: &mut Conn, lock_id: &str, now: Timestamp) -> Result<Optio
                 }));
             }
         }
+    }
+    if left_out > 0 {
+        // `domain::capacity` refuses what would not fit, so this is a database filled before
+        // those checks (or by hand): say so rather than drop in silence.
+        tracing::error!(
+            "lock {lock_id}: {left_out} guest keys or revoked codes beyond the lock's capacity are not in its snapshot"
+        );
     }
     let tz = lock.time_zone.zone();
     let (offsets, offsets_valid_until) = offset_table(&tz, now_s);

@@ -125,6 +125,8 @@ impl Domain {
         let (Some(name), Some(start), Some(end)) = (name, start, end) else {
             return Err(Error::Internal("validated fields missing".into()));
         };
+        // Never answer 201 for a key the lock could not hold (issue 16).
+        super::capacity::check_room_for_guest_key(change.conn(), lock_id, now).await?;
 
         let epoch = lock.server_epoch;
         let key = lock.root_secret.0.issuer_key(0, epoch as u32);
@@ -280,6 +282,10 @@ impl Domain {
         let key = store::guest_key(change.conn(), lock_id, id)
             .await?
             .ok_or(Error::NotFound("guest key"))?;
+        // A revoked code needs a deny entry on the lock until its window ends.
+        if key.revoked_at.is_none() && key.code_ends_at > ms(now) {
+            super::capacity::check_room_for_deny_entry(change.conn(), lock_id, now).await?;
+        }
         if !store::revoke_guest_key(change.conn(), lock_id, id, revocation).await? {
             return Err(Error::Conflict("the guest key is already revoked".into()));
         }

@@ -158,6 +158,7 @@ impl Domain {
         if !store::respond_invitation(change.conn(), id, InvitationStatus::Accepted, ms(now)).await? {
             return Err(Error::Conflict("the invitation is no longer pending".into()));
         }
+        super::capacity::check_room_for_member(change.conn(), &inv.lock_id, now).await?;
         let user_id = store::next_user_id(change.conn(), &inv.lock_id).await?;
         let member = NewMember {
             lock_id: &inv.lock_id,

@@ -8,6 +8,10 @@ use super::types::{AccessLevel, Pin, Schedule};
 use super::{Domain, Error, FieldErrors, Result, ms};
 use crate::store::{self, Conn, MemberAccess, MemberRow, Removal, Revocation};
 
+/// PIN choices a caller may make on one lock per rate-limit window (`rate_window_seconds`,
+/// 15 minutes by default), whatever their outcome.
+pub const PIN_CHOICES_PER_WINDOW: u32 = 10;
+
 /// A requested change of level and/or schedule, already parsed.
 #[derive(Debug, Clone, Default)]
 pub struct MemberPatch {
@@ -166,16 +170,41 @@ impl Domain {
         now: Timestamp,
     ) -> Result<()> {
         let pin = Pin::parse(pin).map_err(|m| Error::invalid("pin", m))?;
+        // Counted before anything is looked at, refused or not (docs/design/pin-choice.md).
+        let bucket = format!("pin:{lock_id}:{}", caller.id());
+        self.rate_limit(&bucket, PIN_CHOICES_PER_WINDOW, now).await?;
         let need = Need::self_or_admin(account_id, "only the member or an Admin may set this PIN");
         let mut change = self.change_lock(caller, lock_id, need, now).await?;
         let version = change.version()?;
         let target = change.target_member(account_id).await?;
+        // PINs are unique on the lock, and the answer must not tell whether someone else has
+        // this one: the chooser gets it either way, and a member who held it loses it and is
+        // told (docs/design/pin-choice.md).
+        let holder = store::pin_holder(change.conn(), lock_id, pin.as_str()).await?;
+        let mut told = false;
+        if let Some(other) = holder.filter(|h| h != account_id) {
+            let loser = change.target_member(&other).await?;
+            store::clear_member_pin(change.conn(), lock_id, &other, version).await?;
+            let lock_name = change.lock().map(|l| l.name.clone()).unwrap_or_default();
+            let body = format!(
+                "Your keypad PIN for \"{lock_name}\" on Latchkey no longer works: another member chose the \
+                 same PIN. Choose a new one: {}/locks/{lock_id}/members/{other}",
+                self.settings.public_url
+            );
+            self.queue_sms(change.conn(), loser.phone.as_str(), &body, "pin_cleared", now)
+                .await?;
+            told = true;
+            let event = change
+                .event("pin_cleared", "keypad PIN cleared: another member chose the same PIN")
+                .about_member(&other, &loser.name, &loser.phone);
+            change.log(event).await?;
+        }
         match store::set_member_pin(change.conn(), lock_id, account_id, &pin, version).await {
             Ok(()) => {}
             Err(e) if e.unique_violation().is_some() => {
-                return Err(Error::Conflict(
-                    "this PIN cannot be used on this lock; choose another".into(),
-                ));
+                // Only a race with another change of the same PIN, which the lock's write lock
+                // mostly rules out; the same answer whoever holds it.
+                return Err(Error::Conflict("the PIN could not be set just now; try again".into()));
             }
             Err(e) => return Err(e.into()),
         }
@@ -183,7 +212,11 @@ impl Domain {
             .event("pin_set", "keypad PIN set")
             .about_member(account_id, &target.name, &target.phone);
         change.log(event).await?;
-        change.commit().await
+        change.commit().await?;
+        if told {
+            self.sms_wake.notify_one();
+        }
+        Ok(())
     }
 
     /// Refuses when the lock has only one Admin. Runs after the version bump, so two Admins

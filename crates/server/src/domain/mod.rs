@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod capacity;
 pub mod change;
 pub mod device;
 pub mod events;

@@ -18,7 +18,7 @@ use latchkey_protocol::{
     open_up, seal_down, topics,
 };
 use rumqttc::{AsyncClient, Event, EventLoop, Packet, QoS};
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 
 use super::DomainSlot;
 use super::pairing::PairingWaiter;
@@ -62,7 +62,12 @@ pub(super) struct Link {
     pub(super) next_pairing: std::sync::atomic::AtomicU64,
     /// Remote unlocks this instance waits for, by (lock, command). A result that another
     /// instance receives reaches the waiter through the `unlock_results` table.
-    pub(super) unlocks: Mutex<HashMap<(String, u64), oneshot::Sender<latchkey_protocol::UnlockOutcome>>>,
+    /// Several answers may come (the command is resent until answered).
+    pub(super) unlocks:
+        Mutex<HashMap<(String, u64), tokio::sync::mpsc::UnboundedSender<latchkey_protocol::UnlockOutcome>>>,
+    /// The ids of locks that said `Hello` to this instance: a waiting remote unlock resends
+    /// at once to a lock that just (re)connected.
+    pub(super) hellos: tokio::sync::broadcast::Sender<String>,
     /// Locks this instance is sending a change to, one sender task each (`Link::sync_soon`).
     pub(super) syncs: Mutex<HashMap<String, SyncSlot>>,
 }
@@ -252,6 +257,9 @@ impl Link {
                     self.send_down(lock_id, &lock.root_secret, &Down::EventsAck(ack), None, SYNC_LIFETIME)
                         .await?;
                 }
+                // After the sync, so that a remote unlock resent now reaches the lock behind
+                // it (one client's messages keep their order).
+                let _ = self.hellos.send(lock_id.to_string());
             }
             Up::SyncAck(a) => self.on_sync_ack(domain.as_ref(), lock_id, a, up_seq).await?,
             Up::Events(evs) => self.on_events(domain.as_ref(), &lock, &evs).await?,
@@ -259,6 +267,7 @@ impl Link {
             // another instance: leave the result there.
             Up::UnlockResult(_) if delivered => {}
             Up::UnlockResult(r) => self.leave_unlock_result(lock_id, &r, now).await?,
+            Up::Bolt(b) => domain.bolt(lock_id, b.locked, now).await?,
         }
         Ok(())
     }

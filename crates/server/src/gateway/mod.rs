@@ -167,6 +167,7 @@ pub async fn start(
         pairings: Mutex::new(HashMap::new()),
         next_pairing: std::sync::atomic::AtomicU64::new(0),
         unlocks: Mutex::new(HashMap::new()),
+        hellos: tokio::sync::broadcast::channel(64).0,
         syncs: Mutex::new(HashMap::new()),
     });
     tasks.push(tokio::spawn(link::event_loop(link.clone(), events, shutdown.clone())));
@@ -209,7 +210,11 @@ impl Gateway for MqttGateway {
     }
 
     async fn unlock(&self, lock: &LockRow, user_id: u32, command_seq: u64) -> Result<UnlockOutcome, UnlockError> {
-        self.0.unlock(lock, user_id, command_seq).await
+        self.0.command(lock, user_id, command_seq, false).await
+    }
+
+    async fn lock(&self, lock: &LockRow, user_id: u32, command_seq: u64) -> Result<UnlockOutcome, UnlockError> {
+        self.0.command(lock, user_id, command_seq, true).await
     }
 
     async fn unpaired(&self, lock: &LockRow) {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use latchkey_protocol::{Down, Unlock, UnlockResult, reason_name};
-use tokio::sync::oneshot;
+use tokio::sync::mpsc;
 
 use super::link::{Link, UNLOCK_LIFETIME, guard};
 use super::{UnlockError, UnlockOutcome};
@@ -15,26 +15,52 @@ use crate::store::{self, LockRow};
 
 /// How often a remote unlock looks for its result in the database.
 const UNLOCK_POLL: Duration = Duration::from_millis(50);
+/// How often a remote unlock is sent again while the lock has not answered.
+const UNLOCK_RESEND: Duration = Duration::from_millis(800);
+/// How soon a remote unlock is sent again after a refusal by a lock that may not be synced yet.
+const UNLOCK_RETRY_UNSYNCED: Duration = Duration::from_millis(300);
 
 impl Link {
     /// Sends a signed, short-lived unlock command and waits for the lock's answer, which
     /// reaches whichever instance the broker gives it to.
-    pub(super) async fn unlock(
+    ///
+    /// No command is lost on the way (docs/design/device-link.md, "Remote unlock"): a lock the
+    /// server knows to be offline is answered at once (`Offline`); otherwise the command is
+    /// sent again under a new sequence number (the same command id) every `UNLOCK_RESEND`, and
+    /// at once when the lock says `Hello` to this instance, until the lock answers or the
+    /// deadline passes. The lock carries out a command id once and answers a repeat with the
+    /// outcome it already had, so a resend never opens twice. This covers the login switch
+    /// right after pairing and any reconnect: the lock subscribes before its `Hello`.
+    ///
+    /// `throw`: a remote lock (`Down::Lock`) instead, carried the same way.
+    pub(super) async fn command(
         &self,
         lock: &LockRow,
         user_id: u32,
         command_seq: u64,
+        throw: bool,
     ) -> Result<UnlockOutcome, UnlockError> {
         if !self.connected.load(Ordering::SeqCst) {
             return Err(UnlockError::Unavailable("the MQTT broker is not reachable".into()));
         }
-        let (tx, rx) = oneshot::channel();
+        if !lock.online {
+            return Err(UnlockError::Offline {
+                last_seen_at: lock.last_seen_at,
+            });
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel();
         let key = (lock.id.clone(), command_seq);
         guard(&self.unlocks).insert(key.clone(), tx);
-        let body = Down::Unlock(Unlock {
+        let mut hellos = self.hellos.subscribe();
+        let command = Unlock {
             command: command_seq,
             user: user_id,
-        });
+        };
+        let body = if throw {
+            Down::Lock(command)
+        } else {
+            Down::Unlock(command)
+        };
         if let Err(e) = self
             .send_down(&lock.id, &lock.root_secret, &body, Some(command_seq), UNLOCK_LIFETIME)
             .await
@@ -46,11 +72,30 @@ impl Link {
         // one (the channel) or another (the `unlock_results` table, polled).
         let command = i64::try_from(command_seq).unwrap_or(i64::MAX);
         let deadline = tokio::time::Instant::now() + self.unlock_timeout;
-        let mut rx = rx;
+        let mut resend_at = tokio::time::Instant::now() + UNLOCK_RESEND;
+        // A lock that has not acknowledged the current version may not hold the member yet (the
+        // first unlock after pairing races the first sync): its refusal for an unknown member
+        // is not final while the deadline allows another try.
+        let behind = lock.acked_version < lock.version;
+        let mut last_refusal = None;
         let outcome = loop {
+            let mut resend = false;
+            let mut answer = None;
             tokio::select! {
-                r = &mut rx => break r.ok().map(|o| unlock_outcome(&o)),
+                r = rx.recv() => match r {
+                    Some(o) => answer = Some(unlock_outcome(&o)),
+                    None => break None,
+                },
                 _ = tokio::time::sleep_until(deadline) => break None,
+                _ = tokio::time::sleep_until(resend_at) => resend = true,
+                hello = hellos.recv() => {
+                    // A lock that (re)connected to this instance has subscribed by now.
+                    resend = match hello {
+                        Ok(id) => id == lock.id,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
+                    };
+                }
                 _ = tokio::time::sleep(UNLOCK_POLL) => {
                     // Bounded by the deadline too: a busy pool must not stretch the timeout.
                     let poll = async {
@@ -59,24 +104,42 @@ impl Link {
                             Err(_) => None,
                         }
                     };
-                    let taken = tokio::time::timeout_at(deadline, poll).await.ok().flatten();
-                    if let Some(outcome) = taken {
-                        break Some(outcome);
-                    }
+                    answer = tokio::time::timeout_at(deadline, poll).await.ok().flatten();
+                }
+            }
+            if let Some(o) = answer {
+                let not_yet =
+                    behind && matches!(&o, UnlockOutcome::Denied(r) if r == "unknown_credential" || r == "not_synced");
+                if !not_yet {
+                    break Some(o);
+                }
+                // Once more shortly, when the lock has had the time to apply its sync.
+                resend_at = resend_at.min(tokio::time::Instant::now() + UNLOCK_RETRY_UNSYNCED);
+                last_refusal = Some(o);
+            }
+            if resend {
+                resend_at = tokio::time::Instant::now() + UNLOCK_RESEND;
+                // A new sequence number (the nonce, single-use), the same command id.
+                let sent = tokio::time::timeout_at(
+                    deadline,
+                    self.send_down(&lock.id, &lock.root_secret, &body, None, UNLOCK_LIFETIME),
+                )
+                .await;
+                if let Ok(Err(e)) = sent {
+                    tracing::debug!("resending unlock {command_seq} to {}: {e:#}", lock.id);
                 }
             }
         };
         guard(&self.unlocks).remove(&key);
-        outcome.ok_or(UnlockError::Timeout)
+        // A refusal that may have come from a lock not yet synced is the answer if nothing
+        // better came before the deadline.
+        outcome.or(last_refusal).ok_or(UnlockError::Timeout)
     }
 
     /// Hands the lock's answer to the request waiting for it on this instance, if one is.
     pub(super) fn hand_to_waiting_unlock(&self, lock_id: &str, r: &UnlockResult) -> bool {
-        match guard(&self.unlocks).remove(&(lock_id.to_string(), r.command)) {
-            Some(tx) => {
-                let _ = tx.send(r.outcome);
-                true
-            }
+        match guard(&self.unlocks).get(&(lock_id.to_string(), r.command)) {
+            Some(tx) => tx.send(r.outcome).is_ok(),
             None => false,
         }
     }
@@ -112,5 +175,6 @@ fn unlock_outcome(o: &latchkey_protocol::UnlockOutcome) -> UnlockOutcome {
         latchkey_protocol::UnlockOutcome::Unlocked => UnlockOutcome::Unlocked,
         latchkey_protocol::UnlockOutcome::Denied(r) => UnlockOutcome::Denied(reason_name(*r).into()),
         latchkey_protocol::UnlockOutcome::Failed => UnlockOutcome::Denied("failed_to_open".into()),
+        latchkey_protocol::UnlockOutcome::Locked => UnlockOutcome::Locked,
     }
 }

@@ -143,6 +143,7 @@ pub async fn claim_resync(c: &mut Conn, lock_id: &str, claim: ResyncClaim) -> Re
 pub async fn put_unlock_result(c: &mut Conn, lock_id: &str, command: i64, r: &UnlockOutcome, now: i64) -> Result<()> {
     let (outcome, reason) = match r {
         UnlockOutcome::Unlocked => ("unlocked", None),
+        UnlockOutcome::Locked => ("locked", None),
         UnlockOutcome::Denied(reason) => ("denied", Some(reason.clone())),
     };
     sqlx::query(
@@ -170,6 +171,7 @@ pub async fn take_unlock_result(c: &mut Conn, lock_id: &str, command: i64) -> Re
         let reason: Option<String> = r.try_get("reason")?;
         match r.try_get::<String, _>("outcome")?.as_str() {
             "unlocked" => Ok(UnlockOutcome::Unlocked),
+            "locked" => Ok(UnlockOutcome::Locked),
             "denied" => Ok(UnlockOutcome::Denied(reason.unwrap_or_else(|| "denied".into()))),
             // Written by earlier versions for a lock that could not open.
             "failed" => Ok(UnlockOutcome::Denied("failed_to_open".into())),

@@ -11,6 +11,7 @@
 //! store tests run on both databases (see `docs/design/storage.md`).
 
 mod accounts;
+mod capacity;
 mod events;
 mod guest_keys;
 mod invitations;
@@ -18,6 +19,7 @@ mod issuers;
 mod link;
 mod locks;
 mod members;
+mod pins;
 mod schedule;
 mod sms;
 
@@ -28,6 +30,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
 pub use accounts::*;
+pub use capacity::*;
 pub use events::*;
 pub use guest_keys::*;
 pub use invitations::*;
@@ -35,6 +38,7 @@ pub use issuers::*;
 pub use link::*;
 pub use locks::*;
 pub use members::*;
+pub use pins::*;
 pub use sms::*;
 
 /// A write transaction. Every state change is one of these.

@@ -79,9 +79,17 @@ pub(super) async fn pair_lock(me: SignedIn, CsrfForm(f): CsrfForm<PairForm>) -> 
 }
 
 pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n): Query<Notice>) -> PageResult {
-    let member = me.domain.lock(&me.caller, &lock_id).await.or_page(&me)?;
+    let (member, cap) = me
+        .domain
+        .lock_with_capacity(&me.caller, &lock_id, me.now)
+        .await
+        .or_page(&me)?;
     let level = member.level();
     let wire = api::lock_wire(&member.lock, level);
+    let capacity = format!(
+        "Holds {} of {} guest keys · {} of {} members",
+        cap.guest_keys.used, cap.guest_keys.max, cap.members.used, cap.members.max
+    );
     Ok(me.render(
         StatusCode::OK,
         LockPage {
@@ -91,6 +99,7 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
                 Some("locked") => "Locked".into(),
                 _ => "Bolt state unknown".into(),
             },
+            capacity,
             level_label: level.label().into(),
             is_admin: level == AccessLevel::Admin,
             my_id: me.caller.id().to_string(),

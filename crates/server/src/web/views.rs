@@ -389,6 +389,8 @@ pub struct LockPage {
     pub c: Common,
     pub lock: m::Lock,
     pub bolt: String,
+    /// What the lock holds, one line.
+    pub capacity: String,
     pub level_label: String,
     pub is_admin: bool,
     pub my_id: String,

@@ -78,6 +78,7 @@ enum Ep {
     CreateIssuer,
     DeleteIssuer,
     Unlock,
+    RemoteLock,
     Events,
     OpenApi,
     Healthz,
@@ -121,6 +122,7 @@ const MATRIX: &[(Ep, [u16; 6])] = &[
     (Ep::CreateIssuer, [401, 404, 404, 403, 403, 201]),
     (Ep::DeleteIssuer, [401, 404, 404, 403, 403, 204]),
     (Ep::Unlock, [401, 404, 404, 200, 200, 200]),
+    (Ep::RemoteLock, [401, 404, 404, 200, 200, 200]),
     (Ep::Events, [401, 404, 404, 403, 403, 200]),
     (Ep::OpenApi, [200, 200, 200, 200, 200, 200]),
     (Ep::Healthz, [200, 200, 200, 200, 200, 200]),
@@ -387,6 +389,7 @@ impl World {
                 api(Method::DELETE, format!("/locks/{lock}/issuers/{}", issuer.issuer_id))
             }
             Ep::Unlock => api(Method::POST, format!("/locks/{a}/unlock")),
+            Ep::RemoteLock => api(Method::POST, format!("/locks/{a}/lock")),
             Ep::Events => api(Method::GET, format!("/locks/{a}/events?limit=10")),
             Ep::OpenApi => api(Method::GET, "/openapi.json"),
             Ep::Healthz => req(Method::GET, "/healthz"),

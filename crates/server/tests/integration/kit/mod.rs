@@ -191,6 +191,14 @@ impl Gateway for FakeGateway {
         }
     }
 
+    async fn lock(&self, lock: &LockRow, user_id: u32, command_seq: u64) -> Result<UnlockOutcome, UnlockError> {
+        self.unlocks
+            .lock()
+            .unwrap()
+            .push((lock.id.clone(), user_id, command_seq));
+        Ok(UnlockOutcome::Locked)
+    }
+
     async fn unpaired(&self, lock: &LockRow) {
         self.unpaired.lock().unwrap().push(lock.id.clone());
     }

@@ -1,0 +1,103 @@
+//! No lost commands (issue 16, `docs/design/device-link.md`, "Remote unlock"), on both
+//! brokers: the first remote unlock right after pairing (while the lock switches from the
+//! `pairing` login to its own) opens; an unlock during a reconnect of the lock opens, once; an
+//! unlock to a lock the server knows to be offline is answered at once with a problem that says
+//! so, not after the unlock timeout.
+
+use crate::device_kit;
+
+use std::time::{Duration, Instant};
+
+use device_kit::{Broker, OWNER, World, eventually};
+
+on_both_brokers!(
+    first_unlock_right_after_pairing_opens,
+    unlock_across_a_lock_reconnect_opens_once,
+    unlock_of_a_lock_known_offline_is_answered_at_once,
+);
+
+/// Pairs without waiting for the lock's reconnect, then unlocks at once.
+async fn first_unlock_right_after_pairing_opens(broker: Broker) {
+    let w = World::start(broker, false).await;
+    let owner = w.sign_in(OWNER).await;
+    let status = eventually("the lock online and unpaired", 20, || async {
+        let s = w.status().await;
+        (s["online"] == true).then_some(s)
+    })
+    .await;
+    let code = status["setup_code"].as_str().expect("a setup code").to_string();
+    let lock = owner
+        .pair_lock(&code, "Front door", "Europe/Berlin")
+        .await
+        .expect("pairs");
+    // Right away: the lock is still on its pairing connection, or reconnecting as itself.
+    let r = owner
+        .unlock(&lock.id)
+        .await
+        .expect("the first remote unlock after pairing");
+    assert_eq!(r.outcome, "unlocked");
+    let evs = w.wait_access_events(&owner, &lock.id, "remote", 1).await;
+    assert_eq!(evs[0].outcome.as_deref(), Some("granted"), "{evs:#?}");
+    w.stop().await;
+}
+
+/// The link drops right after the command leaves and comes back: the command is resent until
+/// the lock answers, and the lock opens for it once.
+async fn unlock_across_a_lock_reconnect_opens_once(broker: Broker) {
+    let w = World::start(broker, false).await;
+    let owner = w.sign_in(OWNER).await;
+    let lid = w.pair(&owner).await;
+    w.wait_synced(&owner, &lid, 20).await;
+    let unlocking = {
+        let owner = owner.clone();
+        let lid = lid.clone();
+        tokio::spawn(async move { owner.unlock(&lid).await })
+    };
+    // Cut at once (whether or not the first send arrived), and back after a moment.
+    w.network(false).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    w.network(true).await;
+    let r = unlocking.await.unwrap().expect("the unlock across the reconnect");
+    assert_eq!(r.outcome, "unlocked");
+    // Opened once, however many times the command was sent.
+    w.wait_access_events(&owner, &lid, "remote", 1).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let remote = w
+        .access_events(&owner, &lid)
+        .await
+        .into_iter()
+        .filter(|e| e.method.as_deref() == Some("remote"))
+        .count();
+    assert_eq!(remote, 1, "the lock opened more than once for one command");
+    // And the next one works as usual.
+    owner.unlock(&lid).await.expect("the next remote unlock");
+    w.stop().await;
+}
+
+/// Known offline (its last will came): 503 at once, saying that codes still work at the door.
+async fn unlock_of_a_lock_known_offline_is_answered_at_once(broker: Broker) {
+    let w = World::start(broker, false).await;
+    let owner = w.sign_in(OWNER).await;
+    let lid = w.pair(&owner).await;
+    w.network(false).await;
+    eventually("the server to show the lock offline", 20, || async {
+        (!owner.lock(&lid).await.ok()?.online).then_some(())
+    })
+    .await;
+    let started = Instant::now();
+    let e = owner.unlock(&lid).await.expect_err("an offline lock cannot open");
+    let took = started.elapsed();
+    assert_eq!(e.status(), Some(503), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("offline"), "{text}");
+    assert!(text.contains("guest codes and PINs still work"), "{text}");
+    // Generous: the point is not waiting for `unlock_timeout_ms` (5 s).
+    assert!(took < Duration::from_millis(2500), "took {took:?}");
+    w.network(true).await;
+    eventually("the server to show the lock online", 20, || async {
+        owner.lock(&lid).await.ok()?.online.then_some(())
+    })
+    .await;
+    owner.unlock(&lid).await.expect("a remote unlock once online again");
+    w.stop().await;
+}
