@@ -17,10 +17,13 @@ use crate::device_kit::{Broker, FAMILY, OWNER, Sniffer, World, eventually};
 
 const FAMILY_PIN: &str = "58203719";
 
+/// (topic, payload) of every message received.
+type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A raw MQTT client with some login; what it received, and whether its connection is up.
 struct Raw {
     client: AsyncClient,
-    seen: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    seen: Seen,
     suback: Arc<Mutex<Vec<SubscribeReasonCode>>>,
     /// Whether the connection ended.
     closed: tokio::sync::watch::Receiver<bool>,
@@ -35,7 +38,7 @@ impl Raw {
         mo.set_max_packet_size(70_000, 70_000);
         mo.set_credentials(user, password);
         let (client, mut events) = AsyncClient::new(mo, 64);
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
         let suback = Arc::new(Mutex::new(Vec::new()));
         let (connack_tx, mut connack) = tokio::sync::watch::channel(None);
         let (closed_tx, closed) = tokio::sync::watch::channel(false);
