@@ -21,6 +21,7 @@ mod device_kit;
 mod api_flows;
 mod authz_matrix;
 mod broker_auth;
+mod broker_dynsec;
 mod broker_rules;
 mod browser;
 mod device_flows;
