@@ -122,6 +122,10 @@ options! {
     /// PEM file of the certificate authorities an `mqtts://` broker's certificate must chain
     /// to, instead of the system's.
     mqtt_ca_file: PathBuf = "LATCHKEY_MQTT_CA_FILE";
+    /// On an external Mosquitto with the dynamic-security plugin, provision the `pairing`
+    /// login and a login with its own topics for each paired lock (`true` or `1`); the
+    /// server's login must be a dynsec admin.
+    mqtt_dynsec: Yes = "LATCHKEY_MQTT_DYNSEC", default "false";
     /// Comma-separated SMS senders: `console`, `file:PATH`, `twilio`, `webhook:URL`.
     sms: String = "LATCHKEY_SMS", default "console,file:DATA_DIR/outbox.jsonl";
     /// The address users open, used in SMS links.
@@ -246,6 +250,8 @@ pub struct Config {
     pub mqtt: MqttConfig,
     /// Credentials and TLS for an external broker.
     pub mqtt_login: ExternalLogin,
+    /// Provision per-lock logins on an external Mosquitto's dynamic-security plugin.
+    pub mqtt_dynsec: bool,
     pub sms: Vec<SmsKind>,
     pub twilio: Option<TwilioConfig>,
     pub public_url: String,
@@ -354,6 +360,7 @@ impl Config {
             database_url,
             mqtt,
             mqtt_login,
+            mqtt_dynsec: o.mqtt_dynsec.is_some_and(|y| y.0),
             sms,
             twilio,
             public_url,
@@ -377,6 +384,7 @@ impl Config {
             database_url: database_url.unwrap_or_else(|| default_sqlite_url(data_dir)),
             mqtt,
             mqtt_login: ExternalLogin::default(),
+            mqtt_dynsec: false,
             sms: vec![SmsKind::File(data_dir.join("outbox.jsonl"))],
             twilio: None,
             public_url: "http://127.0.0.1".into(),

@@ -51,6 +51,9 @@ pub(super) struct Link {
     pub(super) unlock_timeout: Duration,
     /// The shared-subscription group of the locks' `up` topics.
     pub(super) share_group: String,
+    /// The server's login on an external Mosquitto whose dynamic-security plugin it provisions
+    /// (`dynsec.rs`), if it does.
+    pub(super) dynsec: Option<String>,
     /// Messages this instance received on locks' up topics (`/metrics`: `latchkey_lock_messages_total`).
     pub(super) lock_messages: prometheus_client::metrics::counter::Counter,
     /// Pairing exchanges this instance runs, by discriminator, each under a number of its own:
@@ -91,6 +94,9 @@ pub(super) async fn event_loop(g: Arc<Link>, mut events: EventLoop, mut shutdown
                             tracing::warn!("subscribing to {filter}: {e}");
                         }
                     }
+                    if let Some(user) = &g.dynsec {
+                        g.dynsec_command(super::dynsec::setup(user));
+                    }
                     g.connected.store(true, Ordering::SeqCst);
                     tracing::info!("connected to the MQTT broker");
                 }
@@ -128,6 +134,16 @@ pub(super) async fn event_loop(g: Arc<Link>, mut events: EventLoop, mut shutdown
 impl Link {
     pub(super) fn now(&self) -> Timestamp {
         self.clock.now()
+    }
+
+    /// Sends commands to the dynamic-security plugin (`dynsec.rs`). Their answers are not
+    /// read: an existing role or client makes a create fail harmlessly.
+    pub(super) fn dynsec_command(&self, commands: Vec<u8>) {
+        if self.dynsec.is_some()
+            && let Err(e) = self.publish(super::dynsec::CONTROL_TOPIC, commands)
+        {
+            tracing::warn!("sending dynamic-security commands: {e}");
+        }
     }
 
     pub(super) fn publish(&self, topic: &str, payload: Vec<u8>) -> Result<(), String> {

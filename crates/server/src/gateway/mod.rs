@@ -13,6 +13,7 @@
 //! - `unlock`: remote unlock and its answer across instances.
 
 mod broker;
+mod dynsec;
 mod embedded;
 mod link;
 mod pairing;
@@ -121,6 +122,12 @@ pub async fn start(
         MqttConfig::External { host, port } => (host.clone(), *port, None),
     };
     let external = matches!(config.mqtt, MqttConfig::External { .. });
+    // The dynsec setup names the server's own login.
+    let dynsec = match (&config.mqtt_login.credentials, external && config.mqtt_dynsec) {
+        (Some((user, _)), true) => Some(user.clone()),
+        (None, true) => anyhow::bail!("mqtt_dynsec needs the server's login in mqtt (USER:PASSWORD@)"),
+        _ => None,
+    };
     let key_path = config.data_dir.join("server-key");
     let server_key = SigningKey::from_bytes(&link::load_or_create_secret(&key_path, entropy.as_ref())?);
     link::check_identity(&store, &server_key, &key_path, clock.now()).await?;
@@ -163,6 +170,7 @@ pub async fn start(
         signed_only: config.signed_only_link,
         unlock_timeout: Duration::from_millis(config.unlock_timeout_ms),
         share_group,
+        dynsec,
         lock_messages: metrics.lock_messages.clone(),
         pairings: Mutex::new(HashMap::new()),
         next_pairing: std::sync::atomic::AtomicU64::new(0),
@@ -218,7 +226,17 @@ impl Gateway for MqttGateway {
     }
 
     async fn unpaired(&self, lock: &LockRow) {
-        self.0.unpaired(lock).await
+        self.0.unpaired(lock).await;
+        if self.0.dynsec.is_some() {
+            // Deleting the lock's dynsec login disconnects it: first let the broker deliver the
+            // Unpair (the lock then logs in as `pairing` by itself).
+            let link = self.0.clone();
+            let id = lock.id.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                link.dynsec_command(dynsec::lock_unpaired(&id));
+            });
+        }
     }
 
     fn ready(&self) -> bool {

@@ -108,6 +108,12 @@ impl Link {
                 && d.session == session
             {
                 done.check(&d).map_err(|_| PairingError::NoAnswer)?;
+                if self.dynsec.is_some()
+                    && let Some(commands) =
+                        super::dynsec::lock_paired(&grant.lock_id, &device.serial, &grant.root_secret)
+                {
+                    self.dynsec_command(commands);
+                }
                 return Ok(device);
             }
         }

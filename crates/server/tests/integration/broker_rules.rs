@@ -17,25 +17,28 @@ use crate::device_kit::{Broker, FAMILY, OWNER, Sniffer, World, eventually};
 
 const FAMILY_PIN: &str = "58203719";
 
+/// (topic, payload) of every message received.
+type Seen = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A raw MQTT client with some login; what it received, and whether its connection is up.
-struct Raw {
+pub(crate) struct Raw {
     client: AsyncClient,
-    seen: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    seen: Seen,
     suback: Arc<Mutex<Vec<SubscribeReasonCode>>>,
     /// Whether the connection ended.
-    closed: tokio::sync::watch::Receiver<bool>,
+    pub(crate) closed: tokio::sync::watch::Receiver<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Raw {
     /// Connects once (no reconnection) as `user` with `client_id`; returns the CONNACK code.
-    async fn connect(port: u16, client_id: &str, user: &str, password: &str) -> (Raw, ConnectReturnCode) {
+    pub(crate) async fn connect(port: u16, client_id: &str, user: &str, password: &str) -> (Raw, ConnectReturnCode) {
         let mut mo = MqttOptions::new(client_id, "127.0.0.1", port);
         mo.set_keep_alive(Duration::from_secs(5));
         mo.set_max_packet_size(70_000, 70_000);
         mo.set_credentials(user, password);
         let (client, mut events) = AsyncClient::new(mo, 64);
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen: Seen = Arc::new(Mutex::new(Vec::new()));
         let suback = Arc::new(Mutex::new(Vec::new()));
         let (connack_tx, mut connack) = tokio::sync::watch::channel(None);
         let (closed_tx, closed) = tokio::sync::watch::channel(false);
@@ -77,7 +80,7 @@ impl Raw {
     }
 
     /// Subscribes to each filter in turn; returns the SUBACK code of each.
-    async fn subscribe_each(&self, filters: &[&str]) -> Vec<SubscribeReasonCode> {
+    pub(crate) async fn subscribe_each(&self, filters: &[&str]) -> Vec<SubscribeReasonCode> {
         let before = self.suback.lock().unwrap().len();
         for (i, f) in filters.iter().enumerate() {
             self.client.subscribe(*f, QoS::AtLeastOnce).await.unwrap();
@@ -89,7 +92,7 @@ impl Raw {
         self.suback.lock().unwrap()[before..].to_vec()
     }
 
-    fn seen(&self) -> Vec<(String, Vec<u8>)> {
+    pub(crate) fn seen(&self) -> Vec<(String, Vec<u8>)> {
         self.seen.lock().unwrap().clone()
     }
 }
@@ -100,7 +103,7 @@ impl Drop for Raw {
     }
 }
 
-fn granted(code: &SubscribeReasonCode) -> bool {
+pub(crate) fn granted(code: &SubscribeReasonCode) -> bool {
     matches!(code, SubscribeReasonCode::Success(_))
 }
 

@@ -22,6 +22,7 @@ mod api_flows;
 mod authz_matrix;
 mod bolt_state;
 mod broker_auth;
+mod broker_dynsec;
 mod broker_rules;
 mod browser;
 mod command_delivery;
