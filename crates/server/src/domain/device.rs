@@ -241,8 +241,8 @@ impl Domain {
                 let since = last_seen_at
                     .and_then(|t| Timestamp::from_millisecond(t).ok())
                     .map(|t| {
-                        let local = t.to_zoned(me.lock.time_zone.zone());
-                        format!(" (last seen {})", local.strftime("%Y-%m-%d %H:%M %Z"))
+                        let local = super::guest_keys::local_time(t, &me.lock.time_zone);
+                        format!(" (last seen {local}, {})", me.lock.time_zone.as_str())
                     })
                     .unwrap_or_default();
                 let what = match command {
