@@ -22,10 +22,12 @@ async fn capacity_is_reported_and_a_full_lock_refuses_with_409(b: Backend) {
     assert_eq!((cap.members.used, cap.members.max), (1, 1000), "{cap:?}");
     let max = cap.guest_keys.max as usize;
 
-    // Fill the lock (windows on several days, so codes differ).
+    // Fill the lock (windows on many days and hours: each window has a bounded number of
+    // distinct codes).
     let mut first = None;
     for i in 0..max {
-        let day = 1 + (i % 10);
+        let day = 1 + (i % 28);
+        let hour = 8 + (i / 28) % 12;
         let k = ana
             .client
             .create_guest_key(
@@ -33,7 +35,7 @@ async fn capacity_is_reported_and_a_full_lock_refuses_with_409(b: Backend) {
                 &guest_key(
                     &format!("Guest {i}"),
                     None,
-                    &format!("2027-07-{day:02}T15:00"),
+                    &format!("2027-07-{day:02}T{hour:02}:00"),
                     &format!("2027-07-{:02}T11:00", day + 2),
                 ),
             )
