@@ -174,14 +174,12 @@ try {
   await shot(page, "desktop-user-management");
   await page.setViewportSize(PHONE);
 
-  step = "owner creates a guest key whose name holds HTML";
-  const evil = "<img src=x onerror=alert(1)> Courier";
+  step = "owner creates a guest key with the form's defaults";
   await page.getByRole("link", { name: "Invite user" }).click();
   await page.getByRole("link", { name: "Create Guest Key" }).click();
-  await page.getByLabel("Guest's name").fill(evil);
+  await page.getByLabel("Guest's name").fill("Courier");
   await page.getByLabel("Phone number (optional: we text the code)").fill(GUEST);
-  // From an hour ago, so the code opens the lock right away.
-  await page.getByLabel("Starts").fill(localInput(new Date(Date.now() - 3600_000), "Europe/Berlin"));
+  // The window is left as the form proposes it: from now, for a day.
   await page.getByRole("button", { name: "Continue" }).click();
   check((await page.locator(".field-error").count()) >= 1, "the precautions were not required");
   await page.getByLabel("I understand").check();
@@ -189,15 +187,44 @@ try {
   const codeText = await page.getByLabel("guest code").innerText();
   const code = codeText.replace(/\s/g, "");
   check(/^\d{12}$/.test(code), `no 12-digit code shown: ${codeText}`);
-  check((await page.getByRole("heading").first().innerText()).includes(evil), "the name was not shown as text");
-  check((await page.locator("img").count()) === 0, "the name's HTML was rendered");
+  check(/works now/i.test(await page.locator("#when").innerText()), "the key made now does not say it works now");
+  const codeBox = await page.getByLabel("guest code").boundingBox();
+  check(codeBox.height < 80, `the code wraps on a phone (${codeBox.height}px high)`);
   await shot(page, "phone-guest-key");
   const guestSms = await waitFor(() => smsTo(GUEST)[0], "the guest-key SMS");
   check(guestSms.body.includes(code) && guestSms.body.includes("#"), `the guest SMS lacks the code or '#': ${guestSms.body}`);
 
-  step = "the guest's code opens the virtual lock's keypad";
+  step = "the code made with the form's defaults opens the virtual lock's keypad at once";
   const entry = await keypad(`${code}#`);
   check(entry.outcome === "granted", `the guest code was not granted at the keypad: ${JSON.stringify(entry)}`);
+
+  step = "reloading the page that shows the code makes no second key";
+  const keyUrl = page.url();
+  check(/\/guest-keys\/gk/.test(keyUrl), `the code is not shown on the key's own page: ${keyUrl}`);
+  await page.reload();
+  check((await page.getByLabel("guest code").innerText()).replace(/\s/g, "") === code, "reloading showed another code");
+  await page.goto(lockUrl + "/users");
+  check((await page.locator("ul.cards li", { hasText: "Courier" }).count()) === 1, "reloading made a second guest key");
+  check(smsTo(GUEST).length === 1, "reloading sent a second SMS");
+
+  step = "a key that starts later says so: its page, its SMS and the list";
+  const evil = "<img src=x onerror=alert(1)> Night porter";
+  const later = "+33612345679";
+  await page.goto(lockUrl + "/guest-keys/new");
+  await page.getByLabel("Guest's name").fill(evil);
+  await page.getByLabel("Phone number (optional: we text the code)").fill(later);
+  await page.getByLabel("Starts").fill(localInput(new Date(Date.now() + 2 * 86400_000), "Europe/Berlin"));
+  await page.getByLabel("Ends").fill(localInput(new Date(Date.now() + 3 * 86400_000), "Europe/Berlin"));
+  await page.getByLabel("I understand").check();
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.getByLabel("guest code").waitFor();
+  check(/starts working/i.test(await page.locator("#when").innerText()), "the page does not say when the key starts working");
+  check((await page.getByRole("heading").first().innerText()).includes(evil), "the name was not shown as text");
+  check((await page.locator("img").count()) === 0, "the name's HTML was rendered");
+  const laterSms = await waitFor(() => smsTo(later)[0], "the later key's SMS");
+  check(/starts working/i.test(laterSms.body), `the SMS does not say when the key starts working: ${laterSms.body}`);
+  await page.goto(lockUrl + "/users");
+  check((await page.getByText(/starts working/).count()) === 1, "the list does not say when the key starts working");
 
   step = "owner removes the family member";
   await page.goto(lockUrl + "/users");

@@ -513,6 +513,7 @@ impl World {
                         .invite(
                             &id,
                             &CreateInvitation {
+                                name: None,
                                 phone: GUEST.into(),
                                 access_level: AccessLevel::RecurringGuest,
                                 schedule: Some(schedule(false)),
@@ -555,6 +556,7 @@ impl World {
                 .invite(
                     &door.id,
                     &CreateInvitation {
+                        name: None,
                         phone: phone.clone(),
                         access_level: AccessLevel::Family,
                         schedule: None,

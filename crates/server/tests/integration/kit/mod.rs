@@ -407,6 +407,7 @@ impl Harness {
             .invite(
                 lock_id,
                 &m::CreateInvitation {
+                    name: None,
                     phone: who.phone.clone(),
                     access_level: level,
                     schedule,
