@@ -80,7 +80,7 @@ async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
-async function signIn(page, phone) {
+async function signIn(page, phone, name) {
   const before = smsTo(phone).length;
   await page.goto(base + "/");
   await page.getByLabel("Phone number").fill(phone);
@@ -90,7 +90,16 @@ async function signIn(page, phone) {
   const code = msgs[msgs.length - 1].body.match(/\b(\d{6})\b/)[1];
   await page.getByLabel("Code from the SMS").fill(code);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "My locks" }).waitFor();
+  // The first sign-in asks the name.
+  const welcome = page.getByRole("heading", { name: "Welcome! What is your name?" });
+  const locks = page.getByRole("heading", { name: "My locks" });
+  await welcome.or(locks).first().waitFor();
+  if (await welcome.count()) {
+    check(name, `${phone} was asked a name at a sign-in that is not the first`);
+    await page.getByLabel("Your name").fill(name);
+    await page.getByRole("button", { name: "Continue" }).click();
+    await locks.waitFor();
+  }
 }
 
 const browser = await chromium.launch({
@@ -112,8 +121,8 @@ try {
   check((await page.locator(".field-error").count()) === 1, "no field error for a bad phone number");
   check(await page.getByLabel("Phone number").evaluate((e) => e === document.activeElement), "the bad field has no focus");
 
-  step = "owner signs in";
-  await signIn(page, OWNER);
+  step = "owner signs in (the first time: asked the name)";
+  await signIn(page, OWNER, "Olivia Owner");
 
   step = "owner pairs the lock";
   await page.getByText("Pair a lock").click();
@@ -122,7 +131,7 @@ try {
   await page.getByLabel("Time zone of the lock").fill("Europe/Berlin");
   await page.getByRole("button", { name: "Pair" }).click();
   await page.getByRole("heading", { name: "Front door" }).waitFor();
-  check((await page.getByText("Lock paired").count()) === 1, "no confirmation of pairing");
+  check((await page.locator(".notice", { hasText: "Lock paired" }).count()) === 1, "no confirmation of pairing");
   const lockUrl = page.url().split("?")[0];
 
   step = "the paired lock is online and opens remotely";
@@ -137,7 +146,7 @@ try {
   }, "the lock to show Online");
   await shot(page, "phone-lock");
   await page.getByRole("button", { name: "Unlock" }).click();
-  await page.getByText("Unlocked.").waitFor();
+  await page.locator(".notice", { hasText: "Unlocked." }).waitFor();
   const status = await (await fetch(`${lockControl}/status`)).json();
   check(status.paired === true, `the virtual lock does not say it is paired: ${JSON.stringify(status)}`);
 
@@ -152,6 +161,8 @@ try {
   check(/United States/.test(await page.locator("#country option:checked").innerText()), "country names are not shown");
   await page.getByLabel("Country of the number").selectOption("DE");
   await page.getByLabel("Phone number", { exact: true }).fill("0151 23456780");
+  await page.getByLabel("Their name").fill("Jonas");
+  check(!(await page.locator("fieldset.schedule").isVisible()), "the schedule shows for a Family member");
   await page.getByLabel("Family: opens any time").check();
   await page.getByRole("button", { name: "Invite" }).click();
   await page.getByText("Successfully invited!").waitFor();
@@ -161,7 +172,7 @@ try {
   step = "the invitee accepts in a second browser session";
   const family = await browser.newContext({ viewport: PHONE });
   const fpage = await family.newPage();
-  await signIn(fpage, FAMILY);
+  await signIn(fpage, FAMILY, "Jonas Weber");
   await fpage.getByRole("link", { name: /invitation/ }).first().click();
   await fpage.getByRole("button", { name: "Accept" }).click();
   await fpage.getByRole("heading", { name: "Front door" }).waitFor();
@@ -170,6 +181,7 @@ try {
   step = "the member appears in User Management";
   await page.goto(lockUrl + "/users");
   check((await page.getByText(FAMILY).count()) === 1, "the new member is not listed");
+  check((await page.getByText("Jonas Weber").count()) === 1, "the new member is not listed by name");
   await page.setViewportSize(DESKTOP);
   await shot(page, "desktop-user-management");
   await page.setViewportSize(PHONE);
@@ -194,12 +206,22 @@ try {
   const guestSms = await waitFor(() => smsTo(GUEST)[0], "the guest-key SMS");
   check(guestSms.body.includes(code) && guestSms.body.includes("#"), `the guest SMS lacks the code or '#': ${guestSms.body}`);
 
-  step = "the code made with the form's defaults opens the virtual lock's keypad at once";
+  const keyUrl = page.url();
+
+  step = "the code made with the form's defaults opens the keypad at once, and the main screen shows it live";
+  await page.goto(lockUrl);
+  await waitForAsync(async () => (await page.evaluate(() => document.body.dataset.live)) === "on", "the live stream");
   const entry = await keypad(`${code}#`);
   check(entry.outcome === "granted", `the guest code was not granted at the keypad: ${JSON.stringify(entry)}`);
+  await waitForAsync(async () => /Courier/.test(await page.locator("ol.log").innerText()), "the keypad entry on the main screen without a reload");
+  check(page.url() === lockUrl, "the main screen was left");
+  await shot(page, "phone-lock-live");
+  await page.setViewportSize(DESKTOP);
+  await shot(page, "desktop-lock");
+  await page.setViewportSize(PHONE);
 
   step = "reloading the page that shows the code makes no second key";
-  const keyUrl = page.url();
+  await page.goto(keyUrl);
   check(/\/guest-keys\/gk/.test(keyUrl), `the code is not shown on the key's own page: ${keyUrl}`);
   await page.reload();
   check((await page.getByLabel("guest code").innerText()).replace(/\s/g, "") === code, "reloading showed another code");

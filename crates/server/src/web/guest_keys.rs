@@ -103,6 +103,17 @@ pub(super) async fn key_page(
         (None, _) => "No SMS was sent: read the code to your guest.".to_string(),
     };
     let live = matches!(wire.status, m::GuestKeyStatus::Scheduled | m::GuestKeyStatus::Active);
+    let share_text = format!(
+        "Your guest key for \"{}\": {} {}",
+        lock.name,
+        instructions(&row.code),
+        window_sentence(ts(row.starts_at), ts(row.ends_at), me.now, tz)
+    );
+    let sms_href = format!(
+        "sms:{}?&body={}",
+        row.phone.as_deref().unwrap_or(""),
+        super::sign_in::url_encode(&share_text)
+    );
     Ok(me.render(
         StatusCode::OK,
         GuestKeyPage {
@@ -131,6 +142,8 @@ pub(super) async fn key_page(
             live,
             one_time: row.one_time,
             sms,
+            share_text,
+            sms_href,
         },
     ))
 }

@@ -193,18 +193,18 @@ impl Page {
     }
 
     /// Whether a POST comes from our own pages: a browser's `Sec-Fetch-Site` must be
-    /// `same-origin` (or `none`), and an `Origin` must be ours (the public URL's, or that of the
-    /// `Host` the browser used). Requests that send neither (old browsers, scripts) rely on the
-    /// token alone.
+    /// `same-origin` (or `none`); without it, an `Origin` must be ours (the public URL's, or
+    /// that of the `Host` the browser used). Requests that send neither (old browsers,
+    /// scripts) rely on the session-bound token alone.
     fn same_origin(&self, headers: &HeaderMap) -> bool {
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
-        if let Some(site) = text("sec-fetch-site")
-            && !matches!(site, "same-origin" | "none")
-        {
-            return false;
+        // A browser that says where the request comes from is believed first (with our
+        // `Referrer-Policy: no-referrer` Chrome sends `Origin: null` even from our own pages).
+        if let Some(site) = text("sec-fetch-site") {
+            return matches!(site, "same-origin" | "none");
         }
         match text("origin") {
-            None => true,
+            None | Some("null") => true,
             Some(origin) => {
                 let host = text("host").unwrap_or("");
                 origin == self.public_origin

@@ -532,6 +532,9 @@ pub struct GuestKeyPage {
     pub live: bool,
     pub one_time: bool,
     pub sms: String,
+    /// What sharing the code sends (Web Share API), and the `sms:` link with it.
+    pub share_text: String,
+    pub sms_href: String,
 }
 
 #[derive(Template)]

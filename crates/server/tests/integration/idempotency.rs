@@ -139,12 +139,14 @@ async fn the_guest_key_form_redirects_and_makes_one_key_when_sent_twice(b: Backe
         .await
         .unwrap();
     let field = |name: &str| {
-        let marker = format!("name=\"{name}\" value=\"");
+        let marker = format!("name=\"{name}\"");
         let at = form_page
             .find(&marker)
             .unwrap_or_else(|| panic!("no {name} in {form_page}"))
             + marker.len();
-        form_page[at..].split('"').next().unwrap().to_string()
+        let rest = &form_page[at..];
+        let v = rest.find("value=\"").unwrap() + 7;
+        rest[v..].split('"').next().unwrap().to_string()
     };
     let (csrf, idem, starts) = (field("csrf"), field("idem"), field("starts_at"));
     // The form proposes to start now (the test clock's minute), not at the next hour.

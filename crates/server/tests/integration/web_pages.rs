@@ -65,7 +65,7 @@ async fn post(
 /// The CSRF token the pages give a session (derived from it: see `web_security.rs`).
 pub async fn page_csrf(h: &Harness, token: &str) -> String {
     let (_, body, _) = get(h, "/locks", Some(token)).await;
-    let at = body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 20;
+    let at = body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
     body[at..at + 32].to_string()
 }
 

@@ -50,7 +50,7 @@ async fn csrf_tokens_belong_to_their_session_and_origin(b: Backend) {
     let pre = anon.headers()["set-cookie"].to_str().unwrap().to_string();
     let pre_value = pre.split(';').next().unwrap().to_string();
     let body = anon.text().await.unwrap();
-    let at = body.find("name=\"csrf\" value=\"").unwrap() + 20;
+    let at = body.find("name=\"csrf\" value=\"").unwrap() + 19;
     let anon_csrf = &body[at..at + 32];
     let planted = format!("{cookie}; {pre_value}");
     assert_eq!(set_pin(&h, &path, &planted, anon_csrf, &[]).await, 403);
@@ -66,7 +66,17 @@ async fn csrf_tokens_belong_to_their_session_and_origin(b: Backend) {
         set_pin(&h, &path, &cookie, &mine, &[("origin", "https://evil.example")]).await,
         403
     );
-    assert_eq!(set_pin(&h, &path, &cookie, &mine, &[("origin", "null")]).await, 403);
+    assert_eq!(
+        set_pin(
+            &h,
+            &path,
+            &cookie,
+            &mine,
+            &[("origin", "null"), ("sec-fetch-site", "cross-site")]
+        )
+        .await,
+        403
+    );
     assert_eq!(
         set_pin(&h, &path, &cookie, &mine, &[("sec-fetch-site", "cross-site")]).await,
         403
@@ -148,7 +158,7 @@ async fn sign_in_renews_the_token_and_returns_to_the_link(b: Backend) {
         .to_string();
     let page = r.text().await.unwrap();
     assert!(page.contains(&format!("name=\"next\" value=\"{link}\"")), "{page}");
-    let at = page.find("name=\"csrf\" value=\"").unwrap() + 20;
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
     let anon_csrf = page[at..at + 32].to_string();
 
     let phone = ana.phone.clone();
