@@ -12,7 +12,41 @@ on_both_backends!(
     csrf_tokens_belong_to_their_session_and_origin,
     the_api_ignores_the_session_cookie,
     sign_in_renews_the_token_and_returns_to_the_link,
+    the_live_stream_says_when_the_lock_changes,
 );
+
+async fn the_live_stream_says_when_the_lock_changes(b: Backend) {
+    let h = Harness::start(b).await;
+    let ana = h.user("Ana").await;
+    let lock = h.pair(&ana, "Front door", "Europe/Berlin").await;
+    let token = ana.client.token().unwrap().to_string();
+    let mut r = web()
+        .get(format!("{}/locks/{}/live", h.base, lock.id))
+        .header("cookie", format!("latchkey_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let first = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
+        .await
+        .expect("the stream answers at once")
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("event: ready"), "{first:?}");
+    // A change of the lock (a guest key is an event in the log) is told within seconds.
+    ana.client
+        .create_guest_key(&lock.id, &kit::guest_key("Courier", None, "2027-07-01T10:00", "2027-07-02T10:00"))
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen.contains("event: changed") {
+        let chunk = tokio::time::timeout_at(deadline, r.chunk()).await.expect("a change event").unwrap().unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    h.stop().await;
+}
 
 fn web() -> reqwest::Client {
     latchkey_client::install_crypto_provider();
