@@ -34,8 +34,13 @@ pub(super) async fn lock_stream(
     tokio::spawn(async move {
         let mut last = first;
         let end = tokio::time::Instant::now() + LIFETIME;
-        // The first event tells the page the stream is up (it stops its fallback timer).
-        if tx.send(Ok(Event::default().event("ready").data(""))).await.is_err() {
+        // The first event tells the page the stream is up (it stops its fallback timer). Events
+        // need data: a browser drops an event whose data is empty.
+        if tx
+            .send(Ok(Event::default().event("ready").data("ready")))
+            .await
+            .is_err()
+        {
             return;
         }
         loop {
@@ -52,7 +57,11 @@ pub(super) async fn lock_stream(
             };
             if now != last {
                 last = now;
-                if tx.send(Ok(Event::default().event("changed").data(""))).await.is_err() {
+                if tx
+                    .send(Ok(Event::default().event("changed").data("changed")))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }

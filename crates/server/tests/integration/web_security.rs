@@ -27,7 +27,12 @@ async fn the_live_stream_says_when_the_lock_changes(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
     let first = tokio::time::timeout(std::time::Duration::from_secs(5), r.chunk())
         .await
         .expect("the stream answers at once")
@@ -36,13 +41,20 @@ async fn the_live_stream_says_when_the_lock_changes(b: Backend) {
     assert!(String::from_utf8_lossy(&first).contains("event: ready"), "{first:?}");
     // A change of the lock (a guest key is an event in the log) is told within seconds.
     ana.client
-        .create_guest_key(&lock.id, &kit::guest_key("Courier", None, "2027-07-01T10:00", "2027-07-02T10:00"))
+        .create_guest_key(
+            &lock.id,
+            &kit::guest_key("Courier", None, "2027-07-01T10:00", "2027-07-02T10:00"),
+        )
         .await
         .unwrap();
     let mut seen = String::new();
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while !seen.contains("event: changed") {
-        let chunk = tokio::time::timeout_at(deadline, r.chunk()).await.expect("a change event").unwrap().unwrap();
+        let chunk = tokio::time::timeout_at(deadline, r.chunk())
+            .await
+            .expect("a change event")
+            .unwrap()
+            .unwrap();
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     h.stop().await;
