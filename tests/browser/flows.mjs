@@ -80,7 +80,7 @@ async function shot(page, name) {
   await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
 }
 
-async function signIn(page, phone) {
+async function signIn(page, phone, name) {
   const before = smsTo(phone).length;
   await page.goto(base + "/");
   await page.getByLabel("Phone number").fill(phone);
@@ -90,7 +90,16 @@ async function signIn(page, phone) {
   const code = msgs[msgs.length - 1].body.match(/\b(\d{6})\b/)[1];
   await page.getByLabel("Code from the SMS").fill(code);
   await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("heading", { name: "My locks" }).waitFor();
+  // The first sign-in asks the name.
+  const welcome = page.getByRole("heading", { name: "Welcome! What is your name?" });
+  const locks = page.getByRole("heading", { name: "My locks" });
+  await welcome.or(locks).first().waitFor();
+  if (await welcome.count()) {
+    check(name, `${phone} was asked a name at a sign-in that is not the first`);
+    await page.getByLabel("Your name").fill(name);
+    await page.getByRole("button", { name: "Continue" }).click();
+    await locks.waitFor();
+  }
 }
 
 const browser = await chromium.launch({
@@ -112,8 +121,8 @@ try {
   check((await page.locator(".field-error").count()) === 1, "no field error for a bad phone number");
   check(await page.getByLabel("Phone number").evaluate((e) => e === document.activeElement), "the bad field has no focus");
 
-  step = "owner signs in";
-  await signIn(page, OWNER);
+  step = "owner signs in (the first time: asked the name)";
+  await signIn(page, OWNER, "Olivia Owner");
 
   step = "owner pairs the lock";
   await page.getByText("Pair a lock").click();
@@ -122,7 +131,7 @@ try {
   await page.getByLabel("Time zone of the lock").fill("Europe/Berlin");
   await page.getByRole("button", { name: "Pair" }).click();
   await page.getByRole("heading", { name: "Front door" }).waitFor();
-  check((await page.getByText("Lock paired").count()) === 1, "no confirmation of pairing");
+  check((await page.locator(".notice", { hasText: "Lock paired" }).count()) === 1, "no confirmation of pairing");
   const lockUrl = page.url().split("?")[0];
 
   step = "the paired lock is online and opens remotely";
@@ -137,7 +146,7 @@ try {
   }, "the lock to show Online");
   await shot(page, "phone-lock");
   await page.getByRole("button", { name: "Unlock" }).click();
-  await page.getByText("Unlocked.").waitFor();
+  await page.locator(".notice", { hasText: "Unlocked." }).waitFor();
   const status = await (await fetch(`${lockControl}/status`)).json();
   check(status.paired === true, `the virtual lock does not say it is paired: ${JSON.stringify(status)}`);
 
@@ -152,6 +161,8 @@ try {
   check(/United States/.test(await page.locator("#country option:checked").innerText()), "country names are not shown");
   await page.getByLabel("Country of the number").selectOption("DE");
   await page.getByLabel("Phone number", { exact: true }).fill("0151 23456780");
+  await page.getByLabel("Their name").fill("Jonas");
+  check(!(await page.locator("fieldset.schedule").isVisible()), "the schedule shows for a Family member");
   await page.getByLabel("Family: opens any time").check();
   await page.getByRole("button", { name: "Invite" }).click();
   await page.getByText("Successfully invited!").waitFor();
@@ -161,7 +172,7 @@ try {
   step = "the invitee accepts in a second browser session";
   const family = await browser.newContext({ viewport: PHONE });
   const fpage = await family.newPage();
-  await signIn(fpage, FAMILY);
+  await signIn(fpage, FAMILY, "Jonas Weber");
   await fpage.getByRole("link", { name: /invitation/ }).first().click();
   await fpage.getByRole("button", { name: "Accept" }).click();
   await fpage.getByRole("heading", { name: "Front door" }).waitFor();
@@ -170,18 +181,17 @@ try {
   step = "the member appears in User Management";
   await page.goto(lockUrl + "/users");
   check((await page.getByText(FAMILY).count()) === 1, "the new member is not listed");
+  check((await page.getByText("Jonas Weber").count()) === 1, "the new member is not listed by name");
   await page.setViewportSize(DESKTOP);
   await shot(page, "desktop-user-management");
   await page.setViewportSize(PHONE);
 
-  step = "owner creates a guest key whose name holds HTML";
-  const evil = "<img src=x onerror=alert(1)> Courier";
+  step = "owner creates a guest key with the form's defaults";
   await page.getByRole("link", { name: "Invite user" }).click();
   await page.getByRole("link", { name: "Create Guest Key" }).click();
-  await page.getByLabel("Guest's name").fill(evil);
+  await page.getByLabel("Guest's name").fill("Courier");
   await page.getByLabel("Phone number (optional: we text the code)").fill(GUEST);
-  // From an hour ago, so the code opens the lock right away.
-  await page.getByLabel("Starts").fill(localInput(new Date(Date.now() - 3600_000), "Europe/Berlin"));
+  // The window is left as the form proposes it: from now, for a day.
   await page.getByRole("button", { name: "Continue" }).click();
   check((await page.locator(".field-error").count()) >= 1, "the precautions were not required");
   await page.getByLabel("I understand").check();
@@ -189,15 +199,54 @@ try {
   const codeText = await page.getByLabel("guest code").innerText();
   const code = codeText.replace(/\s/g, "");
   check(/^\d{12}$/.test(code), `no 12-digit code shown: ${codeText}`);
-  check((await page.getByRole("heading").first().innerText()).includes(evil), "the name was not shown as text");
-  check((await page.locator("img").count()) === 0, "the name's HTML was rendered");
+  check(/works now/i.test(await page.locator("#when").innerText()), "the key made now does not say it works now");
+  const codeBox = await page.getByLabel("guest code").boundingBox();
+  check(codeBox.height < 80, `the code wraps on a phone (${codeBox.height}px high)`);
   await shot(page, "phone-guest-key");
   const guestSms = await waitFor(() => smsTo(GUEST)[0], "the guest-key SMS");
   check(guestSms.body.includes(code) && guestSms.body.includes("#"), `the guest SMS lacks the code or '#': ${guestSms.body}`);
 
-  step = "the guest's code opens the virtual lock's keypad";
+  const keyUrl = page.url();
+
+  step = "the code made with the form's defaults opens the keypad at once, and the main screen shows it live";
+  await page.goto(lockUrl);
+  await waitForAsync(async () => (await page.evaluate(() => document.body.dataset.live)) === "on", "the live stream");
   const entry = await keypad(`${code}#`);
   check(entry.outcome === "granted", `the guest code was not granted at the keypad: ${JSON.stringify(entry)}`);
+  await waitForAsync(async () => /Courier/.test(await page.locator("ol.log").innerText()), "the keypad entry on the main screen without a reload");
+  check(page.url() === lockUrl, "the main screen was left");
+  await shot(page, "phone-lock-live");
+  await page.setViewportSize(DESKTOP);
+  await shot(page, "desktop-lock");
+  await page.setViewportSize(PHONE);
+
+  step = "reloading the page that shows the code makes no second key";
+  await page.goto(keyUrl);
+  check(/\/guest-keys\/gk/.test(keyUrl), `the code is not shown on the key's own page: ${keyUrl}`);
+  await page.reload();
+  check((await page.getByLabel("guest code").innerText()).replace(/\s/g, "") === code, "reloading showed another code");
+  await page.goto(lockUrl + "/users");
+  check((await page.locator("ul.cards li", { hasText: "Courier" }).count()) === 1, "reloading made a second guest key");
+  check(smsTo(GUEST).length === 1, "reloading sent a second SMS");
+
+  step = "a key that starts later says so: its page, its SMS and the list";
+  const evil = "<img src=x onerror=alert(1)> Night porter";
+  const later = "+33612345679";
+  await page.goto(lockUrl + "/guest-keys/new");
+  await page.getByLabel("Guest's name").fill(evil);
+  await page.getByLabel("Phone number (optional: we text the code)").fill(later);
+  await page.getByLabel("Starts").fill(localInput(new Date(Date.now() + 2 * 86400_000), "Europe/Berlin"));
+  await page.getByLabel("Ends").fill(localInput(new Date(Date.now() + 3 * 86400_000), "Europe/Berlin"));
+  await page.getByLabel("I understand").check();
+  await page.getByRole("button", { name: "Continue" }).click();
+  await page.getByLabel("guest code").waitFor();
+  check(/starts working/i.test(await page.locator("#when").innerText()), "the page does not say when the key starts working");
+  check((await page.getByRole("heading").first().innerText()).includes(evil), "the name was not shown as text");
+  check((await page.locator("img").count()) === 0, "the name's HTML was rendered");
+  const laterSms = await waitFor(() => smsTo(later)[0], "the later key's SMS");
+  check(/starts working/i.test(laterSms.body), `the SMS does not say when the key starts working: ${laterSms.body}`);
+  await page.goto(lockUrl + "/users");
+  check((await page.getByText(/starts working/).count()) === 1, "the list does not say when the key starts working");
 
   step = "owner removes the family member";
   await page.goto(lockUrl + "/users");

@@ -537,6 +537,7 @@ impl World {
                         .invite(
                             &id,
                             &CreateInvitation {
+                                name: None,
                                 phone: GUEST.into(),
                                 access_level: AccessLevel::RecurringGuest,
                                 schedule: Some(schedule(false)),
@@ -579,6 +580,7 @@ impl World {
                 .invite(
                     &door.id,
                     &CreateInvitation {
+                        name: None,
                         phone: phone.clone(),
                         access_level: AccessLevel::Family,
                         schedule: None,

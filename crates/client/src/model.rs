@@ -222,6 +222,9 @@ pub struct SetPin {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct CreateInvitation {
     pub phone: String,
+    /// The invitee's name as the inviter knows it; shown until they say their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     pub access_level: AccessLevel,
     /// Required for `recurring_guest`, refused otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,6 +251,8 @@ pub struct Invitation {
     pub lock_id: String,
     pub lock_name: String,
     pub phone: String,
+    /// The invitee's name as the inviter gave it, if any.
+    pub name: Option<String>,
     pub access_level: AccessLevel,
     pub schedule: Option<Schedule>,
     pub status: InvitationStatus,

@@ -117,6 +117,7 @@ async fn server_and_embedded_broker_killed_mid_sync_converge() {
         .invite(
             &lid,
             &CreateInvitation {
+                name: None,
                 phone: FAMILY.into(),
                 access_level: AccessLevel::Family,
                 schedule: None,

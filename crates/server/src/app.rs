@@ -27,6 +27,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub trust_forwarded_for: bool,
     pub metrics: Arc<Metrics>,
+    /// Becomes `true` when the server stops (long-lived responses end on it).
+    pub shutdown: watch::Receiver<bool>,
 }
 
 impl AppState {
@@ -132,6 +134,7 @@ impl Server {
             clock: parts.clock.clone(),
             trust_forwarded_for: config.limits.trust_forwarded_for,
             metrics: metrics.clone(),
+            shutdown: shutdown_rx.clone(),
         };
         let app = router(state);
         let listener = tokio::net::TcpListener::bind(config.http)

@@ -27,6 +27,82 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   }
 
+  // Live pages: a page with `data-live-src` listens to that server-sent event stream and, when
+  // the lock changes, fetches itself again and swaps its `data-live` parts. Without
+  // EventSource (or while the stream is down) it does the same every 20 seconds.
+  const liveRoot = document.querySelector("[data-live-src]");
+  if (liveRoot && typeof fetch === "function" && typeof DOMParser === "function") {
+    let busy = false;
+    const refresh = async () => {
+      if (busy || document.hidden) return;
+      busy = true;
+      try {
+        const r = await fetch(location.href, { credentials: "same-origin", headers: { accept: "text/html" } });
+        if (!r.ok || r.redirected) return;
+        const doc = new DOMParser().parseFromString(await r.text(), "text/html");
+        for (const el of document.querySelectorAll("[data-live]")) {
+          const fresh = doc.querySelector(`[data-live="${el.dataset.live}"]`);
+          if (fresh && fresh.innerHTML !== el.innerHTML) el.replaceWith(document.importNode(fresh, true));
+        }
+        document.body.dataset.liveRefreshed = String(Date.now());
+      } catch (_) {
+        // Offline for a moment: the next change or tick tries again.
+      } finally {
+        busy = false;
+      }
+    };
+    let timer = setInterval(refresh, 20000);
+    if (typeof EventSource === "function") {
+      const events = new EventSource(liveRoot.dataset.liveSrc);
+      events.addEventListener("ready", () => {
+        clearInterval(timer);
+        timer = null;
+        document.body.dataset.live = "on";
+      });
+      events.addEventListener("changed", refresh);
+      events.addEventListener("error", () => {
+        // EventSource reconnects by itself; poll meanwhile.
+        if (!timer) timer = setInterval(refresh, 20000);
+        document.body.dataset.live = "off";
+      });
+    }
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) refresh();
+    });
+  }
+
+  // Buttons that need a second thought (Revoke): a confirmation first. Without JavaScript the
+  // server asks instead (its confirmation page).
+  for (const form of document.querySelectorAll("form[data-confirm]")) {
+    form.addEventListener("submit", (e) => {
+      if (!window.confirm(form.dataset.confirm)) e.preventDefault();
+    });
+  }
+
+  // Sharing a guest code: the Web Share API where there is one (phones), else the sms: link.
+  for (const button of document.querySelectorAll("button[data-share]")) {
+    if (typeof navigator.share === "function") {
+      button.hidden = false;
+      button.addEventListener("click", async () => {
+        try {
+          await navigator.share({ text: button.dataset.share });
+        } catch (_) {
+          // Closed the share sheet.
+        }
+      });
+    }
+  }
+
+  // The browser's time zone, proposed where a lock's zone is chosen.
+  for (const input of document.querySelectorAll("input[data-browser-zone]")) {
+    try {
+      const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (zone && !input.value) input.value = zone;
+    } catch (_) {
+      // No Intl time zones: the field stays as the server filled it.
+    }
+  }
+
   // The browser's contact picker, where it exists (Chrome on Android): fills a phone field.
   const picker = navigator.contacts;
   if (picker && typeof picker.select === "function") {

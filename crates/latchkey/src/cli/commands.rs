@@ -483,6 +483,7 @@ async fn invite(args: InviteArgs) -> Result<(), Fail> {
     let ctx = connect(&args.common)?;
     let lock = resolve_lock(&ctx, &args.lock).await?;
     let body = CreateInvitation {
+        name: None,
         phone: args.phone.clone(),
         access_level: args.level.into(),
         schedule: args.schedule,

@@ -13,9 +13,6 @@ use super::error::ApiError;
 use crate::app::AppState;
 use crate::domain::{Caller, Error};
 
-/// The name of the web app's session cookie.
-pub const SESSION_COOKIE: &str = "latchkey_session";
-
 /// A JSON body. Malformed JSON is 400; JSON of the wrong shape is 422 naming the field; a body
 /// over the limit is 413.
 pub struct ApiJson<T>(pub T);
@@ -119,14 +116,14 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
-/// The session token of a request: `Authorization: Bearer`, or the web app's cookie.
+/// The session token of an API request: `Authorization: Bearer` only. The web app's cookie
+/// does not authenticate the API, so a page on another site cannot make a browser call the API
+/// with it (a `text/plain` POST needs no preflight); the web app's forms have their own CSRF
+/// and Origin checks.
 pub fn session_token(parts: &Parts) -> Option<String> {
-    if let Some(v) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
-        && let Some(t) = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))
-    {
-        return Some(t.trim().to_string());
-    }
-    cookie(&parts.headers, SESSION_COOKIE)
+    let v = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())?;
+    let t = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer "))?;
+    Some(t.trim().to_string())
 }
 
 /// A cookie's value (the one parser of the `Cookie` header, for the API and the web app).

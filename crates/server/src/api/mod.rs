@@ -7,7 +7,7 @@ pub mod extract;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use jiff::Timestamp;
 use latchkey_client::model::{self as m};
 use serde::Deserialize;
@@ -18,6 +18,7 @@ use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::domain::guest_keys::{GuestKeyRequest, KeyStatus, at_lock, instructions, key_status};
+use crate::domain::invitations::InviteRequest;
 use crate::domain::locks::LockPatch;
 use crate::domain::members::MemberPatch;
 use crate::domain::ts;
@@ -109,6 +110,28 @@ pub fn openapi_json() -> String {
     router().1.to_pretty_json().unwrap_or_else(|_| "{}".into())
 }
 
+/// The `Idempotency-Key` request header of the creating requests.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct IdempotencyHeader {
+    /// A key the client makes up per request (a UUID): sending the same request again with
+    /// it (a retry) answers with what the first one made. Kept 24 hours; the same key with a
+    /// different request is refused (422).
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: Option<String>,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    match headers.get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => match v.to_str() {
+            Ok(text) => Ok(Some(text.to_string())),
+            Err(_) => Err(crate::domain::Error::invalid("idempotency_key", "must be visible ASCII").into()),
+        },
+    }
+}
+
 // ------------------------------------------------------------------------------- converters
 
 fn utc(ms: i64) -> String {
@@ -189,6 +212,7 @@ pub fn invitation_wire(i: &InvitationRow) -> m::Invitation {
         lock_id: i.lock_id.clone(),
         lock_name: i.lock_name.clone(),
         phone: i.phone.to_string(),
+        name: i.name.clone(),
         access_level: level_wire(i.access_level),
         schedule: i.schedule.as_ref().map(Schedule::to_wire),
         status: match i.status {
@@ -474,28 +498,28 @@ async fn set_pin(
 
 // ---------------------------------------------------------------------------- invitations
 
-/// Invites a phone number (Admins); texts the invitee.
+/// Invites a phone number (Admins); texts the invitee. With an `Idempotency-Key`, the same
+/// request again answers with the first invitation instead of making another.
 #[utoipa::path(post, path = "/locks/{lock_id}/invitations", tag = "invitations", security(("bearer" = [])),
-    params(("lock_id" = String, Path)), request_body = m::CreateInvitation,
+    params(("lock_id" = String, Path), IdempotencyHeader), request_body = m::CreateInvitation,
     responses((status = 201, body = m::Invitation), (status = 403, body = m::Problem), (status = 404, body = m::Problem),
               (status = 409, body = m::Problem), (status = 422, body = m::Problem)))]
 async fn create_invitation(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Path(lock_id): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<m::CreateInvitation>,
 ) -> ApiResult<(StatusCode, Json<m::Invitation>)> {
-    let inv = s
-        .domain
-        .invite(
-            &caller,
-            &lock_id,
-            &body.phone,
-            level_domain(body.access_level),
-            body.schedule.as_ref(),
-            s.now(),
-        )
-        .await?;
+    let key = idempotency_key(&headers)?;
+    let req = InviteRequest {
+        phone: &body.phone,
+        name: body.name.as_deref(),
+        level: level_domain(body.access_level),
+        schedule: body.schedule.as_ref(),
+        idempotency_key: key.as_deref(),
+    };
+    let inv = s.domain.invite(&caller, &lock_id, &req, s.now()).await?;
     Ok((StatusCode::CREATED, Json(invitation_wire(&inv))))
 }
 
@@ -561,15 +585,17 @@ async fn decline_invitation(
 
 // ----------------------------------------------------------------------------- guest keys
 
-/// Creates a guest key (Admins); texts the code to `phone` when given.
+/// Creates a guest key (Admins); texts the code to `phone` when given. With an
+/// `Idempotency-Key`, the same request again answers with the first key (never a second code).
 #[utoipa::path(post, path = "/locks/{lock_id}/guest-keys", tag = "guest-keys", security(("bearer" = [])),
-    params(("lock_id" = String, Path)), request_body = m::CreateGuestKey,
+    params(("lock_id" = String, Path), IdempotencyHeader), request_body = m::CreateGuestKey,
     responses((status = 201, body = m::GuestKey), (status = 403, body = m::Problem), (status = 404, body = m::Problem),
               (status = 409, body = m::Problem), (status = 422, body = m::Problem)))]
 async fn create_guest_key(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Path(lock_id): Path<String>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<m::CreateGuestKey>,
 ) -> ApiResult<(StatusCode, Json<m::GuestKey>)> {
     let req = GuestKeyRequest {
@@ -579,6 +605,7 @@ async fn create_guest_key(
         ends_at: body.ends_at,
         one_time: body.one_time,
         precautions_accepted: body.precautions_accepted,
+        idempotency_key: idempotency_key(&headers)?,
     };
     let now = s.now();
     let key = s.domain.create_guest_key(&caller, &lock_id, &req, now).await?;

@@ -6,6 +6,7 @@ use latchkey_guest_code::{self as gc, Validity};
 
 use super::access::{self, Caller};
 use super::change::Need;
+use super::idempotency::{self, Idem};
 use super::types::{Name, PhoneNumber, TimeZoneName};
 use super::{Domain, Error, FieldErrors, Result, ms, ts};
 use crate::store::{self, GuestKeyRow, IssuerRow, LockRow};
@@ -25,6 +26,8 @@ pub struct GuestKeyRequest {
     pub ends_at: String,
     pub one_time: bool,
     pub precautions_accepted: bool,
+    /// The client's idempotency key: the same request again answers with the first key.
+    pub idempotency_key: Option<String>,
 }
 
 /// A guest key's state at an instant.
@@ -74,6 +77,22 @@ pub fn instructions(code: &str) -> String {
     format!("Type {code} on the lock's keypad, then press #.")
 }
 
+/// When a key works, said plainly: "Works now until …" for a key that has started, and
+/// "Starts working …" for one that has not (a code typed before then is refused, the seed's
+/// first complaint), in the lock's time zone.
+pub fn window_sentence(start: Timestamp, end: Timestamp, now: Timestamp, tz: &TimeZoneName) -> String {
+    if start > now {
+        format!(
+            "It starts working {} and works until {} ({}); before then the lock refuses it.",
+            local_time(start, tz),
+            local_time(end, tz),
+            tz.as_str()
+        )
+    } else {
+        format!("It works now, until {} ({}).", local_time(end, tz), tz.as_str())
+    }
+}
+
 /// `2027-07-01 15:00 (Europe/Berlin)`-style local rendering.
 pub fn local_time(t: Timestamp, tz: &TimeZoneName) -> String {
     t.to_zoned_datetime(tz.zone())
@@ -90,7 +109,28 @@ impl Domain {
         req: &GuestKeyRequest,
         now: Timestamp,
     ) -> Result<GuestKeyRow> {
+        let idem_key = match req.idempotency_key.as_deref() {
+            Some(k) => Some(idempotency::parse_key(k).map_err(|m| Error::invalid("idempotency_key", m))?),
+            None => None,
+        };
+        let idem = Idem {
+            key: idem_key.as_deref(),
+            scope: format!("guest_key:{lock_id}"),
+            fingerprint: idempotency::fingerprint(&[
+                &req.name,
+                req.phone.as_deref().unwrap_or(""),
+                &req.starts_at,
+                &req.ends_at,
+                if req.one_time { "once" } else { "" },
+            ]),
+        };
         let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
+        // The same request again: the first key (the change rolls back, nothing is made).
+        if let Some(id) = idem.replay(change.conn(), caller, now).await? {
+            return store::guest_key(change.conn(), lock_id, &id)
+                .await?
+                .ok_or(Error::NotFound("guest key"));
+        }
         let version = change.version()?;
         let lock = change.admin()?.lock().clone();
         let tz = lock.time_zone.clone();
@@ -169,14 +209,12 @@ impl Domain {
         };
         if let Some(phone) = &phone {
             let body = format!(
-                "{} sent you a guest key for \"{}\". {}{} Valid from {} to {} ({}).",
+                "{} sent you a guest key for \"{}\". {}{} {}",
                 caller.display_name(),
                 lock.name,
                 instructions(&code),
                 if req.one_time { " It works once." } else { "" },
-                local_time(start, &tz),
-                local_time(end, &tz),
-                tz.as_str(),
+                window_sentence(start, end, now, &tz),
             );
             row.sms_id = Some(
                 self.queue_sms(change.conn(), phone.as_str(), &body, "guest_key", now)
@@ -184,6 +222,7 @@ impl Domain {
             );
         }
         store::insert_guest_key(change.conn(), &row).await?;
+        idem.remember(change.conn(), caller, &row.id, now).await?;
         let detail = format!(
             "guest key \"{}\" {} {} – {}",
             row.name,

@@ -5,28 +5,72 @@ use jiff::Timestamp;
 use super::access::{self, Caller};
 use super::change::Need;
 use super::events::NewEvent;
+use super::idempotency::{self, Idem};
 use super::members::level_and_schedule;
-use super::types::{AccessLevel, InvitationStatus, PhoneNumber};
+use super::types::{AccessLevel, InvitationStatus, Name, PhoneNumber};
 use super::{Domain, Error, FieldErrors, Result, ms};
 use crate::store::{self, InvitationRow, MemberRow, NewMember};
 
+/// What `POST /locks/{id}/invitations` asks for, unparsed.
+#[derive(Debug, Clone, Copy)]
+pub struct InviteRequest<'a> {
+    pub phone: &'a str,
+    /// The invitee's name as the inviter knows it (optional).
+    pub name: Option<&'a str>,
+    pub level: AccessLevel,
+    pub schedule: Option<&'a latchkey_client::model::Schedule>,
+    pub idempotency_key: Option<&'a str>,
+}
+
 impl Domain {
-    /// `POST /locks/{id}/invitations`: Admins only; texts the invitee a link.
+    /// `POST /locks/{id}/invitations`: Admins only; texts the invitee a link. With an
+    /// idempotency key, the same request again answers with the first invitation.
     pub async fn invite(
         &self,
         caller: &Caller,
         lock_id: &str,
-        phone: &str,
-        level: AccessLevel,
-        schedule: Option<&latchkey_client::model::Schedule>,
+        req: &InviteRequest<'_>,
         now: Timestamp,
     ) -> Result<InvitationRow> {
+        let InviteRequest {
+            phone,
+            name,
+            level,
+            schedule,
+            idempotency_key,
+        } = *req;
         let mut errors = FieldErrors::default();
         let phone = errors.field("phone", PhoneNumber::parse(phone));
+        let name = match name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => errors.field("name", Name::parse(n)).map(|n| n.as_str().to_string()),
+            None => None,
+        };
+        let idem_key = match idempotency_key {
+            Some(k) => errors.field("idempotency_key", idempotency::parse_key(k)),
+            None => None,
+        };
+        let schedule_text = schedule
+            .map(|s| serde_json::to_string(s).unwrap_or_default())
+            .unwrap_or_default();
+        let idem = Idem {
+            key: idem_key.as_deref(),
+            scope: format!("invitation:{lock_id}"),
+            fingerprint: idempotency::fingerprint(&[
+                phone.as_ref().map(|p| p.as_str()).unwrap_or(""),
+                name.as_deref().unwrap_or(""),
+                level.as_str(),
+                &schedule_text,
+            ]),
+        };
         let schedule = level_and_schedule(level, schedule, &mut errors);
         let mut tx = self.store.begin().await?;
         let admin = access::admin_of(&mut tx, caller, lock_id).await?;
         errors.check()?;
+        if let Some(id) = idem.replay(&mut tx, caller, now).await? {
+            return store::invitation(&mut tx, &id)
+                .await?
+                .ok_or(Error::NotFound("invitation"));
+        }
         let phone = phone.ok_or_else(|| Error::Internal("phone parsed without value".into()))?;
         store::expire_invitations(&mut tx, ms(now)).await?;
         if let Some(account) = store::account_by_phone(&mut tx, phone.as_str()).await?
@@ -40,6 +84,7 @@ impl Domain {
             id: self.new_id("inv"),
             lock_id: lock_id.to_string(),
             phone: phone.clone(),
+            name: name.clone(),
             access_level: level,
             schedule,
             status: InvitationStatus::Pending,
@@ -67,6 +112,7 @@ impl Domain {
         );
         self.queue_sms(&mut tx, phone.as_str(), &body, "invitation", now)
             .await?;
+        idem.remember(&mut tx, caller, &row.id, now).await?;
         self.log(
             &mut tx,
             lock_id,
@@ -171,6 +217,12 @@ impl Domain {
             added_by: Some(&inv.invited_by),
         };
         store::insert_member(change.conn(), &member).await?;
+        // Someone who has not said their name yet is called what the inviter called them.
+        if caller.account.name.trim().is_empty()
+            && let Some(name) = inv.name.as_deref().filter(|n| !n.is_empty())
+        {
+            store::set_account_name(change.conn(), caller.id(), name).await?;
+        }
         let level = inv.access_level;
         let event = change
             .event("member_added", format!("accepted the invitation as {}", level.label()))

@@ -117,6 +117,33 @@ impl Domain {
         access::member_of(&mut c, caller, lock_id).await
     }
 
+    /// What the live pages watch (`web/live.rs`): a short text that changes whenever the lock's
+    /// online state, bolt, sync state or activity log does. Members only; the newest event is
+    /// part of it only for Admins (who may see the log).
+    pub async fn lock_pulse(&self, caller: &Caller, lock_id: &str) -> Result<String> {
+        let mut c = self.store.read().await?;
+        let member = access::member_of(&mut c, caller, lock_id).await?;
+        let l = &member.lock;
+        let newest = if member.level() == super::types::AccessLevel::Admin {
+            store::events(&mut c, lock_id, None, 1)
+                .await?
+                .first()
+                .map(|e| e.id.clone())
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(format!(
+            "{}:{}:{}:{}:{}:{}",
+            l.online,
+            l.bolt.as_deref().unwrap_or("unknown"),
+            l.version,
+            l.acked_version,
+            l.last_seen_at.unwrap_or(0) / 60_000,
+            newest
+        ))
+    }
+
     /// The lock, for an Admin of it (the Admin-only pages); 403 for its other members.
     pub async fn lock_as_admin(&self, caller: &Caller, lock_id: &str) -> Result<AdminOf> {
         let mut c = self.store.read().await?;

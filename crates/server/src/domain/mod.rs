@@ -13,6 +13,7 @@ pub mod change;
 pub mod device;
 pub mod events;
 pub mod guest_keys;
+pub mod idempotency;
 pub mod invitations;
 pub mod locks;
 pub mod members;

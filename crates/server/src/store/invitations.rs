@@ -12,6 +12,8 @@ pub struct InvitationRow {
     pub id: String,
     pub lock_id: String,
     pub phone: PhoneNumber,
+    /// The invitee's name as the inviter typed it.
+    pub name: Option<String>,
     pub access_level: AccessLevel,
     pub schedule: Option<Schedule>,
     pub status: InvitationStatus,
@@ -22,7 +24,7 @@ pub struct InvitationRow {
     pub invited_by_name: String,
 }
 
-const INVITATION_SELECT: &str = "SELECT i.id, i.lock_id, i.phone, i.access_level, i.schedule, \
+const INVITATION_SELECT: &str = "SELECT i.id, i.lock_id, i.phone, i.name, i.access_level, i.schedule, \
     i.status, i.invited_by, i.created_at, i.expires_at, l.name AS lock_name, \
     COALESCE(a.name, '') AS invited_by_name FROM invitations i JOIN locks l ON l.id = i.lock_id \
     LEFT JOIN accounts a ON a.id = i.invited_by";
@@ -32,6 +34,7 @@ fn read_invitation(r: &AnyRow) -> Result<InvitationRow> {
         id: r.try_get("id")?,
         lock_id: r.try_get("lock_id")?,
         phone: PhoneNumber::from_stored(r.try_get("phone")?),
+        name: r.try_get("name")?,
         access_level: decoded(r, "access_level")?,
         schedule: schedule(r)?,
         status: decoded(r, "status")?,
@@ -55,7 +58,7 @@ pub async fn expire_invitations(c: &mut Conn, now: i64) -> Result<()> {
 pub async fn insert_invitation(c: &mut Conn, i: &InvitationRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO invitations (id, lock_id, phone, access_level, schedule, status, invited_by, \
-         created_at, expires_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8)",
+         created_at, expires_at, name) VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $8, $9)",
     )
     .bind(i.id.clone())
     .bind(i.lock_id.clone())
@@ -65,6 +68,7 @@ pub async fn insert_invitation(c: &mut Conn, i: &InvitationRow) -> Result<()> {
     .bind(i.invited_by.clone())
     .bind(i.created_at)
     .bind(i.expires_at)
+    .bind(i.name.clone())
     .execute(&mut *c)
     .await
     .map_err(map_err)?;

@@ -14,6 +14,7 @@ mod accounts;
 mod capacity;
 mod events;
 mod guest_keys;
+mod idempotency;
 mod invitations;
 mod issuers;
 mod link;
@@ -33,6 +34,7 @@ pub use accounts::*;
 pub use capacity::*;
 pub use events::*;
 pub use guest_keys::*;
+pub use idempotency::*;
 pub use invitations::*;
 pub use issuers::*;
 pub use link::*;
@@ -52,6 +54,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial schema", include_str!("migrations/0001_initial.sql")),
     (2, "several instances", include_str!("migrations/0002_instances.sql")),
     (3, "indexes", include_str!("migrations/0003_indexes.sql")),
+    (
+        5,
+        "web: idempotency keys, invitation names",
+        include_str!("migrations/0005_web.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

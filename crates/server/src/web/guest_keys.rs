@@ -1,26 +1,35 @@
-//! Guest keys: the form, the code shown once, revoking.
+//! Guest keys: the form, the key's own page (its code, window and status), revoking.
 
-use axum::extract::Path;
+use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use jiff::Timestamp;
+use latchkey_client::model as m;
 
-use super::page::{Button, CsrfForm, OrPage, PageResult, SignedIn, caller_country, form_failure};
-use super::views::{FormErrors, GuestKeyDonePage, GuestKeyForm, GuestKeyNewPage};
+use super::page::{Button, CsrfForm, Notice, OrPage, PageResult, SignedIn, caller_country, form_failure};
+use super::views::{FormErrors, GuestKeyForm, GuestKeyNewPage, GuestKeyPage};
+use crate::api;
 use crate::domain::Error;
-use crate::domain::guest_keys::{GuestKeyRequest, instructions, local_time};
+use crate::domain::guest_keys::{GuestKeyRequest, instructions, local_time, window_sentence};
+use crate::domain::ts;
 use crate::domain::types::PhoneNumber;
+
+/// A `datetime-local` field's value for an instant, in the lock's zone.
+fn local_input(t: Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    t.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%dT%H:%M").to_string()
+}
 
 pub(super) async fn new_page(me: SignedIn, Path(lock_id): Path<String>) -> PageResult {
     let admin = me.domain.lock_as_admin(&me.caller, &lock_id).await.or_page(&me)?;
     let lock = admin.lock();
-    // Defaults: from the next full hour, for a day, in the lock's local time.
+    // Defaults: from now (the minute that has begun, so the code opens at once), for a day,
+    // in the lock's local time.
     let zone = lock.time_zone.zone();
-    let next_hour = Timestamp::from_second((me.now.as_second() / 3600 + 1) * 3600).unwrap_or(me.now);
-    let fmt = |t: Timestamp| t.to_zoned_datetime(zone.clone()).strftime("%Y-%m-%dT%H:%M").to_string();
+    let this_minute = Timestamp::from_second(me.now.as_second().div_euclid(60) * 60).unwrap_or(me.now);
     let form = GuestKeyForm {
         country: caller_country(&me.caller),
-        starts_at: fmt(next_hour),
-        ends_at: fmt(next_hour + jiff::SignedDuration::from_hours(24)),
+        starts_at: local_input(this_minute, &zone),
+        ends_at: local_input(this_minute + jiff::SignedDuration::from_hours(24), &zone),
+        idem: me.new_form_key(),
         ..Default::default()
     };
     Ok(me.render(
@@ -47,30 +56,11 @@ pub(super) async fn create(
         ends_at: f.ends_at.clone(),
         one_time: f.one_time.is_some(),
         precautions_accepted: f.precautions_accepted.is_some(),
+        idempotency_key: Some(f.idem.clone()).filter(|k| !k.is_empty()),
     };
     match me.domain.create_guest_key(&me.caller, &lock_id, &req, me.now).await {
-        Ok(row) => {
-            let lock = me.domain.lock(&me.caller, &lock_id).await.or_page(&me)?.lock;
-            let tz = &lock.time_zone;
-            let at = |ms: i64| local_time(Timestamp::from_millisecond(ms).unwrap_or(me.now), tz);
-            let sms = match (&row.phone, &row.sms_id) {
-                (Some(phone), Some(_)) => format!("We are texting the code to {phone}."),
-                _ => "No SMS was sent: read the code to your guest.".to_string(),
-            };
-            Ok(me.render(
-                StatusCode::CREATED,
-                GuestKeyDonePage {
-                    c: me.common(),
-                    lock_id,
-                    name: row.name.clone(),
-                    code_spaced: spaced(&row.code),
-                    instructions: instructions(&row.code),
-                    window: format!("Valid {} – {} ({})", at(row.starts_at), at(row.ends_at), tz.as_str()),
-                    one_time: row.one_time,
-                    sms,
-                },
-            ))
-        }
+        // Post/Redirect/Get: reloading the page that shows the code asks for nothing again.
+        Ok(row) => Ok(me.redirect(&format!("/locks/{lock_id}/guest-keys/{}?done=created", row.id))),
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
             let (errors, problem) = form_failure(e);
             let time_zone = me
@@ -92,6 +82,70 @@ pub(super) async fn create(
         }
         Err(e) => Err(me.error_page(e)),
     }
+}
+
+/// One guest key: the code (to read out or share), when it works, its status and SMS.
+pub(super) async fn key_page(
+    me: SignedIn,
+    Path((lock_id, key_id)): Path<(String, String)>,
+    Query(n): Query<Notice>,
+) -> PageResult {
+    let (row, lock) = me.domain.guest_key(&me.caller, &lock_id, &key_id).await.or_page(&me)?;
+    let sms_row = me.domain.sms_state(row.sms_id.as_deref()).await.or_page(&me)?;
+    let wire = api::guest_key_wire(&row, &lock, api::sms_wire(sms_row.as_ref()), me.now);
+    let tz = &lock.time_zone;
+    let sms = match (&row.phone, wire.sms) {
+        (Some(phone), m::SmsState::Sent) => format!("The code was texted to {phone}."),
+        (Some(phone), m::SmsState::Failing) => {
+            format!("Texting the code to {phone} is failing; read it to your guest.")
+        }
+        (Some(phone), _) => format!("We are texting the code to {phone}."),
+        (None, _) => "No SMS was sent: read the code to your guest.".to_string(),
+    };
+    let live = matches!(wire.status, m::GuestKeyStatus::Scheduled | m::GuestKeyStatus::Active);
+    let share_text = format!(
+        "Your guest key for \"{}\": {} {}",
+        lock.name,
+        instructions(&row.code),
+        window_sentence(ts(row.starts_at), ts(row.ends_at), me.now, tz)
+    );
+    let sms_href = format!(
+        "sms:{}?&body={}",
+        row.phone.as_deref().unwrap_or(""),
+        super::sign_in::url_encode(&share_text)
+    );
+    Ok(me.render(
+        StatusCode::OK,
+        GuestKeyPage {
+            c: me.common_with(match n.done.as_str() {
+                "created" => "Guest key created.",
+                _ => "",
+            }),
+            lock_id,
+            key_id: row.id.clone(),
+            name: row.name.clone(),
+            code_spaced: spaced(&row.code),
+            instructions: instructions(&row.code),
+            window: format!(
+                "{} – {} ({})",
+                local_time(ts(row.starts_at), tz),
+                local_time(ts(row.ends_at), tz),
+                tz.as_str()
+            ),
+            when: if live {
+                window_sentence(ts(row.starts_at), ts(row.ends_at), me.now, tz)
+            } else {
+                String::new()
+            },
+            status: super::views::wire_str(&wire.status),
+            scheduled: wire.status == m::GuestKeyStatus::Scheduled,
+            live,
+            one_time: row.one_time,
+            sms,
+            share_text,
+            sms_href,
+        },
+    ))
 }
 
 pub(super) async fn revoke(

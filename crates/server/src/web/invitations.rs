@@ -8,6 +8,7 @@ use super::page::{Button, CsrfForm, Notice, OrPage, PageResult, SignedIn, caller
 use super::views::{FormErrors, InvitationItem, InvitationsPage, InviteMemberPage, InvitePage, MemberForm};
 use crate::api;
 use crate::domain::Error;
+use crate::domain::invitations::InviteRequest;
 use crate::domain::types::{PhoneNumber, TimeZoneName};
 
 pub(super) async fn invite_page(me: SignedIn, Path(lock_id): Path<String>) -> PageResult {
@@ -26,6 +27,7 @@ pub(super) async fn invite_member_page(me: SignedIn, Path(lock_id): Path<String>
     let form = MemberForm {
         access_level: "family".into(),
         country: caller_country(&me.caller),
+        idem: me.new_form_key(),
         ..Default::default()
     };
     Ok(me.render(
@@ -49,9 +51,14 @@ pub(super) async fn invite_member(
     let result = match f.level() {
         Some(level) => {
             let phone = PhoneNumber::in_country(&f.phone, &f.country);
-            me.domain
-                .invite(&me.caller, &lock_id, &phone, level, schedule.as_ref(), me.now)
-                .await
+            let req = InviteRequest {
+                phone: &phone,
+                name: Some(f.name.as_str()),
+                level,
+                schedule: schedule.as_ref(),
+                idempotency_key: Some(f.idem.as_str()).filter(|k| !k.is_empty()),
+            };
+            me.domain.invite(&me.caller, &lock_id, &req, me.now).await
         }
         None => Err(Error::invalid("access_level", "choose an access level")),
     };

@@ -6,8 +6,10 @@ use axum::response::Response;
 use serde::Deserialize;
 
 use super::page::{Button, CsrfForm, Notice, OrPage, PageResult, SignedIn, form_failure, notice_text};
-use super::views::{FormErrors, LockItem, LockPage, LocksPage};
+use super::views::{Bolt, EventItem, FormErrors, LockItem, LockPage, LocksPage};
 use crate::api;
+use crate::domain::guest_keys::local_time;
+use crate::domain::ts;
 use crate::domain::types::AccessLevel;
 use crate::store::LockRow;
 
@@ -57,7 +59,7 @@ pub(super) async fn locks_page(me: SignedIn, Query(n): Query<Notice>) -> PageRes
 pub(super) async fn pair_lock(me: SignedIn, CsrfForm(f): CsrfForm<PairForm>) -> Response {
     match me
         .domain
-        .pair_lock(&me.caller, &f.setup_code, &f.name, &f.time_zone, me.now)
+        .pair_lock(&me.caller, &f.setup_code, &f.name, &zone_named(&f.time_zone), me.now)
         .await
     {
         Ok(member) => me.redirect(&format!("/locks/{}?done=paired", member.lock.id)),
@@ -85,27 +87,64 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
         .await
         .or_page(&me)?;
     let level = member.level();
+    let is_admin = level == AccessLevel::Admin;
     let wire = api::lock_wire(&member.lock, level);
     let capacity = format!(
         "Holds {} of {} guest keys · {} of {} members",
         cap.guest_keys.used, cap.guest_keys.max, cap.members.used, cap.members.max
     );
+    let tz = &member.lock.time_zone;
+    // The latest few events, for those who may see the log.
+    let events = if is_admin {
+        me.domain
+            .events(&me.caller, &lock_id, Some(LATEST), None)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .map(|e| EventItem::new(&api::event_wire(e), e.at, tz))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let last_seen = member
+        .lock
+        .last_seen_at
+        .map(|at| ago(me.now, ts(at), tz))
+        .unwrap_or_default();
     Ok(me.render(
         StatusCode::OK,
         LockPage {
             c: me.common_with(notice_text(&n.done)),
-            bolt: match wire.bolt.as_deref() {
-                Some("unlocked") => "Unlocked".into(),
-                Some("locked") => "Locked".into(),
-                _ => "Bolt state unknown".into(),
+            // The bolt as the lock last reported it (`LockRow::bolt`, `Lock::bolt` on the wire,
+            // filled in by the device link); unknown while the lock is offline.
+            bolt: if wire.online {
+                Bolt::from_wire(wire.bolt.as_deref())
+            } else {
+                None
             },
             capacity,
+            last_seen,
             level_label: level.label().into(),
-            is_admin: level == AccessLevel::Admin,
+            is_admin,
             my_id: me.caller.id().to_string(),
+            events,
             lock: wire,
         },
     ))
+}
+
+/// Events on the lock's main screen.
+const LATEST: i64 = 5;
+
+/// "just now", "5 min ago", "3 h ago", or the local date and time.
+pub(super) fn ago(now: jiff::Timestamp, then: jiff::Timestamp, tz: &crate::domain::types::TimeZoneName) -> String {
+    let s = now.as_second() - then.as_second();
+    match s {
+        ..60 => "just now".into(),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86_400 => format!("{} h ago", s / 3600),
+        _ => local_time(then, tz),
+    }
 }
 
 pub(super) async fn unlock(me: SignedIn, Path(lock_id): Path<String>, _: CsrfForm<Button>) -> PageResult {
@@ -114,4 +153,30 @@ pub(super) async fn unlock(me: SignedIn, Path(lock_id): Path<String>, _: CsrfFor
         .await
         .or_page(&me)?;
     Ok(me.redirect(&format!("/locks/{lock_id}?done=unlocked")))
+}
+
+/// A city typed as people write it ("New York", "berlin") read as its IANA zone
+/// (`America/New_York`); anything else is left for the domain to judge.
+fn zone_named(text: &str) -> String {
+    let text = text.trim();
+    if text.contains('/') || text.is_empty() {
+        return text.to_string();
+    }
+    let city = text.replace(' ', "_").to_ascii_lowercase();
+    jiff::tz::db()
+        .available()
+        .map(|n| n.to_string())
+        .find(|n| n.contains('/') && n.rsplit('/').next().is_some_and(|c| c.to_ascii_lowercase() == city))
+        .unwrap_or_else(|| text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cities_are_read_as_their_zones() {
+        assert_eq!(super::zone_named("New York"), "America/New_York");
+        assert_eq!(super::zone_named("berlin"), "Europe/Berlin");
+        assert_eq!(super::zone_named("Europe/Paris"), "Europe/Paris");
+        assert_eq!(super::zone_named("Atlantis"), "Atlantis");
+    }
 }

@@ -51,6 +51,11 @@ pub(super) async fn users_page(me: SignedIn, Path(lock_id): Path<String>, Query(
                         id: wire.id.clone(),
                         name: wire.name.clone(),
                         status: wire_str(&wire.status),
+                        starts: if wire.status == m::GuestKeyStatus::Scheduled {
+                            format!("starts working {}", at(k.starts_at))
+                        } else {
+                            String::new()
+                        },
                         live: matches!(wire.status, m::GuestKeyStatus::Scheduled | m::GuestKeyStatus::Active),
                         window: format!("{} – {}", at(k.starts_at), at(k.ends_at)),
                         one_time: wire.one_time,

@@ -18,9 +18,11 @@
 mod activity;
 mod guest_keys;
 mod invitations;
+mod live;
 mod locks;
 mod members;
 mod page;
+mod profile;
 mod sign_in;
 mod views;
 
@@ -31,7 +33,7 @@ use axum::routing::{get, post};
 
 use crate::app::AppState;
 
-pub use page::CSRF_COOKIE;
+pub use page::{PRE_COOKIE, SESSION_COOKIE};
 
 const STYLE: &str = include_str!("../../static/app.css");
 const SCRIPT: &str = include_str!("../../static/app.js");
@@ -44,9 +46,11 @@ pub fn router() -> Router<AppState> {
         .route("/sign-in/phone", post(sign_in::phone))
         .route("/sign-in/code", post(sign_in::code))
         .route("/sign-out", post(sign_in::sign_out))
+        .route("/profile", get(profile::profile_page).post(profile::save))
         .route("/locks", get(locks::locks_page).post(locks::pair_lock))
         .route("/locks/{lock_id}", get(locks::lock_page))
         .route("/locks/{lock_id}/unlock", post(locks::unlock))
+        .route("/locks/{lock_id}/live", get(live::lock_stream))
         .route("/locks/{lock_id}/users", get(members::users_page))
         .route("/locks/{lock_id}/invite", get(invitations::invite_page))
         .route(
@@ -57,6 +61,7 @@ pub fn router() -> Router<AppState> {
             "/locks/{lock_id}/guest-keys/new",
             get(guest_keys::new_page).post(guest_keys::create),
         )
+        .route("/locks/{lock_id}/guest-keys/{key_id}", get(guest_keys::key_page))
         .route("/locks/{lock_id}/guest-keys/{key_id}/revoke", post(guest_keys::revoke))
         .route("/locks/{lock_id}/invitations/{id}/revoke", post(invitations::revoke))
         .route("/locks/{lock_id}/members/{account_id}", get(members::member_page))

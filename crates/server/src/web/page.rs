@@ -20,12 +20,55 @@ use subtle::ConstantTimeEq;
 
 use super::views::{Common, FormErrors, MessagePage};
 use crate::api::error::status_of;
-use crate::api::extract::{SESSION_COOKIE, cookie};
+use crate::api::extract::cookie;
 use crate::app::AppState;
 use crate::domain::{Caller, Domain, Error};
 
-/// The CSRF cookie's name.
-pub const CSRF_COOKIE: &str = "latchkey_csrf";
+/// The cookies' names: `__Host-` prefixed when the site is served over https (the browser then
+/// refuses them from a sibling subdomain or plain HTTP, and they hold only with `Secure`,
+/// `Path=/` and no `Domain`); plain names on an http development server, where browsers would
+/// refuse `__Host-` cookies.
+#[derive(Clone, Copy)]
+pub struct CookieNames {
+    pub session: &'static str,
+    /// The anonymous visitor's pre-session (the sign-in forms' CSRF token is derived from it).
+    pub pre: &'static str,
+}
+
+impl CookieNames {
+    pub fn new(secure: bool) -> CookieNames {
+        if secure {
+            CookieNames {
+                session: SECURE_SESSION_COOKIE,
+                pre: SECURE_PRE_COOKIE,
+            }
+        } else {
+            CookieNames {
+                session: SESSION_COOKIE,
+                pre: PRE_COOKIE,
+            }
+        }
+    }
+}
+
+/// The session cookie over http (a development server).
+pub const SESSION_COOKIE: &str = "latchkey_session";
+/// The session cookie over https.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-latchkey_session";
+/// The pre-session cookie, over https and over http.
+pub const SECURE_PRE_COOKIE: &str = "__Host-latchkey_pre";
+pub const PRE_COOKIE: &str = "latchkey_pre";
+
+/// The CSRF token of a secret (the session token, or the anonymous pre-session): a digest, so
+/// the token in a page reveals nothing of the cookie, and it cannot be chosen by anyone who
+/// does not hold the secret. A new session (sign-in) makes a new token.
+fn csrf_of(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(b"latchkey web csrf\0");
+    h.update(secret.as_bytes());
+    hex::encode(&h.finalize()[..16])
+}
 
 /// What a handler answers: a page either way (`Err` for one that stops it early).
 pub type PageResult = Result<Response, Response>;
@@ -38,6 +81,9 @@ pub struct Page {
     pub csrf: String,
     set_cookies: Vec<String>,
     secure: bool,
+    names: CookieNames,
+    /// `scheme://host[:port]` of the public URL, the one origin forms may come from.
+    public_origin: String,
     pub now: Timestamp,
 }
 
@@ -58,20 +104,28 @@ impl FromRequestParts<AppState> for Page {
 impl Page {
     async fn new(s: &AppState, headers: &HeaderMap) -> Page {
         let secure = s.domain.settings.public_url.starts_with("https://");
+        let names = CookieNames::new(secure);
         let now = s.now();
         let mut set_cookies = Vec::new();
-        let csrf =
-            match cookie(headers, CSRF_COOKIE).filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit())) {
-                Some(v) => v,
-                None => {
-                    let v = hex::encode(s.domain.random::<16>());
-                    set_cookies.push(cookie_header(CSRF_COOKIE, &v, secure, None));
-                    v
-                }
-            };
-        let caller = match cookie(headers, SESSION_COOKIE) {
-            Some(token) => s.domain.authenticate(&token, now).await.ok(),
+        let session = cookie(headers, names.session);
+        let caller = match &session {
+            Some(token) => s.domain.authenticate(token, now).await.ok(),
             None => None,
+        };
+        // Signed in: the token is the session's. Anonymous (the sign-in forms): a pre-session
+        // cookie's, made here when there is none.
+        let csrf = match (&session, &caller) {
+            (Some(token), Some(_)) => csrf_of(token),
+            _ => {
+                let pre = cookie(headers, names.pre)
+                    .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .unwrap_or_else(|| {
+                        let v = hex::encode(s.domain.random::<16>());
+                        set_cookies.push(cookie_header(names.pre, &v, secure, None));
+                        v
+                    });
+                csrf_of(&pre)
+            }
         };
         Page {
             domain: s.domain.clone(),
@@ -79,6 +133,8 @@ impl Page {
             csrf,
             set_cookies,
             secure,
+            names,
+            public_origin: origin_of(&s.domain.settings.public_url),
             now,
         }
     }
@@ -108,21 +164,53 @@ impl Page {
         }
     }
 
+    /// A fresh idempotency key for a form that creates something.
+    pub fn new_form_key(&self) -> String {
+        hex::encode(self.domain.random::<16>())
+    }
+
     /// Whether a form's token is the cookie's.
     fn csrf_ok(&self, submitted: &str) -> bool {
         submitted.len() == self.csrf.len() && bool::from(submitted.as_bytes().ct_eq(self.csrf.as_bytes()))
     }
 
-    /// Signs the browser in: the session cookie for `max_age` seconds.
+    /// Signs the browser in: the session cookie for `max_age` seconds. The CSRF token is the
+    /// new session's from now on, and the anonymous pre-session is replaced, so nothing chosen
+    /// before sign-in carries over.
     pub fn remember_session(&mut self, token: &str, max_age: i64) {
-        let c = cookie_header(SESSION_COOKIE, token, self.secure, Some(max_age));
+        let c = cookie_header(self.names.session, token, self.secure, Some(max_age));
         self.set_cookies.push(c);
+        let pre = hex::encode(self.domain.random::<16>());
+        self.set_cookies
+            .push(cookie_header(self.names.pre, &pre, self.secure, None));
+        self.csrf = csrf_of(token);
     }
 
     /// Signs the browser out: the session cookie cleared.
     pub fn forget_session(&mut self) {
-        let c = cookie_header(SESSION_COOKIE, "", self.secure, Some(0));
+        let c = cookie_header(self.names.session, "", self.secure, Some(0));
         self.set_cookies.push(c);
+    }
+
+    /// Whether a POST comes from our own pages: a browser's `Sec-Fetch-Site` must be
+    /// `same-origin` (or `none`); without it, an `Origin` must be ours (the public URL's, or
+    /// that of the `Host` the browser used). Requests that send neither (old browsers,
+    /// scripts) rely on the session-bound token alone.
+    fn same_origin(&self, headers: &HeaderMap) -> bool {
+        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        // A browser that says where the request comes from is believed first (with our
+        // `Referrer-Policy: no-referrer` Chrome sends `Origin: null` even from our own pages).
+        if let Some(site) = text("sec-fetch-site") {
+            return matches!(site, "same-origin" | "none");
+        }
+        match text("origin") {
+            None | Some("null") => true,
+            Some(origin) => {
+                let host = text("host").unwrap_or("");
+                origin == self.public_origin
+                    || (!host.is_empty() && (origin == format!("http://{host}") || origin == format!("https://{host}")))
+            }
+        }
     }
 
     pub fn render(&self, status: StatusCode, t: impl Template) -> Response {
@@ -218,6 +306,16 @@ impl FromRequestParts<AppState> for SignedIn {
         let Ok(page) = Page::from_request_parts(parts, s).await;
         match page.caller.clone() {
             Some(caller) => Ok(SignedIn { page, caller }),
+            // A link opened while signed out is where sign-in leads back to.
+            None if parts.method == axum::http::Method::GET => {
+                let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+                let next = super::sign_in::safe_next(path);
+                if next.is_empty() || next == "/" {
+                    Err(page.redirect("/"))
+                } else {
+                    Err(page.redirect(&format!("/?next={}", super::sign_in::url_encode(&next))))
+                }
+            }
             None => Err(page.redirect("/")),
         }
     }
@@ -245,13 +343,25 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
     async fn from_request(req: Request, s: &AppState) -> Result<CsrfForm<T>, Response> {
         let (mut parts, body) = req.into_parts();
         let Ok(page) = Page::from_request_parts(&mut parts, s).await;
+        let headers = parts.headers.clone();
         let Form(f) = Form::<WithCsrf<T>>::from_request(Request::from_parts(parts, body), s)
             .await
             .map_err(IntoResponse::into_response)?;
-        if !page.csrf_ok(&f.csrf) {
+        if !page.csrf_ok(&f.csrf) || !page.same_origin(&headers) {
             return Err(page.bad_csrf());
         }
         Ok(CsrfForm(f.form))
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            format!("{}://{}", scheme.to_ascii_lowercase(), host.to_ascii_lowercase())
+        }
+        None => String::new(),
     }
 }
 

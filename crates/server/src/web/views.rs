@@ -147,6 +147,8 @@ impl MemberItem {
 
 pub struct InvitationItem {
     pub id: String,
+    /// The invitee's name as the inviter gave it (may be empty).
+    pub name: String,
     pub phone: String,
     pub lock_name: String,
     pub invited_by: String,
@@ -164,6 +166,7 @@ impl InvitationItem {
             .unwrap_or_else(|_| i.expires_at.clone());
         InvitationItem {
             id: i.id.clone(),
+            name: i.name.clone().unwrap_or_default(),
             phone: i.phone.clone(),
             lock_name: i.lock_name.clone(),
             invited_by: i.invited_by.clone(),
@@ -178,6 +181,8 @@ pub struct KeyItem {
     pub id: String,
     pub name: String,
     pub status: String,
+    /// "starts Mon 7 Dec 2026 15:00" for a key that does not work yet, else empty.
+    pub starts: String,
     pub live: bool,
     pub window: String,
     pub one_time: bool,
@@ -233,6 +238,12 @@ impl EventItem {
 pub struct MemberForm {
     #[serde(default)]
     pub phone: String,
+    /// The invitee's name (invitations only).
+    #[serde(default)]
+    pub name: String,
+    /// The form's idempotency key (invitations only): the same submission twice invites once.
+    #[serde(default)]
+    pub idem: String,
     /// The country a national phone number is read in (a CLDR region such as `DE`).
     #[serde(default)]
     pub country: String,
@@ -347,6 +358,10 @@ impl MemberForm {
 pub struct GuestKeyForm {
     #[serde(default)]
     pub name: String,
+    /// The form's idempotency key: the same submission twice (a double tap, a reload of the
+    /// POST) makes one key.
+    #[serde(default)]
+    pub idem: String,
     #[serde(default)]
     pub phone: String,
     #[serde(default)]
@@ -370,7 +385,20 @@ pub struct SignInPage {
     pub code_step: bool,
     pub phone: String,
     pub country: String,
+    /// Where to go once signed in (a path of this site, or empty).
+    pub next: String,
     pub errors: FormErrors,
+}
+
+impl SignInPage {
+    /// The first step again, keeping where to go after signing in.
+    pub fn start_again(&self) -> String {
+        if self.next.is_empty() {
+            "/".into()
+        } else {
+            format!("/?next={}", super::sign_in::url_encode(&self.next))
+        }
+    }
 }
 
 #[derive(Template)]
@@ -383,17 +411,72 @@ pub struct LocksPage {
     pub errors: FormErrors,
 }
 
+/// The bolt's state as the lock reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bolt {
+    Locked,
+    Unlocked,
+}
+
+impl Bolt {
+    /// `locked` / `unlocked` as on the wire; anything else is not known.
+    pub fn from_wire(v: Option<&str>) -> Option<Bolt> {
+        match v {
+            Some("locked") => Some(Bolt::Locked),
+            Some("unlocked") => Some(Bolt::Unlocked),
+            _ => None,
+        }
+    }
+}
+
+impl LocksPage {
+    /// The IANA zones to pick from (`Area/City` names, sorted).
+    pub fn time_zones(&self) -> Vec<String> {
+        let mut zones: Vec<String> = jiff::tz::db()
+            .available()
+            .map(|n| n.to_string())
+            .filter(|n| n.contains('/') && !n.starts_with("Etc/") && !n.starts_with("SystemV/"))
+            .collect();
+        zones.sort();
+        zones
+    }
+}
+
 #[derive(Template)]
 #[template(path = "lock.html")]
 pub struct LockPage {
     pub c: Common,
     pub lock: m::Lock,
-    pub bolt: String,
+    /// `None`: not known (the lock has not said, or is offline).
+    pub bolt: Option<Bolt>,
+    /// When the lock was last heard from ("5 min ago"), empty if never.
+    pub last_seen: String,
     /// What the lock holds, one line.
     pub capacity: String,
     pub level_label: String,
     pub is_admin: bool,
     pub my_id: String,
+    /// The latest events (Admins only; empty for others).
+    pub events: Vec<EventItem>,
+}
+
+impl LockPage {
+    pub fn bolt_class(&self) -> &'static str {
+        match self.bolt {
+            Some(Bolt::Locked) => "locked",
+            Some(Bolt::Unlocked) => "unlocked",
+            None => "unknown",
+        }
+    }
+
+    pub fn bolt_text(&self) -> &'static str {
+        match self.bolt {
+            Some(Bolt::Locked) => "Locked",
+            Some(Bolt::Unlocked) => "Unlocked",
+            None if self.lock.online => "Bolt state not reported yet",
+            None => "Bolt state unknown while offline",
+        }
+    }
 }
 
 #[derive(Template)]
@@ -435,16 +518,25 @@ pub struct GuestKeyNewPage {
 }
 
 #[derive(Template)]
-#[template(path = "guest_key_done.html")]
-pub struct GuestKeyDonePage {
+#[template(path = "guest_key.html")]
+pub struct GuestKeyPage {
     pub c: Common,
     pub lock_id: String,
+    pub key_id: String,
     pub name: String,
     pub code_spaced: String,
     pub instructions: String,
     pub window: String,
+    /// When it works, said plainly (empty once it no longer works).
+    pub when: String,
+    pub status: String,
+    pub scheduled: bool,
+    pub live: bool,
     pub one_time: bool,
     pub sms: String,
+    /// What sharing the code sends (Web Share API), and the `sms:` link with it.
+    pub share_text: String,
+    pub sms_href: String,
 }
 
 #[derive(Template)]
@@ -485,4 +577,16 @@ pub struct ActivityPage {
     pub lock_name: String,
     pub events: Vec<EventItem>,
     pub older: String,
+}
+
+#[derive(Template)]
+#[template(path = "profile.html")]
+pub struct ProfilePage {
+    pub c: Common,
+    /// The first sign-in: asks the name before anything else.
+    pub first: bool,
+    pub name: String,
+    pub phone: String,
+    pub next: String,
+    pub errors: FormErrors,
 }

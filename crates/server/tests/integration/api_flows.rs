@@ -137,6 +137,7 @@ async fn invitation_is_accepted_and_the_invitee_becomes_a_member(b: Backend) {
         .invite(
             &lock.id,
             &m::CreateInvitation {
+                name: None,
                 phone: typed,
                 access_level: m::AccessLevel::Family,
                 schedule: None,
@@ -159,6 +160,7 @@ async fn invitation_is_accepted_and_the_invitee_becomes_a_member(b: Backend) {
 
     // Inviting the same number again while pending conflicts.
     let again = m::CreateInvitation {
+        name: None,
         phone: phone.clone(),
         access_level: m::AccessLevel::Admin,
         schedule: None,
@@ -203,6 +205,7 @@ async fn invitation_is_accepted_and_the_invitee_becomes_a_member(b: Backend) {
         .invite(
             &lock.id,
             &m::CreateInvitation {
+                name: None,
                 phone: carl.phone.clone(),
                 access_level: m::AccessLevel::RecurringGuest,
                 schedule: Some(sched.clone()),
@@ -227,6 +230,7 @@ async fn invitations_can_be_declined_revoked_and_expire(b: Backend) {
     let ana = h.user("Ana").await;
     let lock = h.pair(&ana, "Office", "Europe/Berlin").await;
     let invite = |who: &User| m::CreateInvitation {
+        name: None,
         phone: who.phone.clone(),
         access_level: m::AccessLevel::Family,
         schedule: None,

@@ -272,6 +272,7 @@ impl World {
             .invite(
                 &lock,
                 &m::CreateInvitation {
+                    name: None,
                     phone: phone.into(),
                     access_level: m::AccessLevel::Family,
                     schedule: None,
@@ -338,6 +339,7 @@ impl World {
                     .invite(
                         a,
                         &m::CreateInvitation {
+                            name: None,
                             phone: self.h.new_phone(),
                             access_level: m::AccessLevel::Family,
                             schedule: None,
@@ -470,6 +472,7 @@ async fn ids_of_another_lock_are_not_found(b: Backend) {
         .invite(
             a,
             &m::CreateInvitation {
+                name: None,
                 phone: w.h.new_phone(),
                 access_level: m::AccessLevel::Family,
                 schedule: None,

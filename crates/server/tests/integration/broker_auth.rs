@@ -265,6 +265,7 @@ async fn scenario() {
         .invite(
             &lid,
             &CreateInvitation {
+                name: None,
                 phone: FAMILY.into(),
                 access_level: AccessLevel::Family,
                 schedule: None,

@@ -163,6 +163,7 @@ async fn the_server_provisions_per_lock_logins_on_mosquitto() {
         .invite(
             &lid,
             &latchkey_client::model::CreateInvitation {
+                name: None,
                 phone: FAMILY.into(),
                 access_level: AccessLevel::Family,
                 schedule: None,

@@ -143,6 +143,7 @@ async fn invite_recurring_guest(w: &World, owner: &Client, lid: &str) -> (Client
         .invite(
             lid,
             &CreateInvitation {
+                name: None,
                 phone: FAMILY2.into(),
                 access_level: AccessLevel::RecurringGuest,
                 schedule: Some(schedule),

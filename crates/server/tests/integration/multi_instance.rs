@@ -257,6 +257,7 @@ async fn two_instances(database_url: Option<String>) {
         .invite(
             &lid,
             &CreateInvitation {
+                name: None,
                 phone: FAMILY.into(),
                 access_level: AccessLevel::Family,
                 schedule: None,

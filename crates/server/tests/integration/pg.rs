@@ -18,7 +18,7 @@ pub fn admin_url() -> Option<String> {
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true but neither LATCHKEY_TEST_PG nor LK_TEST_PG is set: the tests must run on PostgreSQL in CI"
         );
-        eprintln!("SKIPPED on PostgreSQL: set LATCHKEY_TEST_PG=postgres://USER@HOST:PORT/DB to run it");
+        eprintln!("SKIPPED on PostgreSQL: set LK_TEST_PG=postgres://USER@HOST:PORT/DB to run it");
     }
     url
 }

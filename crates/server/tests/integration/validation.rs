@@ -53,6 +53,7 @@ async fn bad_phone_numbers_are_refused_naming_the_field(b: Backend) {
             "session {bad:?}"
         );
         let inv = m::CreateInvitation {
+            name: None,
             phone: bad.to_string(),
             access_level: m::AccessLevel::Family,
             schedule: None,
@@ -230,6 +231,7 @@ async fn bad_schedules_are_refused_naming_the_field(b: Backend) {
     ];
     for (level, sched, field) in &cases {
         let inv = m::CreateInvitation {
+            name: None,
             phone: phone.clone(),
             access_level: *level,
             schedule: sched.clone(),
@@ -262,6 +264,7 @@ async fn bad_schedules_are_refused_naming_the_field(b: Backend) {
         Some("2027-07-01"),
     );
     let inv = m::CreateInvitation {
+        name: None,
         phone,
         access_level: m::AccessLevel::RecurringGuest,
         schedule: Some(ok),

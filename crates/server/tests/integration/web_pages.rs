@@ -27,8 +27,8 @@ fn web() -> reqwest::Client {
 
 fn cookies(token: Option<&str>) -> String {
     match token {
-        Some(t) => format!("latchkey_session={t}; latchkey_csrf={CSRF}"),
-        None => format!("latchkey_csrf={CSRF}"),
+        Some(t) => format!("latchkey_session={t}; latchkey_pre={CSRF}"),
+        None => format!("latchkey_pre={CSRF}"),
     }
 }
 
@@ -62,6 +62,13 @@ async fn post(
     (status, r.text().await.unwrap(), headers)
 }
 
+/// The CSRF token the pages give a session (derived from it: see `web_security.rs`).
+pub async fn page_csrf(h: &Harness, token: &str) -> String {
+    let (_, body, _) = get(h, "/locks", Some(token)).await;
+    let at = body.find("name=\"csrf\" value=\"").expect("a form with a CSRF token") + 19;
+    body[at..at + 32].to_string()
+}
+
 fn location(h: &reqwest::header::HeaderMap) -> &str {
     h.get("location").and_then(|v| v.to_str().ok()).unwrap_or("")
 }
@@ -73,10 +80,17 @@ async fn pages_need_a_session_and_forms_their_csrf_token(b: Backend) {
     let lock = h.pair(&ana, "Front door", "Europe/Berlin").await;
 
     // No session: every page and form sends the visitor to the sign-in page.
+    // A link opened while signed out is remembered for after sign-in.
     for path in ["/locks", &format!("/locks/{}", lock.id), "/invitations"] {
         let (status, _, headers) = get(&h, path, None).await;
-        assert_eq!((status, location(&headers)), (303, "/"), "GET {path}");
+        assert_eq!(
+            (status, location(&headers)),
+            (303, format!("/?next={path}").as_str()),
+            "GET {path}"
+        );
     }
+    let csrf = page_csrf(&h, &token).await;
+    let csrf = csrf.as_str();
     let (status, _, headers) = post(&h, &format!("/locks/{}/unlock", lock.id), None, &[("csrf", CSRF)]).await;
     assert_eq!((status, location(&headers)), (303, "/"));
     // The sign-in page sets a CSRF cookie when there is none, and no-store.
@@ -90,7 +104,7 @@ async fn pages_need_a_session_and_forms_their_csrf_token(b: Backend) {
         .collect();
     assert!(
         set.iter()
-            .any(|c| c.starts_with("latchkey_csrf=") && c.contains("HttpOnly")),
+            .any(|c| c.starts_with("latchkey_pre=") && c.contains("HttpOnly")),
         "{set:?}"
     );
     assert_eq!(r.headers()["cache-control"], "no-store");
@@ -100,7 +114,7 @@ async fn pages_need_a_session_and_forms_their_csrf_token(b: Backend) {
     assert_eq!((status, location(&headers)), (303, "/locks"));
     let (status, body, _) = get(&h, "/locks", Some(&token)).await;
     assert_eq!(status, 200);
-    assert!(body.contains("Front door") && body.contains(CSRF), "{body}");
+    assert!(body.contains("Front door") && body.contains(csrf), "{body}");
 
     // A form without its token, or with another one, is refused with a page, and does nothing.
     for csrf in [None, Some("ffffffffffffffffffffffffffffffff")] {
@@ -129,7 +143,7 @@ async fn pages_need_a_session_and_forms_their_csrf_token(b: Backend) {
         &h,
         &format!("/locks/{}/members/{}/pin", lock.id, ana.id()),
         Some(&token),
-        &[("csrf", CSRF), ("pin", "482915")],
+        &[("csrf", csrf), ("pin", "482915")],
     )
     .await;
     assert_eq!(status, 303);
@@ -140,7 +154,7 @@ async fn pages_need_a_session_and_forms_their_csrf_token(b: Backend) {
     assert!(ana.client.members(&lock.id).await.unwrap()[0].has_pin);
 
     // Signing out ends the session and clears its cookie.
-    let (status, _, headers) = post(&h, "/sign-out", Some(&token), &[("csrf", CSRF)]).await;
+    let (status, _, headers) = post(&h, "/sign-out", Some(&token), &[("csrf", csrf)]).await;
     assert_eq!((status, location(&headers)), (303, "/"));
     let cleared: Vec<_> = headers
         .get_all("set-cookie")
@@ -154,7 +168,7 @@ async fn pages_need_a_session_and_forms_their_csrf_token(b: Backend) {
         "{cleared:?}"
     );
     let (status, _, headers) = get(&h, "/locks", Some(&token)).await;
-    assert_eq!((status, location(&headers)), (303, "/"));
+    assert_eq!((status, location(&headers)), (303, "/?next=/locks"));
     h.stop().await;
 }
 
@@ -201,13 +215,15 @@ async fn domain_errors_become_pages_with_the_api_statuses(b: Backend) {
     let ana = h.user("Ana").await;
     let token = ana.client.token().unwrap().to_string();
     let lock = h.pair(&ana, "Front door", "Europe/Berlin").await;
+    let csrf = page_csrf(&h, &token).await;
+    let csrf = csrf.as_str();
 
     // A form the domain refuses is shown again with its errors, 422.
     let (status, body, _) = post(
         &h,
         &format!("/locks/{}/invite/member", lock.id),
         Some(&token),
-        &[("csrf", CSRF), ("phone", "not a phone"), ("access_level", "family")],
+        &[("csrf", csrf), ("phone", "not a phone"), ("access_level", "family")],
     )
     .await;
     assert_eq!(status, 422);
@@ -217,13 +233,13 @@ async fn domain_errors_become_pages_with_the_api_statuses(b: Backend) {
         &h,
         &format!("/locks/{}/members/{}/remove", lock.id, ana.id()),
         Some(&token),
-        &[("csrf", CSRF), ("confirm", "on")],
+        &[("csrf", csrf), ("confirm", "on")],
     )
     .await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains("at least one Admin"), "{body}");
     // An invitation that is not the caller's: 404.
-    let (status, _, _) = post(&h, "/invitations/inv_nope/accept", Some(&token), &[("csrf", CSRF)]).await;
+    let (status, _, _) = post(&h, "/invitations/inv_nope/accept", Some(&token), &[("csrf", csrf)]).await;
     assert_eq!(status, 404);
     // A remote unlock the lock does not answer in time: 504 (the fake lock is silent).
     h.gateway.set_unlock_mode(kit::UnlockMode::Timeout);
@@ -231,7 +247,7 @@ async fn domain_errors_become_pages_with_the_api_statuses(b: Backend) {
         &h,
         &format!("/locks/{}/unlock", lock.id),
         Some(&token),
-        &[("csrf", CSRF)],
+        &[("csrf", csrf)],
     )
     .await;
     assert_eq!(status, 504, "{body}");

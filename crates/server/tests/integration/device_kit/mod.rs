@@ -458,6 +458,7 @@ impl World {
             .invite(
                 lid,
                 &CreateInvitation {
+                    name: None,
                     phone: phone.into(),
                     access_level: level,
                     schedule: None,

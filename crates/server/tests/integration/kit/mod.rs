@@ -415,6 +415,7 @@ impl Harness {
             .invite(
                 lock_id,
                 &m::CreateInvitation {
+                    name: None,
                     phone: who.phone.clone(),
                     access_level: level,
                     schedule,
