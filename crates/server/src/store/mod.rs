@@ -20,6 +20,7 @@ mod locks;
 mod members;
 mod schedule;
 mod sms;
+mod webhooks;
 
 use std::fmt::Display;
 use std::time::Duration;
@@ -36,6 +37,7 @@ pub use link::*;
 pub use locks::*;
 pub use members::*;
 pub use sms::*;
+pub use webhooks::*;
 
 /// A write transaction. Every state change is one of these.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -48,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial schema", include_str!("migrations/0001_initial.sql")),
     (2, "several instances", include_str!("migrations/0002_instances.sql")),
     (3, "indexes", include_str!("migrations/0003_indexes.sql")),
+    (
+        6,
+        "webhooks and notifications",
+        include_str!("migrations/0006_events.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -33,3 +33,4 @@ mod store;
 mod twilio;
 mod validation;
 mod web_pages;
+mod webhooks;
