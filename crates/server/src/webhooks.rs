@@ -76,7 +76,8 @@ pub struct WorkerConfig {
     pub retry: Vec<Duration>,
     /// Deliveries in flight at once.
     pub concurrency: usize,
-    /// How long a claim lasts; longer than the request timeout.
+    /// How long a claim lasts; longer than the request timeout (15 s), short enough that a
+    /// restarted instance soon takes over what a killed one held.
     pub lease: Duration,
 }
 
@@ -85,7 +86,7 @@ impl Default for WorkerConfig {
         WorkerConfig {
             retry: parse_retry(DEFAULT_RETRY).unwrap_or_default(),
             concurrency: 32,
-            lease: Duration::from_secs(60),
+            lease: Duration::from_secs(30),
         }
     }
 }
