@@ -277,8 +277,13 @@ impl Devices for Domain {
                         "actor": {"kind": "member", "id": account_id, "name": name},
                         "version": version,
                     });
-                    self.queue_webhooks(&mut tx, lock_id, "member.synced", None, now, &data, now)
-                        .await?;
+                    let ev = super::webhooks::Outgoing {
+                        ty: "member.synced",
+                        event_id: None,
+                        at: now,
+                        data: &data,
+                    };
+                    self.queue_webhooks(&mut tx, lock_id, ev, now).await?;
                     queued = true;
                 }
             }
@@ -334,7 +339,13 @@ impl Domain {
         }
         let ty = if online { "lock.online" } else { "lock.offline" };
         let data = serde_json::json!({"lock_id": lock_id, "online": online, "at": now.to_string()});
-        self.queue_webhooks(c, lock_id, ty, None, now, &data, now).await?;
+        let ev = super::webhooks::Outgoing {
+            ty,
+            event_id: None,
+            at: now,
+            data: &data,
+        };
+        self.queue_webhooks(c, lock_id, ev, now).await?;
         Ok(true)
     }
 }

@@ -93,39 +93,37 @@ pub fn event_data(e: &EventRow) -> Value {
     Value::Object(d)
 }
 
+/// One event for webhooks: its type, the activity-log entry (if any), when it happened (the
+/// body's `timestamp`) and its `data`.
+#[derive(Debug, Clone, Copy)]
+pub struct Outgoing<'a> {
+    pub ty: &'a str,
+    pub event_id: Option<&'a str>,
+    pub at: Timestamp,
+    pub data: &'a Value,
+}
+
 impl Domain {
-    /// Queues `ty` with `data` for every webhook of `lock_id` that wants it, in the caller's
-    /// transaction. `at` is when it happened (the body's `timestamp`). Returns how many.
-    pub async fn queue_webhooks(
-        &self,
-        c: &mut Conn,
-        lock_id: &str,
-        ty: &str,
-        event_id: Option<&str>,
-        at: Timestamp,
-        data: &Value,
-        now: Timestamp,
-    ) -> Result<usize> {
+    /// Queues `ev` for every webhook of `lock_id` that wants its type, in the caller's
+    /// transaction. Returns how many.
+    pub async fn queue_webhooks(&self, c: &mut Conn, lock_id: &str, ev: Outgoing<'_>, now: Timestamp) -> Result<usize> {
         let hooks = store::webhooks_of_lock(c, lock_id).await?;
         let mut n = 0;
-        for h in hooks.iter().filter(|h| h.wants(ty)) {
-            self.queue_delivery(c, h, ty, event_id, at, data, now).await?;
+        for h in hooks.iter().filter(|h| h.wants(ev.ty)) {
+            self.queue_delivery(c, h, ev, now).await?;
             n += 1;
         }
         Ok(n)
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn queue_delivery(
         &self,
         c: &mut Conn,
         hook: &WebhookRow,
-        ty: &str,
-        event_id: Option<&str>,
-        at: Timestamp,
-        data: &Value,
+        ev: Outgoing<'_>,
         now: Timestamp,
     ) -> Result<DeliveryRow> {
+        let Outgoing { ty, event_id, at, data } = ev;
         let payload = json!({"type": ty, "timestamp": at.to_string(), "data": data}).to_string();
         let row = DeliveryRow {
             id: format!("msg_{}", hex::encode(self.random::<12>())),
@@ -159,8 +157,13 @@ impl Domain {
         }
         let data = event_data(e);
         for ty in types {
-            self.queue_webhooks(c, &e.lock_id, ty, Some(&e.id), ts(e.at), &data, now)
-                .await?;
+            let ev = Outgoing {
+                ty,
+                event_id: Some(&e.id),
+                at: ts(e.at),
+                data: &data,
+            };
+            self.queue_webhooks(c, &e.lock_id, ev, now).await?;
         }
         Ok(())
     }
@@ -269,7 +272,17 @@ impl Domain {
             .ok_or(Error::NotFound("webhook"))?;
         let data = json!({"lock_id": lock_id, "webhook_id": id, "by": {"kind": "member", "id": caller.id(), "name": caller.display_name()}});
         let row = self
-            .queue_delivery(&mut tx, &hook, "webhook.test", None, now, &data, now)
+            .queue_delivery(
+                &mut tx,
+                &hook,
+                Outgoing {
+                    ty: "webhook.test",
+                    event_id: None,
+                    at: now,
+                    data: &data,
+                },
+                now,
+            )
             .await?;
         tx.commit().await?;
         self.wake_webhooks();

@@ -209,7 +209,10 @@ async fn signed_deliveries_verify_and_retries_keep_their_id(b: Backend) {
         .unwrap();
     // Retries come due by the server's clock (1 s, 1 s in the test schedule).
     for n in 1..=2 {
-        eventually(&format!("attempt {n}"), || async { (rx.got().len() >= n).then_some(()) }).await;
+        eventually(&format!("attempt {n}"), || async {
+            (rx.got().len() >= n).then_some(())
+        })
+        .await;
         h.advance(SignedDuration::from_millis(1100));
     }
     let created = eventually("guest_key.created delivered", || async {
