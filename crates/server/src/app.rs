@@ -117,6 +117,7 @@ impl Server {
             settings,
             sms_wake: sms_wake.clone(),
             outbound: Arc::new(outbound),
+            webhook_wake: Arc::new(tokio::sync::Notify::new()),
         };
         crate::gateway::attach_domain(&slot, Arc::new(domain.clone()));
 
@@ -126,6 +127,17 @@ impl Server {
             senders,
             parts.clock.clone(),
             sms_wake,
+            shutdown_rx.clone(),
+        )));
+
+        tasks.push(tokio::spawn(crate::webhooks::run_worker(
+            domain.clone(),
+            parts.clock.clone(),
+            crate::webhooks::WorkerConfig {
+                retry: config.webhook_retry.clone(),
+                ..Default::default()
+            },
+            domain.webhook_wake.clone(),
             shutdown_rx.clone(),
         )));
 

@@ -164,6 +164,9 @@ options! {
     /// too, for a receiver on the same host and for tests (`true` or `1`); by default only
     /// public `http`/`https` addresses are reached.
     allow_private_targets: Yes = "LATCHKEY_ALLOW_PRIVATE_TARGETS", default "false";
+    /// Webhook retry schedule: the delays after each failed attempt (units `ms`, `s`, `m`,
+    /// `h`); when they run out the delivery is `failed`.
+    webhook_retry: String = "LATCHKEY_WEBHOOK_RETRY", default "5s,5m,30m,2h,5h,10h,10h";
 }
 
 /// A yes/no option: `true` or `false` in the TOML file; `true` or `1` (anything else: no) as a
@@ -271,6 +274,8 @@ pub struct Config {
     pub signed_only_link: bool,
     /// Outgoing requests may reach loopback and private addresses (`outbound`).
     pub allow_private_targets: bool,
+    /// Delays between webhook attempts (`webhooks::parse_retry`).
+    pub webhook_retry: Vec<std::time::Duration>,
 }
 
 impl Config {
@@ -372,6 +377,10 @@ impl Config {
             mqtt_share_group: parse_share_group(&o.mqtt_share_group.unwrap_or_else(|| "latchkey".into()))?,
             signed_only_link: std::env::var(BENCH_SIGNED_ONLY_LINK).as_deref() == Ok("1"),
             allow_private_targets: o.allow_private_targets.is_some_and(|y| y.0),
+            webhook_retry: crate::webhooks::parse_retry(
+                o.webhook_retry.as_deref().unwrap_or(crate::webhooks::DEFAULT_RETRY),
+            )
+            .map_err(anyhow::Error::msg)?,
         })
     }
 
@@ -404,6 +413,7 @@ impl Config {
             signed_only_link: false,
             // Tests talk to local receivers and feeds.
             allow_private_targets: true,
+            webhook_retry: crate::webhooks::parse_retry("1s,1s,2s").unwrap_or_default(),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod outbound;
 pub mod sms;
 pub mod store;
 pub mod web;
+pub mod webhooks;
 
 pub use app::{Parts, Server};
 pub use config::{Config, ServeArgs};

@@ -4,6 +4,7 @@
 
 pub mod error;
 pub mod extract;
+mod webhooks;
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -40,6 +41,8 @@ type ApiResult<T> = Result<T, ApiError>;
         (name = "invitations", description = "Invitations by phone number"),
         (name = "guest-keys", description = "Guest keys and guest-code issuers"),
         (name = "activity", description = "The activity log and remote unlock"),
+        (name = "webhooks", description = "Events to other programs, signed per Standard Webhooks"),
+        (name = "notifications", description = "Each member's SMS notifications"),
     )
 )]
 struct ApiDoc;
@@ -79,7 +82,12 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(delete_issuer))
         .routes(routes!(unlock))
         .routes(routes!(lock_bolt))
-        .routes(routes!(list_events));
+        .routes(routes!(list_events))
+        .routes(routes!(webhooks::create_webhook, webhooks::list_webhooks))
+        .routes(routes!(webhooks::delete_webhook))
+        .routes(routes!(webhooks::list_deliveries))
+        .routes(routes!(webhooks::test_webhook))
+        .routes(routes!(webhooks::get_notifications, webhooks::put_notifications));
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     doc.paths
         .paths

@@ -195,6 +195,8 @@ impl LockChange<'_> {
     /// it must hold now.
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        // The change may have queued webhook deliveries (`Domain::log`).
+        self.domain.wake_webhooks();
         if self.version.is_some() {
             self.domain.gateway.lock_changed(&self.lock_id);
         }

@@ -139,12 +139,12 @@ pub trait Devices: Send + Sync {
     /// The lock applied `version` (its up message `up_seq`). Returns whether it must be sent its
     /// current state again: the report is the newest and older than the current version (an
     /// older snapshot overtook a newer one).
-    async fn applied(&self, lock_id: &str, version: u64, up_seq: u64) -> Result<bool>;
+    async fn applied(&self, lock_id: &str, version: u64, up_seq: u64, now: Timestamp) -> Result<bool>;
 
     /// The lock's journal: each event into the activity log (bookkeeping events left out),
     /// one-time guest keys it let in marked used. Returns the highest sequence number, which
     /// the lock may now forget (0: none).
-    async fn journal(&self, lock_id: &str, events: &[latchkey_lock_core::Event]) -> Result<u64>;
+    async fn journal(&self, lock_id: &str, events: &[latchkey_lock_core::Event], now: Timestamp) -> Result<u64>;
 }
 
 /// What a lock must hold at one version: a full snapshot, in the lock core's terms.
@@ -293,13 +293,11 @@ impl Devices for Domain {
 
     async fn presence(&self, lock_id: &str, online: bool, now: Timestamp) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        let presence = Presence {
-            online,
-            bolt: None,
-            at: ms(now),
-        };
-        store::set_lock_presence(&mut tx, lock_id, &presence).await?;
+        let changed = self.set_presence(&mut tx, lock_id, online, now).await?;
         tx.commit().await?;
+        if changed {
+            self.wake_webhooks();
+        }
         Ok(())
     }
 
@@ -317,48 +315,113 @@ impl Devices for Domain {
 
     async fn hello(&self, lock_id: &str, version: u64, up_seq: u64, now: Timestamp) -> Result<()> {
         let mut tx = self.store.begin().await?;
-        let presence = Presence {
-            online: true,
-            bolt: None,
-            at: ms(now),
-        };
-        store::set_lock_presence(&mut tx, lock_id, &presence).await?;
+        let changed = self.set_presence(&mut tx, lock_id, true, now).await?;
         let held = HeldVersion {
             version: stored(version),
             up_seq: stored(up_seq),
         };
         store::record_acked_version(&mut tx, lock_id, held).await?;
         tx.commit().await?;
+        if changed {
+            self.wake_webhooks();
+        }
         Ok(())
     }
 
-    async fn applied(&self, lock_id: &str, version: u64, up_seq: u64) -> Result<bool> {
+    async fn applied(&self, lock_id: &str, version: u64, up_seq: u64, now: Timestamp) -> Result<bool> {
         let version = stored(version);
         let mut tx = self.store.begin().await?;
+        let before = store::lock_by_id(&mut tx, lock_id).await?.map(|l| l.acked_version);
         let held = HeldVersion {
             version,
             up_seq: stored(up_seq),
         };
         let recorded = store::record_acked_version(&mut tx, lock_id, held).await?;
         let current = store::lock_by_id(&mut tx, lock_id).await?.map(|l| l.version);
+        let mut queued = false;
+        if recorded && let Some(before) = before.filter(|b| *b < version) {
+            // `member.synced` for each member whose rights the lock now holds.
+            let hooks = store::webhooks_of_lock(&mut tx, lock_id).await?;
+            if hooks.iter().any(|h| h.wants("member.synced")) {
+                for (account_id, name, phone) in
+                    store::members_changed_between(&mut tx, lock_id, before, version).await?
+                {
+                    let name = if name.is_empty() { phone } else { name };
+                    let data = serde_json::json!({
+                        "lock_id": lock_id,
+                        "actor": {"kind": "member", "id": account_id, "name": name},
+                        "version": version,
+                    });
+                    let ev = super::webhooks::Outgoing {
+                        ty: "member.synced",
+                        event_id: None,
+                        at: now,
+                        data: &data,
+                    };
+                    self.queue_webhooks(&mut tx, lock_id, ev, now).await?;
+                    queued = true;
+                }
+            }
+        }
         tx.commit().await?;
+        if queued {
+            self.wake_webhooks();
+        }
         Ok(recorded && current.is_some_and(|v| version < v))
     }
 
-    async fn journal(&self, lock_id: &str, events: &[latchkey_lock_core::Event]) -> Result<u64> {
+    async fn journal(&self, lock_id: &str, events: &[latchkey_lock_core::Event], now: Timestamp) -> Result<u64> {
         let mut tx = self.store.begin().await?;
         let mut upto = 0u64;
+        let mut queued = false;
         for ev in events {
             upto = upto.max(ev.seq);
-            if let Some(row) = self.event_row(&mut tx, lock_id, ev).await? {
-                store::insert_event(&mut tx, &row).await?;
+            if let Some((row, first_use)) = self.event_row(&mut tx, lock_id, ev).await?
+                && store::insert_event(&mut tx, &row).await?
+            {
+                // What follows the event goes in its transaction: the webhook outbox, and
+                // the notifications for people.
+                self.queue_event_webhooks(&mut tx, &row, first_use, now).await?;
+                self.notify_event(&mut tx, &row, first_use, now).await?;
+                queued = true;
             }
         }
         if upto > 0 {
             store::set_event_seq(&mut tx, lock_id, stored(upto)).await?;
         }
         tx.commit().await?;
+        if queued {
+            self.wake_webhooks();
+            self.sms_wake.notify_one();
+        }
         Ok(upto)
+    }
+}
+
+impl Domain {
+    /// Records a lock's presence; when it changes, queues `lock.online` or `lock.offline`
+    /// (in the same transaction). True when it changed.
+    async fn set_presence(&self, c: &mut Conn, lock_id: &str, online: bool, now: Timestamp) -> Result<bool> {
+        let was = store::lock_by_id(c, lock_id).await?.map(|l| l.online);
+        let presence = Presence {
+            online,
+            bolt: None,
+            at: ms(now),
+        };
+        store::set_lock_presence(c, lock_id, &presence).await?;
+        if was.is_none_or(|w| w == online) {
+            return Ok(false);
+        }
+        let ty = if online { "lock.online" } else { "lock.offline" };
+        let data = serde_json::json!({"lock_id": lock_id, "online": online, "at": now.to_string()});
+        let ev = super::webhooks::Outgoing {
+            ty,
+            event_id: None,
+            at: now,
+            data: &data,
+        };
+        self.queue_webhooks(c, lock_id, ev, now).await?;
+        Ok(true)
     }
 }
 
@@ -492,8 +555,14 @@ async fn lock_state(c: &mut Conn, lock_id: &str, now: Timestamp) -> Result<Optio
 
 impl Domain {
     /// Maps one journal event to an activity-log row (`None` for bookkeeping events), marking
-    /// a one-time guest key the lock let in as used.
-    async fn event_row(&self, c: &mut Conn, lock_id: &str, ev: &latchkey_lock_core::Event) -> Result<Option<EventRow>> {
+    /// a guest key the lock let in as used; with whether that was the key's first use (the
+    /// guest has arrived).
+    async fn event_row(
+        &self,
+        c: &mut Conn,
+        lock_id: &str,
+        ev: &latchkey_lock_core::Event,
+    ) -> Result<Option<(EventRow, bool)>> {
         let at = ev.time.saturating_mul(1000);
         let mut row = EventRow {
             id: self.event_id(at),
@@ -506,6 +575,7 @@ impl Domain {
             Method::Keypad => "keypad",
             Method::Remote => "remote",
         };
+        let mut first_use = false;
         let subject = match &ev.kind {
             EventKind::Granted {
                 method: m,
@@ -574,14 +644,16 @@ impl Domain {
                 let key = match key_id {
                     Some(no) => {
                         if granted {
-                            store::mark_guest_key_used(c, lock_id, i64::from(no), at).await?;
+                            first_use = store::mark_guest_key_used(c, lock_id, i64::from(no), at).await?;
                         }
                         store::guest_key_by_no(c, lock_id, i64::from(no)).await?
                     }
                     None => {
                         let text = format!("{code:012}");
                         if granted {
-                            store::mark_guest_key_used_by_code(c, lock_id, &text, at).await?
+                            let (key, first) = store::mark_guest_key_used_by_code(c, lock_id, &text, at).await?;
+                            first_use = first && key.is_some();
+                            key
                         } else {
                             None
                         }
@@ -598,7 +670,7 @@ impl Domain {
             }
             None => {}
         }
-        Ok(Some(row))
+        Ok(Some((row, first_use)))
     }
 }
 

@@ -73,6 +73,7 @@ impl Domain {
             detail: e.detail,
         };
         store::insert_event(c, &row).await?;
+        self.queue_event_webhooks(c, &row, false, now).await?;
         Ok(())
     }
 

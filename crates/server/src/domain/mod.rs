@@ -17,7 +17,9 @@ pub mod idempotency;
 pub mod invitations;
 pub mod locks;
 pub mod members;
+pub mod notifications;
 pub mod types;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -155,6 +157,8 @@ pub struct Domain {
     /// The one client for outgoing HTTP requests (webhooks, calendar feeds), with the
     /// address rules of `--allow-private-targets`.
     pub outbound: Arc<crate::outbound::Outbound>,
+    /// Wakes the webhook delivery worker when deliveries are queued.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Domain {

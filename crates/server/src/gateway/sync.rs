@@ -152,7 +152,7 @@ impl Link {
     ) -> anyhow::Result<()> {
         match a.status {
             SyncStatus::Applied => {
-                let behind = domain.applied(lock_id, a.version, up_seq).await?;
+                let behind = domain.applied(lock_id, a.version, up_seq, self.now()).await?;
                 self.lock_holds(lock_id, i64::try_from(a.version).unwrap_or(i64::MAX));
                 if behind {
                     // An older snapshot (sent by another instance, or before a change)
@@ -172,7 +172,7 @@ impl Link {
     /// The lock's journal: into the domain, then acknowledged so the lock may forget it.
     pub(super) async fn on_events(&self, domain: &dyn Devices, lock: &LockRow, evs: &Events<'_>) -> anyhow::Result<()> {
         let events: Vec<_> = evs.iter().collect();
-        let upto = domain.journal(&lock.id, &events).await?;
+        let upto = domain.journal(&lock.id, &events, self.now()).await?;
         if upto > 0 {
             let ack = Down::EventsAck(EventsAck { upto });
             self.send_down(&lock.id, &lock.root_secret, &ack, None, SYNC_LIFETIME)

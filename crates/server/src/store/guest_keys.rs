@@ -197,24 +197,26 @@ pub async fn revoke_guest_key(c: &mut Conn, lock_id: &str, id: &str, r: Revocati
     Ok(done.rows_affected() == 1)
 }
 
-/// Records the first use of a key the lock reported.
-pub async fn mark_guest_key_used(c: &mut Conn, lock_id: &str, key_no: i64, at: i64) -> Result<()> {
-    sqlx::query("UPDATE guest_keys SET used_at = $1 WHERE lock_id = $2 AND key_no = $3 AND used_at IS NULL")
+/// Records the first use of a key the lock reported; true when this was its first use.
+pub async fn mark_guest_key_used(c: &mut Conn, lock_id: &str, key_no: i64, at: i64) -> Result<bool> {
+    let done = sqlx::query("UPDATE guest_keys SET used_at = $1 WHERE lock_id = $2 AND key_no = $3 AND used_at IS NULL")
         .bind(at)
         .bind(lock_id.to_string())
         .bind(key_no)
         .execute(&mut *c)
         .await?;
-    Ok(())
+    Ok(done.rows_affected() > 0)
 }
 
+/// Records the first use of the key with this code; the key, and whether this was its first
+/// use.
 pub async fn mark_guest_key_used_by_code(
     c: &mut Conn,
     lock_id: &str,
     code: &str,
     at: i64,
-) -> Result<Option<GuestKeyRow>> {
-    sqlx::query(
+) -> Result<(Option<GuestKeyRow>, bool)> {
+    let done = sqlx::query(
         "UPDATE guest_keys SET used_at = $1 WHERE lock_id = $2 AND code = $3 AND used_at IS NULL \
          AND revoked_at IS NULL",
     )
@@ -232,5 +234,5 @@ pub async fn mark_guest_key_used_by_code(
         .bind(code.to_string())
         .fetch_optional(&mut *c)
         .await?;
-    row.as_ref().map(read_guest_key).transpose()
+    Ok((row.as_ref().map(read_guest_key).transpose()?, done.rows_affected() > 0))
 }

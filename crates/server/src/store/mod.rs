@@ -23,6 +23,7 @@ mod members;
 mod pins;
 mod schedule;
 mod sms;
+mod webhooks;
 
 use std::fmt::Display;
 use std::time::Duration;
@@ -42,6 +43,7 @@ pub use locks::*;
 pub use members::*;
 pub use pins::*;
 pub use sms::*;
+pub use webhooks::*;
 
 /// A write transaction. Every state change is one of these.
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
@@ -58,6 +60,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         5,
         "web: idempotency keys, invitation names",
         include_str!("migrations/0005_web.sql"),
+    ),
+    (
+        6,
+        "webhooks and notifications",
+        include_str!("migrations/0006_events.sql"),
     ),
 ];
 

@@ -21,6 +21,7 @@ mod invitations;
 mod live;
 mod locks;
 mod members;
+mod notifications;
 mod page;
 mod profile;
 mod sign_in;
@@ -69,6 +70,10 @@ pub fn router() -> Router<AppState> {
         .route("/locks/{lock_id}/members/{account_id}/pin", post(members::pin))
         .route("/locks/{lock_id}/members/{account_id}/remove", post(members::remove))
         .route("/locks/{lock_id}/activity", get(activity::activity_page))
+        .route(
+            "/locks/{lock_id}/notifications",
+            get(notifications::page).post(notifications::save),
+        )
         .route("/invitations", get(invitations::invitations_page))
         .route("/invitations/{id}/accept", post(invitations::accept))
         .route("/invitations/{id}/decline", post(invitations::decline))

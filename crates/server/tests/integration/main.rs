@@ -42,3 +42,4 @@ mod twilio;
 mod validation;
 mod web_pages;
 mod web_security;
+mod webhooks;

@@ -268,6 +268,8 @@ pub struct Harness {
     pub base: String,
     pg_db: Option<FreshDb>,
     phones: AtomicU32,
+    /// The configuration the server started with (for `restart`).
+    config: Config,
 }
 
 impl Harness {
@@ -288,7 +290,7 @@ impl Harness {
         let clock = Arc::new(TestClock::new(START.parse().unwrap()));
         let gateway = Arc::new(FakeGateway::new());
         let server = Server::start(
-            config,
+            config.clone(),
             Parts {
                 clock: clock.clone(),
                 entropy: Arc::new(OsEntropy),
@@ -298,7 +300,9 @@ impl Harness {
         .await
         .expect("the server starts");
         let base = format!("http://{}", server.addr);
+        config.http = server.addr;
         Harness {
+            config,
             server: Some(server),
             clock,
             gateway,
@@ -319,6 +323,23 @@ impl Harness {
         if let Some(db) = &self.pg_db {
             db.drop_now().await;
         }
+    }
+
+    /// Stops the server and starts it again on the same address, database, clock and
+    /// gateway (what a process restart keeps).
+    pub async fn restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.stop().await;
+        }
+        let parts = Parts {
+            clock: self.clock.clone(),
+            entropy: Arc::new(OsEntropy),
+            gateway: Some(self.gateway.clone()),
+        };
+        let server = Server::start(self.config.clone(), parts)
+            .await
+            .expect("the server starts again");
+        self.server = Some(server);
     }
 
     pub fn now(&self) -> Timestamp {
