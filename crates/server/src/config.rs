@@ -154,6 +154,9 @@ options! {
     /// too, for a receiver on the same host and for tests (`true` or `1`); by default only
     /// public `http`/`https` addresses are reached.
     allow_private_targets: Yes = "LATCHKEY_ALLOW_PRIVATE_TARGETS", default "false";
+    /// How often each rental calendar's feed is read, in seconds (one instance reads at a
+    /// time).
+    calendar_interval_seconds: u64 = "LATCHKEY_CALENDAR_INTERVAL_SECONDS", default "900";
 }
 
 /// A yes/no option: `true` or `false` in the TOML file; `true` or `1` (anything else: no) as a
@@ -234,6 +237,11 @@ pub struct Config {
     pub signed_only_link: bool,
     /// Outgoing requests may reach loopback and private addresses (`outbound`).
     pub allow_private_targets: bool,
+    /// Seconds between two reads of a rental calendar's feed.
+    pub calendar_interval_seconds: u64,
+    /// How long an outgoing `GET` (a calendar feed) may take in all. Not an option: 30 s
+    /// (`outbound`); tests shorten it.
+    pub outbound_fetch_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -329,6 +337,11 @@ impl Config {
             mqtt_share_group: parse_share_group(&o.mqtt_share_group.unwrap_or_else(|| "latchkey".into()))?,
             signed_only_link: false,
             allow_private_targets: o.allow_private_targets.is_some_and(|y| y.0),
+            calendar_interval_seconds: match o.calendar_interval_seconds.unwrap_or(900) {
+                0 => bail!("calendar_interval_seconds: must be at least 1"),
+                n => n,
+            },
+            outbound_fetch_timeout: std::time::Duration::from_secs(30),
         })
     }
 
@@ -359,6 +372,8 @@ impl Config {
             signed_only_link: false,
             // Tests talk to local receivers and feeds.
             allow_private_targets: true,
+            calendar_interval_seconds: 900,
+            outbound_fetch_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! store tests run on both databases (see `docs/design/storage.md`).
 
 mod accounts;
+mod calendars;
 mod events;
 mod guest_keys;
 mod invitations;
@@ -28,6 +29,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
 pub use accounts::*;
+pub use calendars::*;
 pub use events::*;
 pub use guest_keys::*;
 pub use invitations::*;
@@ -48,6 +50,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial schema", include_str!("migrations/0001_initial.sql")),
     (2, "several instances", include_str!("migrations/0002_instances.sql")),
     (3, "indexes", include_str!("migrations/0003_indexes.sql")),
+    (7, "rental calendars", include_str!("migrations/0007_calendars.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

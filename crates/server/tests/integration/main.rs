@@ -22,6 +22,7 @@ mod api_flows;
 mod authz_matrix;
 mod broker_auth;
 mod browser;
+mod calendars;
 mod device_flows;
 mod device_link;
 mod link_secrecy;
