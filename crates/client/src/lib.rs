@@ -326,6 +326,33 @@ impl Client {
         self.call_empty::<()>(Method::DELETE, &path, None).await
     }
 
+    /// `POST /locks/{lock_id}/calendars`: subscribes the lock to a rental calendar.
+    pub async fn create_calendar(&self, lock_id: &str, body: &CreateCalendar) -> Result<Calendar> {
+        self.call(Method::POST, &format!("/locks/{lock_id}/calendars"), Some(body))
+            .await
+    }
+
+    pub async fn calendars(&self, lock_id: &str) -> Result<Vec<Calendar>> {
+        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}/calendars"), None)
+            .await
+    }
+
+    pub async fn calendar(&self, lock_id: &str, id: &str) -> Result<Calendar> {
+        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}/calendars/{id}"), None)
+            .await
+    }
+
+    /// `POST /locks/{lock_id}/calendars/{id}/sync`: reads the feed now.
+    pub async fn sync_calendar(&self, lock_id: &str, id: &str) -> Result<CalendarSync> {
+        self.call::<(), _>(Method::POST, &format!("/locks/{lock_id}/calendars/{id}/sync"), None)
+            .await
+    }
+
+    pub async fn delete_calendar(&self, lock_id: &str, id: &str) -> Result<()> {
+        let path = format!("/locks/{lock_id}/calendars/{id}");
+        self.call_empty::<()>(Method::DELETE, &path, None).await
+    }
+
     pub async fn create_issuer(&self, lock_id: &str, label: Option<&str>) -> Result<Issuer> {
         let body = CreateIssuer {
             label: label.map(Into::into),

@@ -326,6 +326,78 @@ pub struct GuestKey {
     pub sync: SyncState,
     /// How to use the code.
     pub instructions: String,
+    /// The rental calendar reservation this key was made from (keys made by hand have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<KeySource>,
+}
+
+/// Where a guest key came from: a reservation in a rental calendar.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct KeySource {
+    pub calendar_id: String,
+    /// The reservation's `UID` in the feed.
+    pub uid: String,
+}
+
+/// `POST /locks/{lock_id}/calendars`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CreateCalendar {
+    /// The listing's iCalendar export (`http` or `https`).
+    pub url: String,
+    /// A name for the listing; the URL's host when left out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Check-in time, lock-local, `"15:00"`.
+    pub check_in: String,
+    /// Check-out time, lock-local, `"11:00"`.
+    pub check_out: String,
+}
+
+/// A rental calendar of a lock.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Calendar {
+    pub id: String,
+    pub url: String,
+    pub name: String,
+    pub check_in: String,
+    pub check_out: String,
+    /// The last read that worked (RFC 3339, UTC).
+    pub last_synced_at: Option<String>,
+    /// Why the last read changed nothing (unreachable, not a calendar, suspiciously empty);
+    /// `null` when it worked.
+    pub last_error: Option<String>,
+    /// The reservations that have keys, upcoming and past, soonest first.
+    pub reservations: Vec<CalendarReservation>,
+}
+
+/// A reservation of a rental calendar and its guest key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CalendarReservation {
+    pub uid: String,
+    /// The key's name (the guest's name, else the reservation code).
+    pub name: String,
+    /// Check-in and check-out, in the lock's offset at that instant.
+    pub starts_at: String,
+    pub ends_at: String,
+    pub key_id: String,
+    pub status: GuestKeyStatus,
+}
+
+/// What one read of a calendar did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct CalendarSync {
+    pub added: usize,
+    pub changed: usize,
+    pub cancelled: usize,
+    pub unchanged: usize,
+    /// Set when the feed could not be read, did not parse or looked broken: nothing changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// `POST /locks/{lock_id}/issuers`

@@ -85,6 +85,7 @@ impl Server {
             invitation_ttl_hours: config.invitation_ttl_hours,
             session_ttl_days: config.session_ttl_days,
             unlock_timeout_ms: config.unlock_timeout_ms,
+            calendar_interval_seconds: config.calendar_interval_seconds,
         });
         let mut tasks = Vec::new();
         let slot = crate::gateway::DomainSlot::default();
@@ -107,6 +108,7 @@ impl Server {
         };
         let outbound = crate::outbound::Outbound::new(crate::outbound::OutboundConfig {
             allow_private_targets: config.allow_private_targets,
+            fetch_timeout: config.outbound_fetch_timeout,
             ..Default::default()
         })
         .context("setting up the outgoing HTTP client")?;
@@ -121,6 +123,11 @@ impl Server {
         };
         crate::gateway::attach_domain(&slot, Arc::new(domain.clone()));
 
+        tasks.push(tokio::spawn(crate::domain::calendars::run_reader(
+            domain.clone(),
+            parts.clock.clone(),
+            shutdown_rx.clone(),
+        )));
         let senders = crate::sms::senders(&config.sms, config.twilio.as_ref());
         tasks.push(tokio::spawn(crate::sms::run_worker(
             store.clone(),

@@ -167,6 +167,9 @@ options! {
     /// Webhook retry schedule: the delays after each failed attempt (units `ms`, `s`, `m`,
     /// `h`); when they run out the delivery is `failed`.
     webhook_retry: String = "LATCHKEY_WEBHOOK_RETRY", default "5s,5m,30m,2h,5h,10h,10h";
+    /// How often each rental calendar's feed is read, in seconds (one instance reads at a
+    /// time).
+    calendar_interval_seconds: u64 = "LATCHKEY_CALENDAR_INTERVAL_SECONDS", default "900";
 }
 
 /// A yes/no option: `true` or `false` in the TOML file; `true` or `1` (anything else: no) as a
@@ -276,6 +279,11 @@ pub struct Config {
     pub allow_private_targets: bool,
     /// Delays between webhook attempts (`webhooks::parse_retry`).
     pub webhook_retry: Vec<std::time::Duration>,
+    /// Seconds between two reads of a rental calendar's feed.
+    pub calendar_interval_seconds: u64,
+    /// How long an outgoing `GET` (a calendar feed) may take in all. Not an option: 30 s
+    /// (`outbound`); tests shorten it.
+    pub outbound_fetch_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -381,6 +389,11 @@ impl Config {
                 o.webhook_retry.as_deref().unwrap_or(crate::webhooks::DEFAULT_RETRY),
             )
             .map_err(anyhow::Error::msg)?,
+            calendar_interval_seconds: match o.calendar_interval_seconds.unwrap_or(900) {
+                0 => bail!("calendar_interval_seconds: must be at least 1"),
+                n => n,
+            },
+            outbound_fetch_timeout: std::time::Duration::from_secs(30),
         })
     }
 
@@ -414,6 +427,8 @@ impl Config {
             // Tests talk to local receivers and feeds.
             allow_private_targets: true,
             webhook_retry: crate::webhooks::parse_retry("1s,1s,2s").unwrap_or_default(),
+            calendar_interval_seconds: 900,
+            outbound_fetch_timeout: std::time::Duration::from_secs(30),
         }
     }
 }

@@ -14,8 +14,8 @@ use super::session::{self, Session};
 use super::table::{Table, clean};
 use super::times::{self, local_minutes};
 use super::{
-    ClientCommand, Common, CreateKeyArgs, Fail, GuestKeyArgs, GuestKeyCommand, InviteArgs, LockArgs, LoginArgs,
-    PRECAUTIONS, RevokeKeyArgs, exit,
+    AddCalendarArgs, CalendarArgs, CalendarCommand, CalendarRefArgs, ClientCommand, Common, CreateKeyArgs, Fail,
+    GuestKeyArgs, GuestKeyCommand, InviteArgs, LockArgs, LoginArgs, PRECAUTIONS, RevokeKeyArgs, exit,
 };
 
 /// How long the client waits to connect, and for a whole answer (a remote unlock waits for the
@@ -34,6 +34,12 @@ pub async fn dispatch(cmd: ClientCommand) -> Result<(), Fail> {
             GuestKeyCommand::Create(args) => create_key(args).await,
             GuestKeyCommand::List(args) => list_keys(args).await,
             GuestKeyCommand::Revoke(args) => revoke_key(args).await,
+        },
+        ClientCommand::Calendar(CalendarArgs { command }) => match command {
+            CalendarCommand::Add(args) => add_calendar(args).await,
+            CalendarCommand::List(args) => list_calendars(args).await,
+            CalendarCommand::Sync(args) => sync_calendar(args).await,
+            CalendarCommand::Remove(args) => remove_calendar(args).await,
         },
         ClientCommand::Unlock(args) => unlock(args).await,
         ClientCommand::Events(args) => super::events::run(args).await,
@@ -749,6 +755,161 @@ async fn unlock(args: LockArgs) -> Result<(), Fail> {
     emit(&format!("{}: {}.\n", clean(&lock.name), clean(&answer.value.outcome)))
 }
 
+// ------------------------------------------------------------------------------ calendars
+
+async fn add_calendar(args: AddCalendarArgs) -> Result<(), Fail> {
+    let ctx = connect(&args.common)?;
+    let lock = resolve_lock(&ctx, &args.lock).await?;
+    let body = latchkey_client::model::CreateCalendar {
+        url: args.url,
+        name: args.name,
+        check_in: args.check_in,
+        check_out: args.check_out,
+    };
+    let cal = ctx
+        .client
+        .create_calendar(&lock.id, &body)
+        .await
+        .map_err(|e| api_fail(e, &ctx.server))?;
+    if ctx.json {
+        return emit_json(&serde_json::to_string_pretty(&cal).unwrap_or_default());
+    }
+    let mut out = format!(
+        "Added calendar \"{}\" ({}) to {}: {} reservation(s) with keys.\n",
+        clean(&cal.name),
+        cal.id,
+        clean(&lock.name),
+        cal.reservations.len()
+    );
+    if let Some(e) = &cal.last_error {
+        out.push_str(&format!("The first read failed: {}\n", clean(e)));
+    }
+    emit(&out)
+}
+
+async fn list_calendars(args: LockArgs) -> Result<(), Fail> {
+    let ctx = connect(&args.common)?;
+    let lock = resolve_lock(&ctx, &args.lock).await?;
+    let cals = ctx
+        .client
+        .calendars(&lock.id)
+        .await
+        .map_err(|e| api_fail(e, &ctx.server))?;
+    if ctx.json {
+        return emit_json(&serde_json::to_string_pretty(&cals).unwrap_or_default());
+    }
+    if cals.is_empty() {
+        return emit(&format!("{} has no calendars.\n", clean(&lock.name)));
+    }
+    let tz = times::zone(&lock.time_zone);
+    let mut t = Table::new(&[
+        "NAME",
+        "CHECK-IN",
+        "CHECK-OUT",
+        "RESERVATIONS",
+        "LAST READ",
+        "LAST ERROR",
+        "ID",
+    ]);
+    for c in &cals {
+        t.row(vec![
+            c.name.clone(),
+            c.check_in.clone(),
+            c.check_out.clone(),
+            c.reservations.len().to_string(),
+            c.last_synced_at
+                .as_deref()
+                .map(|s| local_minutes(s, &tz))
+                .unwrap_or_else(|| "never".into()),
+            c.last_error.clone().unwrap_or_default(),
+            c.id.clone(),
+        ]);
+    }
+    emit(&t.render())
+}
+
+/// The calendar `arg` names on a lock: its id, else its name (any case).
+async fn pick_calendar(ctx: &Ctx, lock: &Lock, arg: &str) -> Result<latchkey_client::model::Calendar, Fail> {
+    let cals = ctx
+        .client
+        .calendars(&lock.id)
+        .await
+        .map_err(|e| api_fail(e, &ctx.server))?;
+    if let Some(c) = cals.iter().find(|c| c.id == arg) {
+        return Ok(c.clone());
+    }
+    let mut found: Vec<_> = cals.into_iter().filter(|c| c.name.eq_ignore_ascii_case(arg)).collect();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(Fail::new(
+            exit::REFUSED,
+            format!(
+                "no calendar with the id or name '{}' on {}",
+                clean(arg),
+                clean(&lock.name)
+            ),
+        )),
+        n => Err(Fail::new(
+            exit::REFUSED,
+            format!(
+                "'{}' names {n} calendars of {}; give its id instead",
+                clean(arg),
+                clean(&lock.name)
+            ),
+        )),
+    }
+}
+
+async fn sync_calendar(args: CalendarRefArgs) -> Result<(), Fail> {
+    let ctx = connect(&args.common)?;
+    let lock = resolve_lock(&ctx, &args.lock).await?;
+    let cal = pick_calendar(&ctx, &lock, &args.calendar).await?;
+    let r = ctx
+        .client
+        .sync_calendar(&lock.id, &cal.id)
+        .await
+        .map_err(|e| api_fail(e, &ctx.server))?;
+    if ctx.json {
+        return emit_json(&serde_json::to_string_pretty(&r).unwrap_or_default());
+    }
+    if let Some(e) = &r.error {
+        return Err(Fail::new(
+            exit::REFUSED,
+            format!(
+                "calendar \"{}\" was not read, nothing changed: {}",
+                clean(&cal.name),
+                clean(e)
+            ),
+        ));
+    }
+    emit(&format!(
+        "Read calendar \"{}\": {} added, {} changed, {} cancelled, {} unchanged.\n",
+        clean(&cal.name),
+        r.added,
+        r.changed,
+        r.cancelled,
+        r.unchanged
+    ))
+}
+
+async fn remove_calendar(args: CalendarRefArgs) -> Result<(), Fail> {
+    let ctx = connect(&args.common)?;
+    let lock = resolve_lock(&ctx, &args.lock).await?;
+    let cal = pick_calendar(&ctx, &lock, &args.calendar).await?;
+    ctx.client
+        .delete_calendar(&lock.id, &cal.id)
+        .await
+        .map_err(|e| api_fail(e, &ctx.server))?;
+    if ctx.json {
+        return emit_json(&serde_json::json!({"deleted": cal.id}).to_string());
+    }
+    emit(&format!(
+        "Deleted calendar \"{}\" ({}); its upcoming keys are revoked.\n",
+        clean(&cal.name),
+        cal.id
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -816,6 +977,7 @@ mod tests {
             sms: SmsState::None,
             sync: SyncState::Synced,
             instructions: String::new(),
+            source: None,
         }
     }
 

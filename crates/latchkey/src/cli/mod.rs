@@ -48,6 +48,9 @@ pub enum ClientCommand {
     Invite(InviteArgs),
     /// Guest keys: keypad codes for a time window or for one use (Admins).
     GuestKey(GuestKeyArgs),
+    /// Rental calendars: a listing's iCalendar feed whose reservations become guest keys
+    /// (Admins).
+    Calendar(CalendarArgs),
     /// Open a lock now, within your own rights.
     Unlock(LockArgs),
     /// A lock's activity log, oldest first (Admins); --follow prints new events as they come.
@@ -224,6 +227,58 @@ pub struct RevokeKeyArgs {
     /// The guest key: its id, or the name of a key that is scheduled or active.
     #[arg(value_name = "KEY")]
     pub key: String,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct CalendarArgs {
+    #[command(subcommand)]
+    pub command: CalendarCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CalendarCommand {
+    /// Subscribe a lock to a listing's calendar export; it is read at once and every 15
+    /// minutes, each reservation becoming a guest key from check-in to check-out.
+    Add(AddCalendarArgs),
+    /// A lock's calendars with their last read, last error and reservations.
+    List(LockArgs),
+    /// Read a calendar now.
+    Sync(CalendarRefArgs),
+    /// Delete a calendar; its keys that have not ended are revoked.
+    Remove(CalendarRefArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AddCalendarArgs {
+    /// The lock: its id, or its name (any case).
+    #[arg(value_name = "LOCK")]
+    pub lock: String,
+    /// The listing's iCalendar export URL (http or https).
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Check-in time at the lock, e.g. 15:00.
+    #[arg(long, value_name = "HH:MM")]
+    pub check_in: String,
+    /// Check-out time at the lock, e.g. 11:00.
+    #[arg(long, value_name = "HH:MM")]
+    pub check_out: String,
+    /// A name for the listing (default: the URL's host).
+    #[arg(long)]
+    pub name: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct CalendarRefArgs {
+    /// The lock: its id, or its name (any case).
+    #[arg(value_name = "LOCK")]
+    pub lock: String,
+    /// The calendar: its id, or its name (any case).
+    #[arg(value_name = "CALENDAR")]
+    pub calendar: String,
     #[command(flatten)]
     pub common: Common,
 }

@@ -2,6 +2,7 @@
 //! No SQL and no rules here. The OpenAPI description is generated from these handlers and the
 //! shared model types (`latchkey_client::model`), so the two cannot drift apart.
 
+pub mod calendars;
 pub mod error;
 pub mod extract;
 mod webhooks;
@@ -43,6 +44,7 @@ type ApiResult<T> = Result<T, ApiError>;
         (name = "activity", description = "The activity log and remote unlock"),
         (name = "webhooks", description = "Events to other programs, signed per Standard Webhooks"),
         (name = "notifications", description = "Each member's SMS notifications"),
+        (name = "calendars", description = "Rental calendars whose reservations become guest keys"),
     )
 )]
 struct ApiDoc;
@@ -87,7 +89,10 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(webhooks::delete_webhook))
         .routes(routes!(webhooks::list_deliveries))
         .routes(routes!(webhooks::test_webhook))
-        .routes(routes!(webhooks::get_notifications, webhooks::put_notifications));
+        .routes(routes!(webhooks::get_notifications, webhooks::put_notifications))
+        .routes(routes!(calendars::create_calendar, calendars::list_calendars))
+        .routes(routes!(calendars::get_calendar, calendars::delete_calendar))
+        .routes(routes!(calendars::sync_calendar));
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
     doc.paths
         .paths
@@ -255,16 +260,21 @@ pub fn guest_key_wire(k: &GuestKeyRow, lock: &LockRow, sms: m::SmsState, now: Ti
         starts_at: at_lock(k.starts_at, tz),
         ends_at: at_lock(k.ends_at, tz),
         one_time: k.one_time,
-        status: match key_status(k, now) {
-            KeyStatus::Scheduled => m::GuestKeyStatus::Scheduled,
-            KeyStatus::Active => m::GuestKeyStatus::Active,
-            KeyStatus::Used => m::GuestKeyStatus::Used,
-            KeyStatus::Expired => m::GuestKeyStatus::Expired,
-            KeyStatus::Revoked => m::GuestKeyStatus::Revoked,
-        },
+        status: guest_key_status(k, now),
         sms,
         sync: sync_state(k.changed_version, lock.acked_version),
         instructions: instructions(&k.code),
+        source: None,
+    }
+}
+
+pub fn guest_key_status(k: &GuestKeyRow, now: Timestamp) -> m::GuestKeyStatus {
+    match key_status(k, now) {
+        KeyStatus::Scheduled => m::GuestKeyStatus::Scheduled,
+        KeyStatus::Active => m::GuestKeyStatus::Active,
+        KeyStatus::Used => m::GuestKeyStatus::Used,
+        KeyStatus::Expired => m::GuestKeyStatus::Expired,
+        KeyStatus::Revoked => m::GuestKeyStatus::Revoked,
     }
 }
 
@@ -636,10 +646,13 @@ async fn list_guest_keys(
 ) -> ApiResult<Json<Vec<m::GuestKey>>> {
     let now = s.now();
     let (keys, lock) = s.domain.guest_keys(&caller, &lock_id).await?;
+    let mut sources = s.domain.key_sources(&caller, &lock_id).await?;
     let mut out = Vec::with_capacity(keys.len());
     for k in &keys {
         let sms = s.domain.sms_state(k.sms_id.as_deref()).await?;
-        out.push(guest_key_wire(k, &lock, sms_wire(sms.as_ref()), now));
+        let mut wire = guest_key_wire(k, &lock, sms_wire(sms.as_ref()), now);
+        wire.source = sources.remove(&k.id);
+        out.push(wire);
     }
     Ok(Json(out))
 }
@@ -655,7 +668,9 @@ async fn get_guest_key(
 ) -> ApiResult<Json<m::GuestKey>> {
     let (key, lock) = s.domain.guest_key(&caller, &lock_id, &id).await?;
     let sms = s.domain.sms_state(key.sms_id.as_deref()).await?;
-    Ok(Json(guest_key_wire(&key, &lock, sms_wire(sms.as_ref()), s.now())))
+    let mut wire = guest_key_wire(&key, &lock, sms_wire(sms.as_ref()), s.now());
+    wire.source = s.domain.key_sources(&caller, &lock_id).await?.remove(&key.id);
+    Ok(Json(wire))
 }
 
 /// Revokes a guest key (Admins); the lock refuses it from its next sync.

@@ -420,7 +420,13 @@ async fn code_taken(c: &mut store::Conn, lock_id: &str, code: &str, next_key_no:
     Ok(issued)
 }
 
-fn mint_text(key: &gc::IssuerKey, lock_id: &str, epoch: u32, validity: Validity, one_time: bool) -> Result<String> {
+pub(super) fn mint_text(
+    key: &gc::IssuerKey,
+    lock_id: &str,
+    epoch: u32,
+    validity: Validity,
+    one_time: bool,
+) -> Result<String> {
     let code = gc::mint(key, lock_id.as_bytes(), 0, epoch, validity, one_time)
         .map_err(|e| Error::Internal(format!("minting failed: {e:?}")))?;
     Ok(String::from_utf8_lossy(&code.0).into_owned())

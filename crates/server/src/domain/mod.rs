@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod calendars;
 pub mod capacity;
 pub mod change;
 pub mod device;
@@ -143,6 +144,8 @@ pub struct Settings {
     pub invitation_ttl_hours: u32,
     pub session_ttl_days: u32,
     pub unlock_timeout_ms: u64,
+    /// Seconds between two reads of a rental calendar.
+    pub calendar_interval_seconds: u64,
 }
 
 /// The domain engine.

@@ -31,7 +31,7 @@ const GUEST_KEY_COLUMNS: &str = "id, lock_id, key_no, name, phone, code, slot, e
     ends_at, code_ends_at, one_time, revoked_at, used_at, changed_version, sms_id, created_by, \
     created_at";
 
-fn read_guest_key(r: &AnyRow) -> Result<GuestKeyRow> {
+pub(super) fn read_guest_key(r: &AnyRow) -> Result<GuestKeyRow> {
     Ok(GuestKeyRow {
         id: r.try_get("id")?,
         lock_id: r.try_get("lock_id")?,

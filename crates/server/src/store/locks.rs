@@ -202,6 +202,8 @@ pub async fn delete_lock(c: &mut Conn, id: &str) -> Result<()> {
         "DELETE FROM members WHERE lock_id = $1",
         "DELETE FROM removed_users WHERE lock_id = $1",
         "DELETE FROM invitations WHERE lock_id = $1",
+        "DELETE FROM calendar_keys WHERE lock_id = $1",
+        "DELETE FROM calendars WHERE lock_id = $1",
         "DELETE FROM guest_keys WHERE lock_id = $1",
         "DELETE FROM issuers WHERE lock_id = $1",
         "DELETE FROM unlock_results WHERE lock_id = $1",

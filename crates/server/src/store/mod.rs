@@ -11,6 +11,7 @@
 //! store tests run on both databases (see `docs/design/storage.md`).
 
 mod accounts;
+mod calendars;
 mod capacity;
 mod events;
 mod guest_keys;
@@ -32,6 +33,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyConnection, AnyPool, Executor, Row};
 
 pub use accounts::*;
+pub use calendars::*;
 pub use capacity::*;
 pub use events::*;
 pub use guest_keys::*;
@@ -66,6 +68,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "webhooks and notifications",
         include_str!("migrations/0006_events.sql"),
     ),
+    (7, "rental calendars", include_str!("migrations/0007_calendars.sql")),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -25,6 +25,7 @@ mod broker_auth;
 mod broker_dynsec;
 mod broker_rules;
 mod browser;
+mod calendars;
 mod command_delivery;
 mod device_flows;
 mod device_link;

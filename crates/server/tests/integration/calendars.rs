@@ -1,0 +1,462 @@
+//! Rental calendars (issue 17) end to end through the API, on SQLite and PostgreSQL, against a
+//! local feed server: reservations become keys at check-in/check-out in the lock's zone (DST
+//! nights in Europe/Paris and America/New_York, stays over 7 days, overlapping stays), moved
+//! stays keep their code, cancelled ones are revoked, a feed that fails, does not parse, is too
+//! large, times out or suddenly lists nothing changes nothing, `ETag` reads write nothing.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use jiff::Timestamp;
+use latchkey_client::model as m;
+
+use crate::kit::{Backend, Harness, status};
+
+/// What the feed server answers.
+#[derive(Clone, Default)]
+struct Feed {
+    body: Arc<Mutex<String>>,
+    status: Arc<Mutex<Option<StatusCode>>>,
+    etag: Arc<Mutex<Option<String>>>,
+    delay: Arc<Mutex<Option<Duration>>>,
+    /// Bytes to answer instead of `body` (the 5 MB feed).
+    big: Arc<Mutex<Option<usize>>>,
+    hits: Arc<AtomicUsize>,
+    not_modified: Arc<AtomicUsize>,
+}
+
+impl Feed {
+    fn set(&self, events: &[Ev]) {
+        *self.body.lock().unwrap() = ics(events);
+    }
+}
+
+async fn answer(State(f): State<Feed>, headers: HeaderMap) -> Response {
+    f.hits.fetch_add(1, Ordering::SeqCst);
+    let delay = *f.delay.lock().unwrap();
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
+    if let Some(s) = *f.status.lock().unwrap() {
+        return s.into_response();
+    }
+    if let Some(n) = *f.big.lock().unwrap() {
+        return ([(header::CONTENT_TYPE, "text/calendar")], "X".repeat(n)).into_response();
+    }
+    let etag = f.etag.lock().unwrap().clone();
+    if let Some(tag) = &etag
+        && headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(tag.as_str())
+    {
+        f.not_modified.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::NOT_MODIFIED.into_response();
+    }
+    let body = f.body.lock().unwrap().clone();
+    let mut resp = ([(header::CONTENT_TYPE, "text/calendar; charset=utf-8")], body).into_response();
+    if let Some(tag) = etag {
+        resp.headers_mut().insert(header::ETAG, tag.parse().unwrap());
+    }
+    resp
+}
+
+async fn feed_server() -> (Feed, String) {
+    let feed = Feed::default();
+    let app = Router::new()
+        .route("/listing.ics", get(answer))
+        .with_state(feed.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (feed, format!("http://{addr}/listing.ics"))
+}
+
+/// One event of a test feed: uid, first day, departure day (all-day, `DTEND` exclusive),
+/// summary, description.
+type Ev = (&'static str, &'static str, &'static str, &'static str, &'static str);
+
+/// An Airbnb-shaped export.
+fn ics(events: &[Ev]) -> String {
+    let mut out = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Airbnb Inc//Hosting Calendar 1.0//EN\r\n");
+    for (uid, start, end, summary, desc) in events {
+        out += &format!(
+            "BEGIN:VEVENT\r\nDTSTAMP:20270101T000000Z\r\nUID:{uid}\r\nDTSTART;VALUE=DATE:{start}\r\n\
+             DTEND;VALUE=DATE:{end}\r\nSUMMARY:{summary}\r\n"
+        );
+        if !desc.is_empty() {
+            out += &format!("DESCRIPTION:{desc}\r\n");
+        }
+        out += "END:VEVENT\r\n";
+    }
+    out + "END:VCALENDAR\r\n"
+}
+
+fn new_calendar(url: &str, check_in: &str, check_out: &str) -> m::CreateCalendar {
+    m::CreateCalendar {
+        url: url.to_string(),
+        name: Some("Listing 42".into()),
+        check_in: check_in.into(),
+        check_out: check_out.into(),
+    }
+}
+
+/// The lock's calendar-made keys by UID (the newest key of each).
+async fn keys(c: &latchkey_client::Client, lock: &str) -> std::collections::BTreeMap<String, m::GuestKey> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut all = c.guest_keys(lock).await.unwrap();
+    all.reverse(); // oldest first, so the newest of a UID wins
+    for k in all {
+        if let Some(s) = &k.source {
+            out.insert(s.uid.clone(), k);
+        }
+    }
+    out
+}
+
+fn utc(s: &str) -> Timestamp {
+    s.parse::<Timestamp>().unwrap_or_else(|e| panic!("{s}: {e}"))
+}
+
+async fn reservations_become_keys(b: Backend) {
+    let h = Harness::start(b).await;
+    h.clock.set("2027-07-01T08:00:00Z".parse().unwrap());
+    let admin = h.user("Host").await;
+    let lock = h.pair(&admin, "Flat", "Europe/Paris").await;
+    let (feed, url) = feed_server().await;
+    feed.set(&[
+        (
+            "res-A@example",
+            "20270705",
+            "20270708",
+            "Reserved - Alice Martin",
+            "Phone: +33 6 12 34 56 78\\nGuests: 2",
+        ),
+        (
+            "res-B@example",
+            "20270709",
+            "20270711",
+            "Reserved - Bruno Costa",
+            "Guests: 1",
+        ),
+        ("blk-1@example", "20270712", "20270715", "Airbnb (Not available)", ""),
+    ]);
+    let cal = admin
+        .client
+        .create_calendar(&lock.id, &new_calendar(&url, "15:00", "11:00"))
+        .await
+        .unwrap();
+    assert_eq!(cal.last_error, None, "{cal:?}");
+    assert!(cal.last_synced_at.is_some());
+    assert_eq!(cal.reservations.len(), 2, "{cal:?}");
+    let ks = keys(&admin.client, &lock.id).await;
+    assert_eq!(ks.len(), 2, "{ks:?}");
+    assert!(!ks.contains_key("blk-1@example"));
+    let a = &ks["res-A@example"];
+    assert_eq!(a.name, "Alice Martin");
+    assert_eq!(utc(&a.starts_at), utc("2027-07-05T13:00:00Z"));
+    assert_eq!(utc(&a.ends_at), utc("2027-07-08T09:00:00Z"));
+    assert_eq!(a.source.as_ref().unwrap().calendar_id, cal.id);
+    assert_ne!(a.code, ks["res-B@example"].code);
+    let sms = h.next_sms("+33612345678", 0).await;
+    assert!(sms.body.contains(&a.code), "{}", sms.body);
+
+    // Extend Alice (keeps her code), drop Bruno (revoked), add Chen.
+    feed.set(&[
+        (
+            "res-A@example",
+            "20270705",
+            "20270709",
+            "Reserved - Alice Martin",
+            "Phone: +33 6 12 34 56 78",
+        ),
+        ("res-C@example", "20270710", "20270712", "Reserved - Chen Wei", ""),
+    ]);
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert_eq!((r.added, r.changed, r.cancelled, r.error.as_deref()), (1, 1, 1, None));
+    let ks = keys(&admin.client, &lock.id).await;
+    assert_eq!(ks["res-A@example"].code, a.code, "an extended stay keeps its code");
+    assert_eq!(utc(&ks["res-A@example"].ends_at), utc("2027-07-09T09:00:00Z"));
+    assert_eq!(ks["res-B@example"].status, m::GuestKeyStatus::Revoked);
+    assert_eq!(ks["res-C@example"].status, m::GuestKeyStatus::Scheduled);
+    assert_eq!(h.sms_to("+33612345678").len(), 1, "no second SMS when the code is kept");
+
+    // Broken feeds change nothing and say why.
+    let before = keys(&admin.client, &lock.id).await;
+    let same = |k: &std::collections::BTreeMap<String, m::GuestKey>| {
+        k.iter()
+            .map(|(u, k)| (u.clone(), k.id.clone(), k.status, k.ends_at.clone()))
+            .collect::<Vec<_>>()
+    };
+    *feed.status.lock().unwrap() = Some(StatusCode::INTERNAL_SERVER_ERROR);
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert!(r.error.as_deref().unwrap().contains("500"), "{r:?}");
+    *feed.status.lock().unwrap() = None;
+    *feed.body.lock().unwrap() = "<html>Please sign in</html>".into();
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert!(r.error.is_some(), "{r:?}");
+    feed.set(&[]);
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert!(r.error.as_deref().unwrap().contains("no reservations"), "{r:?}");
+    assert_eq!(same(&keys(&admin.client, &lock.id).await), same(&before));
+    let cals = admin.client.calendars(&lock.id).await.unwrap();
+    assert!(cals[0].last_error.as_deref().unwrap().contains("no reservations"));
+    let events = admin.client.events(&lock.id, None, None).await.unwrap();
+    assert!(events.iter().any(|e| e.kind == "calendar_failing"), "{events:?}");
+
+    // An explicit cancellation is believed.
+    feed.set(&[
+        ("res-A@example", "20270705", "20270709", "Reserved - Alice Martin", ""),
+        ("res-C@example", "20270710", "20270712", "Reserved - Chen Wei", ""),
+    ]);
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert_eq!((r.added, r.changed, r.cancelled, r.error), (0, 0, 0, None));
+    *feed.body.lock().unwrap() = ics(&[
+        ("res-A@example", "20270705", "20270709", "Reserved - Alice Martin", ""),
+        ("res-C@example", "20270710", "20270712", "Reserved - Chen Wei", ""),
+    ])
+    .replace(
+        "SUMMARY:Reserved - Chen Wei",
+        "SUMMARY:Reserved - Chen Wei\r\nSTATUS:CANCELLED",
+    );
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert_eq!((r.cancelled, r.error), (1, None));
+
+    // A person's revocation is never undone by the calendar.
+    let alice = keys(&admin.client, &lock.id).await["res-A@example"].clone();
+    admin.client.revoke_guest_key(&lock.id, &alice.id).await.unwrap();
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert_eq!((r.added, r.error), (0, None));
+
+    // Deleting the calendar revokes its future keys.
+    feed.set(&[("res-D@example", "20270801", "20270805", "Reserved - Dana", "")]);
+    admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert_eq!(
+        keys(&admin.client, &lock.id).await["res-D@example"].status,
+        m::GuestKeyStatus::Scheduled
+    );
+    admin.client.delete_calendar(&lock.id, &cal.id).await.unwrap();
+    assert!(admin.client.calendars(&lock.id).await.unwrap().is_empty());
+    assert_eq!(
+        keys(&admin.client, &lock.id).await["res-D@example"].status,
+        m::GuestKeyStatus::Revoked
+    );
+    assert_eq!(status(admin.client.sync_calendar(&lock.id, &cal.id).await), 404);
+    h.stop().await;
+}
+
+async fn bad_input_and_access(b: Backend) {
+    let h = Harness::start(b).await;
+    let admin = h.user("Host").await;
+    let other = h.user("Other").await;
+    let lock = h.pair(&admin, "Flat", "Europe/Paris").await;
+    for (url, ci, co, field) in [
+        ("ftp://example.com/x.ics", "15:00", "11:00", "url"),
+        ("not a url", "15:00", "11:00", "url"),
+        ("http://169.254.169.254/latest", "15:00", "11:00", "url"),
+        ("http://example.com/x.ics", "3pm", "11:00", "check_in"),
+        ("http://example.com/x.ics", "15:00", "25:00", "check_out"),
+    ] {
+        let r = admin.client.create_calendar(&lock.id, &new_calendar(url, ci, co)).await;
+        assert_eq!(
+            crate::kit::invalid_fields(r),
+            vec![field.to_string()],
+            "{url} {ci} {co}"
+        );
+    }
+    let (_feed, url) = feed_server().await;
+    assert_eq!(
+        status(
+            other
+                .client
+                .create_calendar(&lock.id, &new_calendar(&url, "15:00", "11:00"))
+                .await
+        ),
+        404
+    );
+    assert_eq!(status(other.client.calendars(&lock.id).await), 404);
+    h.stop().await;
+}
+
+async fn etag_reads_write_nothing(b: Backend) {
+    let h = Harness::start(b).await;
+    h.clock.set("2027-07-01T08:00:00Z".parse().unwrap());
+    let admin = h.user("Host").await;
+    let lock = h.pair(&admin, "Flat", "Europe/Paris").await;
+    let (feed, url) = feed_server().await;
+    *feed.etag.lock().unwrap() = Some("\"v1\"".into());
+    feed.set(&[("res-A@example", "20270705", "20270708", "Reserved - Alice", "")]);
+    let cal = admin
+        .client
+        .create_calendar(&lock.id, &new_calendar(&url, "15:00", "11:00"))
+        .await
+        .unwrap();
+    let changes = h.gateway.changes.load(Ordering::SeqCst);
+    let events = admin.client.events(&lock.id, None, None).await.unwrap().len();
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert_eq!((r.added, r.changed, r.cancelled, r.unchanged), (0, 0, 0, 1));
+    assert_eq!(
+        feed.not_modified.load(Ordering::SeqCst),
+        1,
+        "the second read was conditional"
+    );
+    // Without an ETag the unchanged body is read again, and still nothing is written.
+    *feed.etag.lock().unwrap() = None;
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert_eq!((r.added, r.changed, r.cancelled, r.unchanged), (0, 0, 0, 1));
+    assert_eq!(
+        h.gateway.changes.load(Ordering::SeqCst),
+        changes,
+        "the lock was not told anything"
+    );
+    assert_eq!(admin.client.events(&lock.id, None, None).await.unwrap().len(), events);
+    assert_eq!(feed.hits.load(Ordering::SeqCst), 3);
+    h.stop().await;
+}
+
+async fn slow_and_huge_feeds_are_refused(b: Backend) {
+    let h = Harness::start_with(b, |c| c.outbound_fetch_timeout = Duration::from_millis(700)).await;
+    h.clock.set("2027-07-01T08:00:00Z".parse().unwrap());
+    let admin = h.user("Host").await;
+    let lock = h.pair(&admin, "Flat", "Europe/Paris").await;
+    let (feed, url) = feed_server().await;
+    feed.set(&[("res-A@example", "20270705", "20270708", "Reserved - Alice", "")]);
+    let cal = admin
+        .client
+        .create_calendar(&lock.id, &new_calendar(&url, "15:00", "11:00"))
+        .await
+        .unwrap();
+    let before = keys(&admin.client, &lock.id).await;
+    assert_eq!(before.len(), 1);
+
+    *feed.delay.lock().unwrap() = Some(Duration::from_secs(3));
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert!(r.error.as_deref().unwrap().contains("within"), "{r:?}");
+    *feed.delay.lock().unwrap() = None;
+
+    *feed.big.lock().unwrap() = Some(5_000_000);
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    let e = r.error.unwrap();
+    assert!(e.contains("larger than the limit"), "{e}");
+    let cals = admin.client.calendars(&lock.id).await.unwrap();
+    assert_eq!(cals[0].last_error.as_deref(), Some(e.as_str()));
+    let after = keys(&admin.client, &lock.id).await;
+    assert_eq!(after["res-A@example"].status, before["res-A@example"].status);
+    assert_eq!(after.len(), 1);
+    h.stop().await;
+}
+
+/// DST nights, a stay over 7 days, overlapping stays, a check-in inside the spring gap.
+async fn windows_in_the_locks_zone(b: Backend) {
+    let h = Harness::start(b).await;
+    h.clock.set("2027-03-01T08:00:00Z".parse().unwrap());
+    let admin = h.user("Host").await;
+    let paris = h.pair(&admin, "Paris flat", "Europe/Paris").await;
+    let ny = h.pair(&admin, "NY loft", "America/New_York").await;
+    let (pf, purl) = feed_server().await;
+    pf.set(&[
+        // Spring forward (28 March 2027): 15:00 CET in, 11:00 CEST out.
+        ("spring@p", "20270327", "20270329", "Reserved - Spring", ""),
+        // Fall back (31 October 2027): 15:00 CEST in, 11:00 CET out.
+        ("autumn@p", "20271030", "20271101", "Reserved - Autumn", ""),
+        // Ten nights, longer than an offline code can carry.
+        ("long@p", "20270401", "20270411", "Reserved - Long Stay", ""),
+        // Overlapping the long stay.
+        ("overlap@p", "20270405", "20270407", "Reserved - Overlap", ""),
+    ]);
+    let pc = admin
+        .client
+        .create_calendar(&paris.id, &new_calendar(&purl, "15:00", "11:00"))
+        .await
+        .unwrap();
+    assert_eq!(pc.last_error, None);
+    let ks = keys(&admin.client, &paris.id).await;
+    let window = |uid: &str| (utc(&ks[uid].starts_at), utc(&ks[uid].ends_at));
+    assert_eq!(
+        window("spring@p"),
+        (utc("2027-03-27T14:00:00Z"), utc("2027-03-29T09:00:00Z"))
+    );
+    assert_eq!(
+        window("autumn@p"),
+        (utc("2027-10-30T13:00:00Z"), utc("2027-11-01T10:00:00Z"))
+    );
+    assert_eq!(
+        window("long@p"),
+        (utc("2027-04-01T13:00:00Z"), utc("2027-04-11T09:00:00Z"))
+    );
+    assert_eq!(
+        window("overlap@p"),
+        (utc("2027-04-05T13:00:00Z"), utc("2027-04-07T09:00:00Z"))
+    );
+    let codes: std::collections::HashSet<_> = ks.values().map(|k| k.code.clone()).collect();
+    assert_eq!(codes.len(), 4, "two reservations never share a code");
+
+    let (nf, nurl) = feed_server().await;
+    nf.set(&[
+        // Spring forward (14 March 2027) and fall back (7 November 2027).
+        ("spring@n", "20270313", "20270315", "Reserved - Spring", ""),
+        ("autumn@n", "20271106", "20271108", "Reserved - Autumn", ""),
+    ]);
+    admin
+        .client
+        .create_calendar(&ny.id, &new_calendar(&nurl, "15:00", "11:00"))
+        .await
+        .unwrap();
+    let ks = keys(&admin.client, &ny.id).await;
+    let window = |uid: &str| (utc(&ks[uid].starts_at), utc(&ks[uid].ends_at));
+    assert_eq!(
+        window("spring@n"),
+        (utc("2027-03-13T20:00:00Z"), utc("2027-03-15T15:00:00Z"))
+    );
+    assert_eq!(
+        window("autumn@n"),
+        (utc("2027-11-06T19:00:00Z"), utc("2027-11-08T16:00:00Z"))
+    );
+
+    // A check-in time that does not exist on the spring night is the end of the gap.
+    let (gf, gurl) = feed_server().await;
+    gf.set(&[("gap@p", "20270328", "20270330", "Reserved - Night Owl", "")]);
+    let gap = h.pair(&admin, "Paris studio", "Europe/Paris").await;
+    admin
+        .client
+        .create_calendar(&gap.id, &new_calendar(&gurl, "02:30", "11:00"))
+        .await
+        .unwrap();
+    let ks = keys(&admin.client, &gap.id).await;
+    assert_eq!(utc(&ks["gap@p"].starts_at), utc("2027-03-28T01:00:00Z"));
+    h.stop().await;
+}
+
+on_both_backends!(
+    reservations_become_keys,
+    bad_input_and_access,
+    etag_reads_write_nothing,
+    slow_and_huge_feeds_are_refused,
+    windows_in_the_locks_zone,
+);
+
+/// One instance reads feeds at a time: the lease goes to the first holder until it runs out.
+#[tokio::test]
+async fn one_reader_at_a_time() {
+    let h = Harness::start(Backend::Sqlite).await;
+    let d = &h.server.as_ref().unwrap().domain;
+    let now = h.now();
+    assert!(d.take_reader_lease("a", now, 60_000).await.unwrap());
+    assert!(!d.take_reader_lease("b", now, 60_000).await.unwrap());
+    assert!(
+        d.take_reader_lease("a", now, 60_000).await.unwrap(),
+        "the holder renews"
+    );
+    let later = now.checked_add(jiff::SignedDuration::from_secs(61)).unwrap();
+    assert!(
+        d.take_reader_lease("b", later, 60_000).await.unwrap(),
+        "an expired lease is taken over"
+    );
+    assert!(!d.take_reader_lease("a", later, 60_000).await.unwrap());
+    h.stop().await;
+}
