@@ -649,6 +649,15 @@ impl Apply<'_, '_> {
         reissue: bool,
         report: &mut SyncReport,
     ) -> Result<bool> {
+        // Never a key the lock could not hold (issue 16): the reservation is reported instead.
+        match super::capacity::check_room_for_guest_key(self.tx, &self.lock.id, self.now).await {
+            Ok(()) => {}
+            Err(Error::Conflict(why)) => {
+                report.skipped.push(format!("reservation {} got no key: {why}", p.uid));
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        }
         let Some((code, code_ends_at, kind)) = self.mint(p.window).await? else {
             report.skipped.push(format!(
                 "reservation {} got no key: the lock has no free held code for a stay longer than 7 days",

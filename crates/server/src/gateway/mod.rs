@@ -21,6 +21,8 @@ mod sync;
 mod tls;
 mod unlock;
 
+pub use unlock::RECONNECT_GRACE;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

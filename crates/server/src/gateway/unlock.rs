@@ -15,6 +15,9 @@ use crate::store::{self, LockRow};
 
 /// How often a remote unlock looks for its result in the database.
 const UNLOCK_POLL: Duration = Duration::from_millis(50);
+/// How long after its last will a lock still counts as reconnecting rather than offline
+/// (docs/design/device-link.md, "Remote unlock").
+pub const RECONNECT_GRACE: Duration = Duration::from_secs(10);
 /// How often a remote unlock is sent again while the lock has not answered.
 const UNLOCK_RESEND: Duration = Duration::from_millis(800);
 /// How soon a remote unlock is sent again after a refusal by a lock that may not be synced yet.
@@ -43,7 +46,11 @@ impl Link {
         if !self.connected.load(Ordering::SeqCst) {
             return Err(UnlockError::Unavailable("the MQTT broker is not reachable".into()));
         }
-        if !lock.online {
+        // A lock that went away moments ago is most likely reconnecting (a network blip, a
+        // broker restart): the command waits for its `Hello` like any other. Only a lock gone
+        // for longer than `RECONNECT_GRACE` is known offline and answered at once.
+        let gone_for = lock.last_seen_at.map(|t| self.now().as_millisecond().saturating_sub(t));
+        if !lock.online && !gone_for.is_some_and(|ms| ms < RECONNECT_GRACE.as_millis() as i64) {
             return Err(UnlockError::Offline {
                 last_seen_at: lock.last_seen_at,
             });

@@ -48,6 +48,8 @@ async fn bolt_state_follows_the_lock_and_remote_lock_throws_it(broker: Broker) {
     // Offline: nobody knows.
     w.network(false).await;
     wait_bolt(&owner, &lid, "unknown").await;
+    // Gone for longer than a reconnect takes: known offline.
+    tokio::time::sleep(latchkey_server::gateway::RECONNECT_GRACE + std::time::Duration::from_millis(500)).await;
     let e = owner
         .remote_lock(&lid)
         .await

@@ -84,6 +84,8 @@ async fn unlock_of_a_lock_known_offline_is_answered_at_once(broker: Broker) {
         (!owner.lock(&lid).await.ok()?.online).then_some(())
     })
     .await;
+    // Gone for longer than a reconnect takes: known offline, no longer reconnecting.
+    tokio::time::sleep(latchkey_server::gateway::RECONNECT_GRACE + Duration::from_millis(500)).await;
     let started = Instant::now();
     let e = owner.unlock(&lid).await.expect_err("an offline lock cannot open");
     let took = started.elapsed();

@@ -578,6 +578,8 @@ async fn remote_unlock_of_an_offline_lock_is_refused_at_once(broker: Broker) {
         (!owner.lock(&lid).await.ok()?.online).then_some(())
     })
     .await;
+    // Gone for longer than a reconnect takes: known offline, no longer reconnecting.
+    tokio::time::sleep(latchkey_server::gateway::RECONNECT_GRACE + Duration::from_millis(500)).await;
     let started = Instant::now();
     let r = owner.unlock(&lid).await;
     let took = started.elapsed();

@@ -53,6 +53,9 @@ async fn the_same_idempotency_key_answers_with_the_first_guest_key(b: Backend) {
     assert_eq!(again["id"], first["id"]);
     assert_eq!(again["code"], first["code"]);
     assert_eq!(ana.client.guest_keys(&lock.id).await.unwrap().len(), 1);
+    // The outbox is asynchronous: wait for the first SMS, then give a second one time to come.
+    h.next_sms(&phone, 0).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(h.sms_to(&phone).len(), 1, "a retry texted the guest again");
 
     // The same key with another request is refused, and makes nothing.
@@ -103,6 +106,9 @@ async fn the_same_idempotency_key_answers_with_the_first_invitation(b: Backend) 
     let (s2, again) = post_json(&h, &token, &path, Some("inv-1"), &body).await;
     assert_eq!(s2, 201, "{again}");
     assert_eq!(again["id"], first["id"]);
+    // The outbox is asynchronous: wait for the first SMS, then give a second one time to come.
+    h.next_sms(&phone, 0).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(h.sms_to(&phone).len(), 1, "a retry texted the invitee again");
     // Without the key the same invitation is a conflict, as before.
     let (s3, _) = post_json(&h, &token, &path, None, &body).await;
