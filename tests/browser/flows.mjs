@@ -214,7 +214,7 @@ try {
   const entry = await keypad(`${code}#`);
   check(entry.outcome === "granted", `the guest code was not granted at the keypad: ${JSON.stringify(entry)}`);
   // The entry reaches the server over the device link; the page shows it by itself.
-  await waitForAsync(async () => /keypad/i.test(await page.locator("ol.log").innerText()), "the keypad entry on the main screen without a reload", 45000);
+  await waitForAsync(async () => /keypad/i.test(await page.locator("ol.log").innerText()), "the keypad entry on the main screen without a reload", 90000);
   check(/Courier/.test((await page.locator("ol.log li").first().innerText())), "the newest event does not name the guest key");
   check(page.url() === lockUrl, "the main screen was left");
   await shot(page, "phone-lock-live");
