@@ -33,9 +33,16 @@ document.addEventListener("DOMContentLoaded", () => {
   const liveRoot = document.querySelector("[data-live-src]");
   if (liveRoot && typeof fetch === "function" && typeof DOMParser === "function") {
     let busy = false;
+    let again = false;
     const refresh = async () => {
-      if (busy || document.hidden) return;
+      if (document.hidden) return;
+      if (busy) {
+        // A change while the page is being fetched: fetch once more afterwards.
+        again = true;
+        return;
+      }
       busy = true;
+      again = false;
       try {
         const r = await fetch(location.href, { credentials: "same-origin", headers: { accept: "text/html" } });
         if (!r.ok || r.redirected) return;
@@ -49,6 +56,7 @@ document.addEventListener("DOMContentLoaded", () => {
         // Offline for a moment: the next change or tick tries again.
       } finally {
         busy = false;
+        if (again) refresh();
       }
     };
     let timer = setInterval(refresh, 20000);

@@ -71,6 +71,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "rental calendars", include_str!("migrations/0007_calendars.sql")),
 ];
 
+/// The schema version this binary migrates to.
+pub fn latest_schema_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.0).unwrap_or(0)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database: {0}")]
