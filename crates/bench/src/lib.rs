@@ -54,12 +54,12 @@ pub struct BenchArgs {
     /// guest-key row on PostgreSQL, beside `pgbench`, in a fresh database made for the run.
     #[arg(long)]
     pub pg: Option<String>,
-    /// Which rows to run, comma-separated: ready, members, unlock, propagation, locks,
-    /// guest-keys.
+    /// Which rows to run, comma-separated: ready, members, unlock, webhook, propagation,
+    /// locks, guest-keys.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ready,members,unlock,guest-keys,propagation,locks"
+        default_value = "ready,members,unlock,webhook,guest-keys,propagation,locks"
     )]
     pub rows: Vec<String>,
 }
@@ -179,7 +179,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         rows.push(ready_row().await);
         show(&rows);
     }
-    if ["members", "guest-keys", "unlock", "propagation", "locks"]
+    if ["members", "guest-keys", "unlock", "webhook", "propagation", "locks"]
         .iter()
         .any(|r| want(r))
     {
@@ -197,6 +197,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         if want("unlock") {
             rows.push(unlock_row(&w, &args).await);
+            show(&rows);
+        }
+        if want("webhook") {
+            rows.push(webhook_row(&w, &args).await);
             show(&rows);
         }
         if want("guest-keys") {
@@ -321,6 +325,8 @@ impl World {
             .arg(format!("file:{}", server_dir.join("outbox.jsonl").display()))
             .arg("--log")
             .arg("warn")
+            // The webhook row's receiver is on loopback.
+            .arg("--allow-private-targets")
             // The bench signs in a hundred people from one address within minutes.
             .env("LATCHKEY_OTP_PER_CLIENT", "100000")
             .env("LATCHKEY_OTP_PER_PHONE", "1000")
@@ -1450,5 +1456,126 @@ mod tests {
             t,
             "| what | figure | ceiling (same run) | ratio | target | met? |\n|---|---|---|---|---|---|\n| w | 1/s | 2/s | 50 % | at least 40 % | yes |\n"
         );
+    }
+}
+
+// ------------------------------------------------------------------------- the webhook row
+
+/// A webhook receiver on loopback: answers every request 204 at once and reports the instant
+/// each `lock.unlocked` body arrived.
+async fn webhook_receiver() -> anyhow::Result<(String, tokio::sync::mpsc::UnboundedReceiver<Instant>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    // One request: headers, then content-length bytes of body.
+                    let (head_end, len) = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                            let len = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            break (i + 4, len);
+                        }
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    while buf.len() < head_end + len {
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let at = Instant::now();
+                    let body: serde_json::Value =
+                        serde_json::from_slice(&buf[head_end..head_end + len]).unwrap_or_default();
+                    buf.drain(..head_end + len);
+                    if conn
+                        .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    if body["type"] == "lock.unlocked" {
+                        let _ = tx.send(at);
+                    }
+                }
+            });
+        }
+    });
+    Ok((url, rx))
+}
+
+/// Webhook latency: a remote unlock's request to the receiver's 2xx for its `lock.unlocked`
+/// (an upper bound of "lock event to 2xx": it includes the command going down to the lock),
+/// beside the MQTT round trip.
+async fn webhook_row(w: &World, args: &BenchArgs) -> Row {
+    let what = format!(
+        "webhook, lock event to the receiver's 2xx (loopback; from the unlock request), {} samples: p50 (p99)",
+        args.samples
+    );
+    let target = "p99 within 20x";
+    let (url, mut arrivals) = match webhook_receiver().await {
+        Ok(r) => r,
+        Err(e) => return Row::failed(what, target, &e),
+    };
+    let made = w
+        .http
+        .post(w.url("/webhooks"))
+        .bearer_auth(w.token())
+        .json(&serde_json::json!({"url": url, "events": ["lock.unlocked"]}))
+        .send()
+        .await;
+    if !matches!(&made, Ok(r) if r.status().as_u16() == 201) {
+        let e = anyhow::anyhow!("POST webhooks: {:?}", made.map(|r| r.status()));
+        return Row::failed(what, target, &e);
+    }
+    let mut hook = Stats::default();
+    let start = Instant::now();
+    for _ in 0..args.samples {
+        while arrivals.try_recv().is_ok() {}
+        let t = Instant::now();
+        let r = w.http.post(w.url("/unlock")).bearer_auth(w.token()).send().await;
+        if !matches!(&r, Ok(r) if r.status().is_success()) {
+            hook.errors += 1;
+            continue;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await {
+            Ok(Some(at)) => hook.ok.push(at.duration_since(t)),
+            _ => hook.errors += 1,
+        }
+    }
+    hook.elapsed = start.elapsed();
+    let rtt = mqtt_round_trips(&w.broker_host, w.broker_port, args.samples, true).await;
+    let (h99, m99) = (hook.percentile(99.0), rtt.percentile(99.0));
+    let r = match (h99, m99) {
+        (Some(h), Some(m)) => ratio(h.as_secs_f64(), m.as_secs_f64()),
+        _ => None,
+    };
+    Row {
+        what,
+        figure: format!("{} ({}){}", ms(hook.percentile(50.0)), ms(h99), hook.errors_note()),
+        ceiling: format!(
+            "MQTT QoS 1 publish to own subscription, {}, TCP_NODELAY: {} ({}){}",
+            w.broker_name(),
+            ms(rtt.percentile(50.0)),
+            ms(m99),
+            rtt.errors_note()
+        ),
+        ratio: fmt_ratio(r, false),
+        target: target.into(),
+        met: r.map(|r| r <= 20.0 && hook.errors == 0),
     }
 }
