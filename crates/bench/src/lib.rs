@@ -55,11 +55,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub pg: Option<String>,
     /// Which rows to run, comma-separated: ready, members, unlock, link (the encrypted
-    /// unlock beside the signed-only one), propagation, locks, guest-keys.
+    /// unlock beside the signed-only one), webhook, propagation, locks, guest-keys.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ready,members,unlock,link,guest-keys,propagation,locks"
+        default_value = "ready,members,unlock,link,webhook,guest-keys,propagation,locks"
     )]
     pub rows: Vec<String>,
 }
@@ -179,9 +179,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         rows.push(ready_row().await);
         show(&rows);
     }
-    if ["members", "guest-keys", "unlock", "link", "propagation", "locks"]
-        .iter()
-        .any(|r| want(r))
+    if [
+        "members",
+        "guest-keys",
+        "unlock",
+        "link",
+        "webhook",
+        "propagation",
+        "locks",
+    ]
+    .iter()
+    .any(|r| want(r))
     {
         let mut w = World::start(None, args.mqtt.as_deref())
             .await
@@ -201,6 +209,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
         if want("link") {
             rows.push(link_cost_row(&w, &args).await);
+            show(&rows);
+        }
+        if want("webhook") {
+            rows.push(webhook_row(&w, &args).await);
             show(&rows);
         }
         if want("guest-keys") {
@@ -337,6 +349,8 @@ impl World {
             .arg(format!("file:{}", server_dir.join("outbox.jsonl").display()))
             .arg("--log")
             .arg("warn")
+            // The webhook row's receiver is on loopback.
+            .arg("--allow-private-targets")
             // The bench signs in a hundred people from one address within minutes.
             .env("LATCHKEY_OTP_PER_CLIENT", "100000")
             .env("LATCHKEY_OTP_PER_PHONE", "1000")
@@ -414,6 +428,23 @@ impl World {
             true => "its embedded broker".into(),
             false => format!("the external broker mqtt://{}:{}", self.broker_host, self.broker_port),
         }
+    }
+
+    /// The server's own broker password on its embedded broker (read from its broker secret),
+    /// `None` on an external broker.
+    fn server_login(&self) -> anyhow::Result<Option<String>> {
+        if !self.embedded {
+            return Ok(None);
+        }
+        let path = self.dir.path().join("server").join("broker-secret");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes: [u8; 32] = hex::decode(text.trim())
+            .ok()
+            .and_then(|v| v.try_into().ok())
+            .with_context(|| format!("{} is not a 32-byte hex key", path.display()))?;
+        Ok(Some(
+            latchkey_protocol::broker::server_password(&bytes).as_str().to_string(),
+        ))
     }
 
     /// The server's resident memory (VmRSS), in bytes.
@@ -1099,8 +1130,8 @@ async fn unlock_row(w: &World, args: &BenchArgs) -> Row {
         }
     }
     unlock.elapsed = start.elapsed();
-    let rtt = mqtt_round_trips(&w.broker_host, w.broker_port, args.samples, true).await;
-    let plain = mqtt_round_trips(&w.broker_host, w.broker_port, args.samples, false).await;
+    let rtt = mqtt_round_trips(w, args.samples, true).await;
+    let plain = mqtt_round_trips(w, args.samples, false).await;
     let (u50, m50) = (unlock.percentile(50.0), rtt.percentile(50.0));
     let r = match (u50, m50) {
         (Some(u), Some(m)) => ratio(u.as_secs_f64(), m.as_secs_f64()),
@@ -1287,7 +1318,7 @@ async fn propagation_row(w: &mut World, args: &BenchArgs, size: usize) -> Row {
         }
     }
     stats.elapsed = start.elapsed();
-    let rtt = mqtt_round_trips(&w.broker_host, w.broker_port, args.samples, true).await;
+    let rtt = mqtt_round_trips(w, args.samples, true).await;
     let (p99, m99) = (stats.percentile(99.0), rtt.percentile(99.0));
     let r = match (p99, m99) {
         (Some(u), Some(m)) => ratio(u.as_secs_f64(), m.as_secs_f64()),
@@ -1438,15 +1469,29 @@ async fn bare_connections(
 
 /// A rumqttc client that publishes (QoS 1) to a topic it subscribes to, `samples` times, one
 /// at a time; each latency is publish to receipt.
-async fn mqtt_round_trips(host: &str, port: u16, samples: usize, nodelay: bool) -> Stats {
+async fn mqtt_round_trips(w: &World, samples: usize, nodelay: bool) -> Stats {
     use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
     let mut stats = Stats::default();
-    let mut mo = MqttOptions::new(format!("bench-{}", random_hex(4)), host, port);
+    // The embedded broker lets each login reach only its own topics: the bench logs in as the
+    // server (it holds the server's data folder, so its broker secret). An external broker is
+    // reached as the bench was told to reach it.
+    let (client_id, login) = match w.server_login() {
+        Ok(Some(password)) => (
+            format!("latchkey-server-{}", random_hex(4)),
+            Some((latchkey_protocol::broker::SERVER_USERNAME.to_string(), password)),
+        ),
+        Ok(None) => (format!("bench-{}", random_hex(4)), None),
+        Err(e) => {
+            eprintln!("no broker login for the round trip: {e:#}");
+            stats.errors = samples.max(1) as u64;
+            return stats;
+        }
+    };
+    let mut mo = MqttOptions::new(client_id, &w.broker_host, w.broker_port);
     mo.set_keep_alive(Duration::from_secs(10));
-    mo.set_credentials(
-        latchkey_protocol::broker::PAIRING_USERNAME,
-        latchkey_protocol::broker::PAIRING_PASSWORD,
-    );
+    if let Some((user, password)) = login {
+        mo.set_credentials(user, password);
+    }
     let (client, mut events) = AsyncClient::new(mo, 64);
     // Without TCP_NODELAY a publish can wait for the peer's delayed ACK (about 40 ms on Linux):
     // the ceiling is what the broker can do, so the bench client sends at once.
@@ -1573,5 +1618,126 @@ mod tests {
             t,
             "| what | figure | ceiling (same run) | ratio | target | met? |\n|---|---|---|---|---|---|\n| w | 1/s | 2/s | 50 % | at least 40 % | yes |\n"
         );
+    }
+}
+
+// ------------------------------------------------------------------------- the webhook row
+
+/// A webhook receiver on loopback: answers every request 204 at once and reports the instant
+/// each `lock.unlocked` body arrived.
+async fn webhook_receiver() -> anyhow::Result<(String, tokio::sync::mpsc::UnboundedReceiver<Instant>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hook", listener.local_addr()?);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 8192];
+                loop {
+                    // One request: headers, then content-length bytes of body.
+                    let (head_end, len) = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                            let len = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            break (i + 4, len);
+                        }
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    while buf.len() < head_end + len {
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let at = Instant::now();
+                    let body: serde_json::Value =
+                        serde_json::from_slice(&buf[head_end..head_end + len]).unwrap_or_default();
+                    buf.drain(..head_end + len);
+                    if conn
+                        .write_all(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    if body["type"] == "lock.unlocked" {
+                        let _ = tx.send(at);
+                    }
+                }
+            });
+        }
+    });
+    Ok((url, rx))
+}
+
+/// Webhook latency: a remote unlock's request to the receiver's 2xx for its `lock.unlocked`
+/// (an upper bound of "lock event to 2xx": it includes the command going down to the lock),
+/// beside the MQTT round trip.
+async fn webhook_row(w: &World, args: &BenchArgs) -> Row {
+    let what = format!(
+        "webhook, lock event to the receiver's 2xx (loopback; from the unlock request), {} samples: p50 (p99)",
+        args.samples
+    );
+    let target = "p99 within 20x";
+    let (url, mut arrivals) = match webhook_receiver().await {
+        Ok(r) => r,
+        Err(e) => return Row::failed(what, target, &e),
+    };
+    let made = w
+        .http
+        .post(w.url("/webhooks"))
+        .bearer_auth(w.token())
+        .json(&serde_json::json!({"url": url, "events": ["lock.unlocked"]}))
+        .send()
+        .await;
+    if !matches!(&made, Ok(r) if r.status().as_u16() == 201) {
+        let e = anyhow::anyhow!("POST webhooks: {:?}", made.map(|r| r.status()));
+        return Row::failed(what, target, &e);
+    }
+    let mut hook = Stats::default();
+    let start = Instant::now();
+    for _ in 0..args.samples {
+        while arrivals.try_recv().is_ok() {}
+        let t = Instant::now();
+        let r = w.http.post(w.url("/unlock")).bearer_auth(w.token()).send().await;
+        if !matches!(&r, Ok(r) if r.status().is_success()) {
+            hook.errors += 1;
+            continue;
+        }
+        match tokio::time::timeout(Duration::from_secs(10), arrivals.recv()).await {
+            Ok(Some(at)) => hook.ok.push(at.duration_since(t)),
+            _ => hook.errors += 1,
+        }
+    }
+    hook.elapsed = start.elapsed();
+    let rtt = mqtt_round_trips(w, args.samples, true).await;
+    let (h99, m99) = (hook.percentile(99.0), rtt.percentile(99.0));
+    let r = match (h99, m99) {
+        (Some(h), Some(m)) => ratio(h.as_secs_f64(), m.as_secs_f64()),
+        _ => None,
+    };
+    Row {
+        what,
+        figure: format!("{} ({}){}", ms(hook.percentile(50.0)), ms(h99), hook.errors_note()),
+        ceiling: format!(
+            "MQTT QoS 1 publish to own subscription, {}, TCP_NODELAY: {} ({}){}",
+            w.broker_name(),
+            ms(rtt.percentile(50.0)),
+            ms(m99),
+            rtt.errors_note()
+        ),
+        ratio: fmt_ratio(r, false),
+        target: target.into(),
+        met: r.map(|r| r <= 20.0 && hook.errors == 0),
     }
 }
