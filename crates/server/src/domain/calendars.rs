@@ -388,7 +388,7 @@ impl Domain {
         };
         let mut apply = Apply {
             domain: self,
-            tx: &mut *tx,
+            tx: &mut tx,
             lock: &lock,
             calendar,
             by,
