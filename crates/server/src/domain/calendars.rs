@@ -434,8 +434,19 @@ impl Domain {
                 ..Default::default()
             };
             self.log(&mut tx, &calendar.lock_id, now, event).await?;
-            // TODO(notifications): tell the lock's Admins ("calendar feed failing") once the
-            // notifications issue provides `notify`.
+            // The members who asked to be told (Admins by default), at most once per lock per
+            // 10 minutes (`notifications.rs`).
+            let queued = self
+                .notify_calendar_failing(&mut tx, &calendar.lock_id, &calendar.name, &error, now)
+                .await?;
+            tx.commit().await?;
+            if queued > 0 {
+                self.sms_wake.notify_one();
+            }
+            return Ok(SyncReport {
+                error: Some(error),
+                ..Default::default()
+            });
         }
         tx.commit().await?;
         Ok(SyncReport {

@@ -16,7 +16,7 @@ use axum::routing::get;
 use jiff::Timestamp;
 use latchkey_client::model as m;
 
-use crate::kit::{Backend, Harness, status};
+use crate::kit::{self, Backend, Harness, eventually, status};
 
 /// What the feed server answers.
 #[derive(Clone, Default)]
@@ -208,6 +208,18 @@ async fn reservations_become_keys(b: Backend) {
     assert!(cals[0].last_error.as_deref().unwrap().contains("no reservations"));
     let events = admin.client.events(&lock.id, None, None).await.unwrap();
     assert!(events.iter().any(|e| e.kind == "calendar_failing"), "{events:?}");
+    // The Admin is told by SMS, once for three failures within 10 minutes.
+    let told = |sms: &[kit::Sms]| {
+        sms.iter()
+            .filter(|m| m.body.contains("cannot be read") && m.body.contains("Flat"))
+            .count()
+    };
+    eventually("the Admin's calendar-failing SMS", || async {
+        (told(&h.sms_to(&admin.phone)) >= 1).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(told(&h.sms_to(&admin.phone)), 1, "{:?}", h.sms_to(&admin.phone));
 
     // An explicit cancellation is believed.
     feed.set(&[
