@@ -350,7 +350,7 @@ impl World {
             .arg("--log")
             .arg("warn")
             // The webhook row's receiver is on loopback.
-            .arg("--allow-private-targets")
+            .arg("--allow-private-targets=true")
             // The bench signs in a hundred people from one address within minutes.
             .env("LATCHKEY_OTP_PER_CLIENT", "100000")
             .env("LATCHKEY_OTP_PER_PHONE", "1000")

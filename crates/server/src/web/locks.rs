@@ -155,6 +155,12 @@ pub(super) async fn unlock(me: SignedIn, Path(lock_id): Path<String>, _: CsrfFor
     Ok(me.redirect(&format!("/locks/{lock_id}?done=unlocked")))
 }
 
+/// The remote Lock command beside Unlock: the lock throws its bolt.
+pub(super) async fn lock(me: SignedIn, Path(lock_id): Path<String>, _: CsrfForm<Button>) -> PageResult {
+    me.domain.remote_lock(&me.caller, &lock_id, me.now).await.or_page(&me)?;
+    Ok(me.redirect(&format!("/locks/{lock_id}?done=locked")))
+}
+
 /// A city typed as people write it ("New York", "berlin") read as its IANA zone
 /// (`America/New_York`); anything else is left for the domain to judge.
 fn zone_named(text: &str) -> String {

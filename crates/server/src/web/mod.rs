@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
         .route("/locks", get(locks::locks_page).post(locks::pair_lock))
         .route("/locks/{lock_id}", get(locks::lock_page))
         .route("/locks/{lock_id}/unlock", post(locks::unlock))
+        .route("/locks/{lock_id}/lock", post(locks::lock))
         .route("/locks/{lock_id}/live", get(live::lock_stream))
         .route("/locks/{lock_id}/users", get(members::users_page))
         .route("/locks/{lock_id}/invite", get(invitations::invite_page))

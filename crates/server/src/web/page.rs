@@ -426,6 +426,7 @@ pub fn notice_text(code: &str) -> &'static str {
     match code {
         "invited" => "Successfully invited! They will get an SMS with a link.",
         "unlocked" => "Unlocked.",
+        "locked" => "Locked.",
         "pin" => "PIN saved. The lock will have it on its next sync.",
         "saved" => "Saved.",
         "removed" => "Removed.",

@@ -241,6 +241,22 @@ async fn domain_errors_become_pages_with_the_api_statuses(b: Backend) {
     // An invitation that is not the caller's: 404.
     let (status, _, _) = post(&h, "/invitations/inv_nope/accept", Some(&token), &[("csrf", csrf)]).await;
     assert_eq!(status, 404);
+    // Lock beside Unlock: the remote Lock command goes to the lock, and the page says so.
+    let sent = h.gateway.unlocks.lock().unwrap().len();
+    let (status, _, headers) = post(&h, &format!("/locks/{}/lock", lock.id), Some(&token), &[("csrf", csrf)]).await;
+    assert_eq!(
+        (status, location(&headers)),
+        (303, format!("/locks/{}?done=locked", lock.id).as_str())
+    );
+    assert_eq!(
+        h.gateway.unlocks.lock().unwrap().len(),
+        sent + 1,
+        "the Lock command was not sent"
+    );
+    // Without the form's token it is refused and sends nothing.
+    let (status, _, _) = post(&h, &format!("/locks/{}/lock", lock.id), Some(&token), &[]).await;
+    assert_ne!(status, 303);
+    assert_eq!(h.gateway.unlocks.lock().unwrap().len(), sent + 1);
     // A remote unlock the lock does not answer in time: 504 (the fake lock is silent).
     h.gateway.set_unlock_mode(kit::UnlockMode::Timeout);
     let (status, body, _) = post(
