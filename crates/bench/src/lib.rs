@@ -1564,63 +1564,6 @@ async fn mqtt_round_trips(w: &World, samples: usize, nodelay: bool) -> Stats {
     stats
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_by_nearest_rank() {
-        let v: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
-        assert_eq!(percentile(&v, 50.0), Some(Duration::from_millis(50)));
-        assert_eq!(percentile(&v, 99.0), Some(Duration::from_millis(99)));
-        assert_eq!(percentile(&v, 100.0), Some(Duration::from_millis(100)));
-        assert_eq!(percentile(&v[..1], 99.0), Some(Duration::from_millis(100)));
-        assert_eq!(percentile(&[], 50.0), None);
-    }
-
-    #[test]
-    fn rate_and_errors() {
-        let s = Stats {
-            ok: vec![Duration::from_millis(1); 30],
-            errors: 2,
-            elapsed: Duration::from_secs(3),
-        };
-        assert!((s.rate() - 10.0).abs() < 1e-9);
-        assert_eq!(s.errors_note(), ", 2 errors");
-        assert_eq!(Stats::default().rate(), 0.0);
-    }
-
-    #[test]
-    fn resident_memory_is_read_from_proc_status() {
-        let status = "Name:\tlatchkey\nVmPeak:\t  500000 kB\nVmRSS:\t  123456 kB\nThreads:\t9\n";
-        assert_eq!(vm_rss(status), Some(123456 * 1024));
-        assert_eq!(vm_rss("Name: x\n"), None);
-    }
-
-    #[test]
-    fn pgbench_tps_is_parsed() {
-        let report = "number of failed transactions: 0 (0.000%)\nlatency average = 1.2 ms\ntps = 6543.210987 (without initial connection time)\n";
-        assert_eq!(parse_tps(report), Some(6543.210987));
-        assert_eq!(parse_tps("nothing"), None);
-    }
-
-    #[test]
-    fn table_renders_markdown() {
-        let t = render(&[Row {
-            what: "w".into(),
-            figure: "1/s".into(),
-            ceiling: "2/s".into(),
-            ratio: "50 %".into(),
-            target: "at least 40 %".into(),
-            met: Some(true),
-        }]);
-        assert_eq!(
-            t,
-            "| what | figure | ceiling (same run) | ratio | target | met? |\n|---|---|---|---|---|---|\n| w | 1/s | 2/s | 50 % | at least 40 % | yes |\n"
-        );
-    }
-}
-
 // ------------------------------------------------------------------------- the webhook row
 
 /// A webhook receiver on loopback: answers every request 204 at once and reports the instant
@@ -1739,5 +1682,62 @@ async fn webhook_row(w: &World, args: &BenchArgs) -> Row {
         ratio: fmt_ratio(r, false),
         target: target.into(),
         met: r.map(|r| r <= 20.0 && hook.errors == 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let v: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 50.0), Some(Duration::from_millis(50)));
+        assert_eq!(percentile(&v, 99.0), Some(Duration::from_millis(99)));
+        assert_eq!(percentile(&v, 100.0), Some(Duration::from_millis(100)));
+        assert_eq!(percentile(&v[..1], 99.0), Some(Duration::from_millis(100)));
+        assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn rate_and_errors() {
+        let s = Stats {
+            ok: vec![Duration::from_millis(1); 30],
+            errors: 2,
+            elapsed: Duration::from_secs(3),
+        };
+        assert!((s.rate() - 10.0).abs() < 1e-9);
+        assert_eq!(s.errors_note(), ", 2 errors");
+        assert_eq!(Stats::default().rate(), 0.0);
+    }
+
+    #[test]
+    fn resident_memory_is_read_from_proc_status() {
+        let status = "Name:\tlatchkey\nVmPeak:\t  500000 kB\nVmRSS:\t  123456 kB\nThreads:\t9\n";
+        assert_eq!(vm_rss(status), Some(123456 * 1024));
+        assert_eq!(vm_rss("Name: x\n"), None);
+    }
+
+    #[test]
+    fn pgbench_tps_is_parsed() {
+        let report = "number of failed transactions: 0 (0.000%)\nlatency average = 1.2 ms\ntps = 6543.210987 (without initial connection time)\n";
+        assert_eq!(parse_tps(report), Some(6543.210987));
+        assert_eq!(parse_tps("nothing"), None);
+    }
+
+    #[test]
+    fn table_renders_markdown() {
+        let t = render(&[Row {
+            what: "w".into(),
+            figure: "1/s".into(),
+            ceiling: "2/s".into(),
+            ratio: "50 %".into(),
+            target: "at least 40 %".into(),
+            met: Some(true),
+        }]);
+        assert_eq!(
+            t,
+            "| what | figure | ceiling (same run) | ratio | target | met? |\n|---|---|---|---|---|---|\n| w | 1/s | 2/s | 50 % | at least 40 % | yes |\n"
+        );
     }
 }

@@ -50,7 +50,7 @@ impl Link {
         // broker restart): the command waits for its `Hello` like any other. Only a lock gone
         // for longer than `RECONNECT_GRACE` is known offline and answered at once.
         let gone_for = lock.last_seen_at.map(|t| self.now().as_millisecond().saturating_sub(t));
-        if !lock.online && !gone_for.is_some_and(|ms| ms < RECONNECT_GRACE.as_millis() as i64) {
+        if !lock.online && gone_for.is_none_or(|ms| ms >= RECONNECT_GRACE.as_millis() as i64) {
             return Err(UnlockError::Offline {
                 last_seen_at: lock.last_seen_at,
             });
