@@ -35,6 +35,9 @@ macro_rules! options {
                     env = $env,
                     hide_env_values = true,
                     help = help_text(&[$($doc),+], concat!("" $(, $default)?)),
+                    // A yes/no option's flag alone means yes (`--allow-private-targets`).
+                    num_args = if is_yes::<$ty>() { 0..=1 } else { 1..=1 },
+                    default_missing_value = if is_yes::<$ty>() { Some("true") } else { None },
                 )]
                 pub $key: Option<$ty>,
             )*
@@ -177,6 +180,11 @@ options! {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Yes(pub bool);
+
+/// Whether an option's type is [`Yes`] (its flag may then stand alone).
+fn is_yes<T: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<Yes>()
+}
 
 impl std::str::FromStr for Yes {
     type Err = std::convert::Infallible;
@@ -745,6 +753,13 @@ mod tests {
             );
         }
         assert!(Cli::try_parse_from(["serve", "--otp-per-phone", "many"]).is_err());
+        // A yes/no flag alone means yes; with a value it is that value; other flags need one.
+        let bare = Cli::try_parse_from(["serve", "--allow-private-targets", "--mqtt-dynsec=false"]).unwrap();
+        assert_eq!(bare.serve.allow_private_targets.map(|y| y.0), Some(true));
+        assert_eq!(bare.serve.mqtt_dynsec.map(|y| y.0), Some(false));
+        let valued = Cli::try_parse_from(["serve", "--trust-forwarded-for", "true"]).unwrap();
+        assert_eq!(valued.serve.trust_forwarded_for.map(|y| y.0), Some(true));
+        assert!(Cli::try_parse_from(["serve", "--otp-per-phone"]).is_err());
     }
 
     #[test]
