@@ -426,6 +426,7 @@ impl Domain {
             next,
         )
         .await?;
+        let mut queued = 0;
         if calendar.last_error.as_deref() != Some(error.as_str()) {
             let event = NewEvent {
                 kind: "calendar_failing",
@@ -436,19 +437,14 @@ impl Domain {
             self.log(&mut tx, &calendar.lock_id, now, event).await?;
             // The members who asked to be told (Admins by default), at most once per lock per
             // 10 minutes (`notifications.rs`).
-            let queued = self
+            queued = self
                 .notify_calendar_failing(&mut tx, &calendar.lock_id, &calendar.name, &error, now)
                 .await?;
-            tx.commit().await?;
-            if queued > 0 {
-                self.sms_wake.notify_one();
-            }
-            return Ok(SyncReport {
-                error: Some(error),
-                ..Default::default()
-            });
         }
         tx.commit().await?;
+        if queued > 0 {
+            self.sms_wake.notify_one();
+        }
         Ok(SyncReport {
             error: Some(error),
             ..Default::default()

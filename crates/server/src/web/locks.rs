@@ -115,13 +115,8 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
         StatusCode::OK,
         LockPage {
             c: me.common_with(notice_text(&n.done)),
-            // The bolt as the lock last reported it (`LockRow::bolt`, `Lock::bolt` on the wire,
-            // filled in by the device link); unknown while the lock is offline.
-            bolt: if wire.online {
-                Bolt::from_wire(wire.bolt.as_deref())
-            } else {
-                None
-            },
+            // The bolt as `api::lock_wire` reports it: "unknown" while the lock is offline.
+            bolt: Bolt::from_wire(wire.bolt.as_deref()),
             capacity,
             last_seen,
             level_label: level.label().into(),
