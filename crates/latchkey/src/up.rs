@@ -166,9 +166,9 @@ fn welcome(public_url: &str, addr: SocketAddr, owner: &str, outbox: Option<&str>
             "  Lock:     \"{}\", a virtual lock paired to {owner} (Admin); open it, then User Management.",
             lock.name
         );
-        println!("            Its keypad, once you have set a PIN in the web app:");
+        println!("            Its keypad, once you have set a PIN in the web app (274913 here):");
         println!(
-            "            curl -s -XPOST http://{}/keypad -H 'content-type: application/json' -d '{{\"keys\":\"123456#\"}}'",
+            "            curl -s -XPOST http://{}/keypad -H 'content-type: application/json' -d '{{\"keys\":\"274913#\"}}'",
             lock.control
         );
         println!("            Its state: curl -s http://{}/status", lock.control);
