@@ -281,6 +281,197 @@ try {
   check(lockLog.includes("Courier"), `the keypad entry does not name the guest key: ${lockLog.slice(0, 600)}`);
   await shot(page, "phone-activity");
 
+  // ---- pwa: the installable app, offline guest keys, the WebAssembly vectors, axe-core ----
+  {
+    const { createRequire } = await import("node:module");
+    const axeSource = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+    const audited = [];
+    // axe-core on the page as it is now: no serious or critical violation.
+    const audit = async (p, what) => {
+      // Evaluated by the browser's debugger, so the page's Content-Security-Policy allows it.
+      if (!(await p.evaluate(() => Boolean(window.axe)))) await p.evaluate(axeSource);
+      const found = await p.evaluate(async () => {
+        const r = await window.axe.run(document, { resultTypes: ["violations"] });
+        return r.violations
+          .filter((v) => v.impact === "serious" || v.impact === "critical")
+          .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")})`);
+      });
+      check(found.length === 0, `axe-core on ${what} (${p.url()}):\n  ${found.join("\n  ")}`);
+      audited.push(what);
+    };
+
+    step = "pwa: the app is installable (manifest, icons, service worker)";
+    await page.goto(lockUrl);
+    const manifestHref = await page.locator("link[rel=manifest]").getAttribute("href");
+    const manifest = await (await fetch(new URL(manifestHref, base))).json();
+    check(manifest.name === "Latchkey" && manifest.display === "standalone" && manifest.start_url, `manifest: ${JSON.stringify(manifest)}`);
+    for (const size of ["192x192", "512x512"]) {
+      const icon = manifest.icons.find((i) => i.sizes === size && i.type === "image/png");
+      check(icon, `no ${size} PNG icon in the manifest`);
+      const r = await fetch(new URL(icon.src, base));
+      const bytes = Buffer.from(await r.arrayBuffer());
+      check(r.ok && bytes.subarray(1, 4).toString() === "PNG", `the ${size} icon is not a PNG`);
+      const [w, h] = [bytes.readUInt32BE(16), bytes.readUInt32BE(20)];
+      check(`${w}x${h}` === size, `the ${size} icon is ${w}x${h}`);
+    }
+    const scope = await waitForAsync(
+      () => page.evaluate(async () => (await navigator.serviceWorker.ready).active && (await navigator.serviceWorker.ready).scope),
+      "the service worker to be active",
+    );
+    check(scope === base + "/", `the service worker's scope is ${scope}`);
+
+    step = "pwa: the guest-code test vectors of docs/guest-codes.md pass on the WebAssembly build in the browser";
+    const doc = readFileSync(new URL("../../docs/guest-codes.md", import.meta.url), "utf8");
+    const table = (name) => {
+      const at = doc.indexOf(`<!-- vectors:${name} -->`);
+      check(at >= 0, `no ${name} vectors in docs/guest-codes.md`);
+      const rows = [];
+      for (const line of doc.slice(at).split("\n").slice(1)) {
+        if (!line.startsWith("|")) break;
+        rows.push(line.trim().replace(/^\||\|$/g, "").split("|").map((c) => c.trim().replace(/^`+|`+$/g, "")));
+      }
+      return rows.slice(2);
+    };
+    const vectors = { secrets: table("secrets"), mint: table("mint"), verify: table("verify") };
+    const vectorResult = await page.evaluate(async (v) => {
+      const gc = await (await import("/static/guest-code.mjs")).load();
+      const secrets = Object.fromEntries(v.secrets);
+      const pairs = (cell) => (cell === "-" ? [] : cell.split(/\s+/).map((p) => ({ slot: +p.split(":")[0], epoch: +p.split(":")[1] })));
+      const secretFile = (name, issuers, revoked = "-") =>
+        JSON.stringify({ format: "latchkey-lock-secret/1", secret: secrets[name], issuers: pairs(issuers), revoked: pairs(revoked) });
+      const iso = (d) => d.toISOString().replace(".000Z", "Z");
+      const wrong = [];
+      let ran = 0;
+      for (const [n, secret, lock, slot, epoch, window, oneTime, effective, code] of v.mint) {
+        const file = secretFile(secret, `${slot}:${epoch}`);
+        const held = /^held (\d+)$/.exec(window);
+        if (held) {
+          const r = gc.check(file, { code, lock, at: Date.parse("2025-03-01T10:00:00Z") });
+          if (r.line !== `granted slot=${slot} held serial=${held[1]} one_time=${oneTime === "yes"}`) wrong.push(`mint ${n}: ${r.line}`);
+        } else {
+          const [start, end] = window.split("/").map((t) => new Date(t));
+          const issuer = gc.issuerFileFromSecret(file, { slot: +slot, issuerId: `vector-${n}`, lock });
+          const m = gc.mint(issuer, { start, end, oneTime: oneTime === "yes", now: start });
+          if (m.code !== code || `${iso(m.start)}/${iso(m.end)}` !== effective) wrong.push(`mint ${n}: ${m.code} ${iso(m.start)}/${iso(m.end)}`);
+        }
+        ran += 1;
+      }
+      for (const [n, code, secret, lock, issuers, revoked, at, want] of v.verify) {
+        const r = gc.check(secretFile(secret, issuers, revoked), { code, lock, at: new Date(at) });
+        if (r.line !== want) wrong.push(`verify ${n}: ${r.line}, want ${want}`);
+        ran += 1;
+      }
+      return { ran, wrong };
+    }, vectors);
+    check(vectorResult.wrong.length === 0, `vectors differ in the browser:\n  ${vectorResult.wrong.join("\n  ")}`);
+    check(vectorResult.ran === vectors.mint.length + vectors.verify.length && vectorResult.ran >= 40, `ran ${vectorResult.ran} vectors`);
+
+    step = "pwa: the Admin turns on offline guest keys on this device";
+    const before = (await (await fetch(`${lockControl}/status`)).json()).applied_version;
+    await page.getByRole("link", { name: "Offline guest keys" }).click();
+    await page.getByRole("heading", { name: "Offline guest keys on this device" }).waitFor();
+    check(/revoke its issuer/i.test(await page.locator("main").innerText()), "the page does not say how to revoke such keys");
+    await audit(page, "offline guest keys (off)");
+    await page.getByLabel("Name of this device").fill("Olivia's phone");
+    await page.getByRole("button", { name: "Turn on offline guest keys" }).click();
+    await page.locator("#offline-state", { hasText: "on for this device" }).waitFor();
+    check((await page.locator("[data-new-file]").getAttribute("data-new-file")) === null, "the issuer file was left in the page");
+    check(page.url() === lockUrl + "/offline-keys", `the page that carried the file stays reloadable: ${page.url()}`);
+    await audit(page, "offline guest keys (on)");
+    await shot(page, "phone-offline-keys");
+    // The lock learns the device's issuer slot on its next sync.
+    await waitForAsync(async () => (await (await fetch(`${lockControl}/status`)).json()).applied_version > before, "the lock to sync the issuer");
+
+    step = "pwa: with no connection, Create Guest Key mints the code in the browser and it opens the keypad";
+    await owner.setOffline(true);
+    await page.goto(lockUrl + "/guest-keys/new");
+    await page.locator("body#offline-page[data-offline-ready]").waitFor();
+    check((await fetch(base + "/readyz")).ok, "the server itself is up: only the browser is offline");
+    await page.getByRole("heading", { name: /Create Guest Key for Front door \(offline\)/ }).waitFor();
+    await audit(page, "the offline page");
+    await page.getByLabel("Guest's name").fill("Offline guest");
+    await page.getByRole("button", { name: "Create Guest Key" }).click();
+    const offlineCode = (await page.getByLabel("guest code").innerText()).replace(/\s/g, "");
+    check(/^\d{12}$/.test(offlineCode), `no 12-digit code made offline: ${offlineCode}`);
+    check(/works now/i.test(await page.locator("#made-when").innerText()), "the offline key does not say it works now");
+    check((await page.locator("#made-sms").getAttribute("href")).includes(offlineCode), "no sms: link with the code");
+    check((await page.locator("#pending-list").innerText()).includes("Offline guest"), "the key is not waiting to be recorded");
+    await audit(page, "the offline page with a key made");
+    await shot(page, "phone-offline-guest-key");
+    const offlineEntry = await keypad(`${offlineCode}#`);
+    check(offlineEntry.outcome === "granted", `the code made offline was not granted: ${JSON.stringify(offlineEntry)}`);
+
+    step = "pwa: back online, the key is recorded, listed and in the activity log";
+    await owner.setOffline(false);
+    await page.goto(lockUrl + "/users");
+    await waitForAsync(() => page.evaluate(() => document.body.dataset.offlineRecorded), "the offline key to be recorded");
+    await page.reload();
+    const listed = page.locator("ul.cards li", { hasText: "Offline guest" });
+    check((await listed.count()) === 1, "the key made offline is not listed");
+    await page.goto(lockUrl + "/activity");
+    check(/Offline guest.*made offline on .Olivia's phone./s.test(await page.locator("ol.log").innerText()), "the activity log does not show the key made offline");
+    // Recording the same code again (a device that missed the answer) answers with the key
+    // recorded; a code the device's issuer did not make is refused.
+    const csrf = await page.locator("input[name=csrf]").first().inputValue();
+    const issuerId = await page.evaluate(() => Object.values(JSON.parse(localStorage.getItem("latchkey.offline.v1")).devices)[0].issuerId);
+    const again = await page.evaluate(async ([url, body]) => (await fetch(url, { method: "POST", body: new URLSearchParams(body) })).status,
+      [`${lockUrl}/offline-keys/${issuerId}/keys`, { csrf, name: "Offline guest", code: offlineCode, starts_at: "2020-01-01T00:00:00Z", ends_at: "2020-01-01T01:00:00Z" }]);
+    check(again === 201, `recording the same code again answered ${again}`);
+    const forged = await page.evaluate(async ([url, body]) => (await fetch(url, { method: "POST", body: new URLSearchParams(body) })).status,
+      [`${lockUrl}/offline-keys/${issuerId}/keys`, { csrf, name: "Forged", code: "123456789012", starts_at: new Date().toISOString(), ends_at: new Date(Date.now() + 3600_000).toISOString() }]);
+    check(forged === 422, `a code the issuer did not make was recorded (${forged})`);
+    await page.goto(lockUrl + "/users");
+    check((await page.locator("ul.cards li", { hasText: "Offline guest" }).count()) === 1, "recording again made a second key");
+
+    step = "pwa: revoking the device's issuer revokes the key";
+    const beforeRevoke = (await (await fetch(`${lockControl}/status`)).json()).applied_version;
+    await page.goto(lockUrl + "/offline-keys");
+    page.once("dialog", (d) => d.accept());
+    await page.getByRole("button", { name: "Revoke Olivia's phone" }).click();
+    await page.locator("#offline-state", { hasText: "off for this device" }).waitFor();
+    check(await page.evaluate(() => Object.keys(JSON.parse(localStorage.getItem("latchkey.offline.v1")).devices).length === 0), "the issuer file was kept after revoking");
+    await audit(page, "offline guest keys (revoked)");
+    await waitForAsync(async () => (await (await fetch(`${lockControl}/status`)).json()).applied_version > beforeRevoke, "the lock to sync the revocation");
+    const revokedEntry = await keypad(`${offlineCode}#`);
+    check(revokedEntry.outcome !== "granted", `the revoked device's code still opens: ${JSON.stringify(revokedEntry)}`);
+    await page.goto(lockUrl + "/users");
+    check(/revoked/i.test(await page.locator("ul.cards li", { hasText: "Offline guest" }).innerText()), "the key is not shown revoked");
+
+    step = "pwa: axe-core finds no serious or critical violation on the pages the test visits";
+    for (const [what, url] of [
+      ["my locks", base + "/locks"],
+      ["the lock", lockUrl],
+      ["user management", lockUrl + "/users"],
+      ["invite", lockUrl + "/invite"],
+      ["invite a member", lockUrl + "/invite/member"],
+      ["new guest key", lockUrl + "/guest-keys/new"],
+      ["a guest key", keyUrl.split("?")[0]],
+      ["activity", lockUrl + "/activity"],
+      ["notifications", lockUrl + "/notifications"],
+      ["invitations", base + "/invitations"],
+      ["profile", base + "/profile"],
+    ]) {
+      await page.goto(url);
+      await audit(page, what);
+    }
+    await page.goto(lockUrl + "/guest-keys/new");
+    await page.getByRole("button", { name: "Continue" }).click();
+    await page.locator(".field-error").first().waitFor();
+    await audit(page, "new guest key with errors");
+    await fpage.goto(lockUrl);
+    await audit(fpage, "a lock one is no longer a member of (not found)");
+    const anon = await browser.newContext({ viewport: PHONE });
+    const apage = await anon.newPage();
+    await apage.goto(base + "/");
+    await audit(apage, "sign in");
+    await apage.getByLabel("Phone number").fill("12");
+    await apage.getByRole("button", { name: "Send me a code" }).click();
+    await apage.locator(".field-error").waitFor();
+    await audit(apage, "sign in with an error");
+    await anon.close();
+    console.log(`axe-core: no serious or critical violation on ${audited.length} pages`);
+  }
+
   step = "signing out ends the session";
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.goto(lockUrl);

@@ -1,6 +1,14 @@
 // Progressive enhancement for the web app; every form works without this file.
 "use strict";
 
+// The installable app: the service worker keeps the app shell and the offline page
+// (static/sw.js, served at /sw.js so its scope is the whole app).
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js").catch(() => {
+    // No service worker (a private window, an old browser): the app works online as before.
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   // Country choices: region codes become names in the reader's language, sorted by name.
   const select = document.getElementById("country");

@@ -400,6 +400,9 @@ impl Domain {
         if !store::revoke_issuer(change.conn(), id, revocation).await? {
             return Err(Error::Conflict("the issuer is already deleted".into()));
         }
+        // The keys it made (recorded from the device) are revoked with it; the lock needs no
+        // deny entry for them (`store::REVOKED_NEEDS_DENY`).
+        store::revoke_issuer_keys(change.conn(), lock_id, issuer.slot, issuer.epoch, revocation).await?;
         let event = change.event(
             "issuer_revoked",
             format!("deleted guest-code issuer \"{}\"", issuer.label),
@@ -407,6 +410,164 @@ impl Domain {
         change.log(event).await?;
         change.commit().await
     }
+}
+
+/// What `POST /locks/{id}/offline-keys/{issuer}/keys` reports: a guest key an Admin device
+/// minted with its issuer file while the server could not be reached, unparsed.
+#[derive(Debug, Clone)]
+pub struct OfflineKeyRequest {
+    pub name: String,
+    pub code: String,
+    /// The window the Admin chose (instants; the code covers it rounded out to whole hours,
+    /// widened by at most an hour at either end).
+    pub starts_at: String,
+    pub ends_at: String,
+    pub one_time: bool,
+}
+
+impl Domain {
+    /// The lock's guest-code issuers (Admin devices), newest first: Admins only.
+    pub async fn issuers(&self, caller: &Caller, lock_id: &str) -> Result<(Vec<IssuerRow>, LockRow)> {
+        let mut c = self.store.read().await?;
+        let admin = access::admin_of(&mut c, caller, lock_id).await?;
+        let mut rows = store::issuers(&mut c, lock_id).await?;
+        rows.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));
+        Ok((rows, admin.lock().clone()))
+    }
+
+    /// Records a guest key that an Admin device minted offline with `issuer_id`'s file, so it
+    /// is listed, logged and revocable like the server's own. The server re-mints the code
+    /// from the lock's root secret to check that the issuer made it for this window; the same
+    /// code again (a device retrying) answers with the key already recorded.
+    pub async fn record_offline_key(
+        &self,
+        caller: &Caller,
+        lock_id: &str,
+        issuer_id: &str,
+        req: &OfflineKeyRequest,
+        now: Timestamp,
+    ) -> Result<GuestKeyRow> {
+        let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
+        let version = change.version()?;
+        let lock = change.admin()?.lock().clone();
+        let issuer = store::issuer_by_id(change.conn(), lock_id, issuer_id)
+            .await?
+            .ok_or(Error::NotFound("issuer"))?;
+        let tz = lock.time_zone.clone();
+        let zone = tz.zone();
+        let mut errors = FieldErrors::default();
+        let name = errors.field("name", Name::parse(&req.name));
+        let code: String = req.code.chars().filter(|c| !c.is_whitespace()).collect();
+        if code.len() != gc::CODE_DIGITS || !code.bytes().all(|b| b.is_ascii_digit()) {
+            errors.add("code", "a guest code has 12 digits");
+        }
+        let start = errors.field("starts_at", parse_instant(&req.starts_at, &zone));
+        let end = errors.field("ends_at", parse_instant(&req.ends_at, &zone));
+        if let (Some(start), Some(end)) = (start, end)
+            && end <= start
+        {
+            errors.add("ends_at", "must be after starts_at");
+        }
+        errors.check()?;
+        let (Some(name), Some(start), Some(end)) = (name, start, end) else {
+            return Err(Error::Internal("validated fields missing".into()));
+        };
+        // The same code again: the device did not hear the first answer.
+        if let Some(existing) = store::guest_key_by_code(change.conn(), lock_id, &code).await? {
+            if existing.slot == issuer.slot && existing.epoch == issuer.epoch {
+                return Ok(existing);
+            }
+            return Err(Error::Conflict(
+                "this lock already has a guest key with this code".into(),
+            ));
+        }
+        if issuer.revoked_at.is_some() {
+            return Err(Error::Conflict(
+                "this device's issuer was revoked: the lock no longer accepts the codes it made".into(),
+            ));
+        }
+        let key = lock.root_secret.0.issuer_key(issuer.slot as u8, issuer.epoch as u32);
+        let code_ends_at = offline_code_window(&key, &lock.id, &issuer, start, end, req.one_time, &code)
+            .ok_or_else(|| Error::invalid("code", "this device's issuer did not make this code for this window"))?;
+        super::capacity::check_room_for_guest_key(change.conn(), lock_id, now).await?;
+        let key_no = store::next_key_no(change.conn(), lock_id).await?;
+        let row = GuestKeyRow {
+            id: self.new_id("gk"),
+            lock_id: lock_id.to_string(),
+            key_no,
+            name: name.as_str().to_string(),
+            phone: None,
+            code,
+            slot: issuer.slot,
+            epoch: issuer.epoch,
+            starts_at: ms(start),
+            ends_at: ms(end),
+            code_ends_at,
+            one_time: req.one_time,
+            revoked_at: None,
+            used_at: None,
+            changed_version: version,
+            sms_id: None,
+            created_by: caller.id().to_string(),
+            created_at: ms(now),
+        };
+        store::insert_guest_key(change.conn(), &row).await?;
+        let detail = format!(
+            "guest key \"{}\" {} {} – {}, made offline on \"{}\"",
+            row.name,
+            if row.one_time { "(one-time)" } else { "" },
+            local_time(start, &tz),
+            local_time(end, &tz),
+            issuer.label
+        );
+        let event = change.event("guest_key_created", detail).about_key(&row.id, &row.name);
+        change.log(event).await?;
+        change.commit().await?;
+        Ok(row)
+    }
+}
+
+/// The end (milliseconds) of the window code `code` covers, when `issuer` minted it for the
+/// window `start`..`end`: the window rounded out to whole hours, or widened by an hour at the
+/// end, the start or both (what a device does when the plain window's code was taken, as the
+/// server does in `mint_unique`).
+fn offline_code_window(
+    key: &gc::IssuerKey,
+    lock_id: &str,
+    issuer: &IssuerRow,
+    start: Timestamp,
+    end: Timestamp,
+    one_time: bool,
+    code: &str,
+) -> Option<i64> {
+    let (start_s, end_s) = (start.as_second(), end.as_second());
+    let start_hour = start_s.div_euclid(3600);
+    let end_hour = (end_s + 3599).div_euclid(3600);
+    for (ds, de) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+        let (s, e) = (start_hour - ds, end_hour + de);
+        let hours = e - s;
+        if hours < 1 || hours > gc::MAX_HOURS as i64 || s < 0 || s > i64::from(u32::MAX) {
+            continue;
+        }
+        let validity = Validity::Window {
+            start_hour: s as u32,
+            hours: hours as u16,
+        };
+        let Ok(minted) = gc::mint(
+            key,
+            lock_id.as_bytes(),
+            issuer.slot as u8,
+            issuer.epoch as u32,
+            validity,
+            one_time,
+        ) else {
+            continue;
+        };
+        if minted.0.as_slice() == code.as_bytes() {
+            return Some(e * 3_600_000);
+        }
+    }
+    None
 }
 
 /// Whether the lock ever had a key with `code`; the first call of a creation also reads the

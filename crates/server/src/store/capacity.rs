@@ -15,13 +15,15 @@ pub async fn count_guest_entries(c: &mut Conn, lock_id: &str, now_s: i64) -> Res
     .bind(after)
     .fetch_one(&mut *c)
     .await?;
-    let denies: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM guest_keys WHERE lock_id = $1 AND code_ends_at >= $2 AND revoked_at IS NOT NULL",
-    )
-    .bind(lock_id.to_string())
-    .bind(after)
-    .fetch_one(&mut *c)
-    .await?;
+    let sql = format!(
+        "SELECT COUNT(*) FROM guest_keys WHERE lock_id = $1 AND code_ends_at >= $2 AND {}",
+        super::guest_keys::REVOKED_NEEDS_DENY
+    );
+    let denies: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(lock_id.to_string())
+        .bind(after)
+        .fetch_one(&mut *c)
+        .await?;
     Ok((records, denies))
 }
 

@@ -93,6 +93,36 @@ pub async fn guest_key(c: &mut Conn, lock_id: &str, id: &str) -> Result<Option<G
     row.as_ref().map(read_guest_key).transpose()
 }
 
+/// The newest key of this lock with this code.
+pub async fn guest_key_by_code(c: &mut Conn, lock_id: &str, code: &str) -> Result<Option<GuestKeyRow>> {
+    let sql = format!(
+        "SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 AND code = $2 ORDER BY created_at DESC LIMIT 1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lock_id.to_string())
+        .bind(code.to_string())
+        .fetch_optional(&mut *c)
+        .await?;
+    row.as_ref().map(read_guest_key).transpose()
+}
+
+/// Marks revoked the live keys an Admin device's issuer (`slot` at `epoch`) made, when the
+/// issuer is revoked; the number marked.
+pub async fn revoke_issuer_keys(c: &mut Conn, lock_id: &str, slot: i64, epoch: i64, r: Revocation) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE guest_keys SET revoked_at = $1, changed_version = $2 \
+         WHERE lock_id = $3 AND slot = $4 AND epoch = $5 AND revoked_at IS NULL",
+    )
+    .bind(r.at)
+    .bind(r.version)
+    .bind(lock_id.to_string())
+    .bind(slot)
+    .bind(epoch)
+    .execute(&mut *c)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 pub async fn guest_key_by_no(c: &mut Conn, lock_id: &str, key_no: i64) -> Result<Option<GuestKeyRow>> {
     let sql = format!("SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 AND key_no = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -117,11 +147,18 @@ pub async fn guest_keys(c: &mut Conn, lock_id: &str) -> Result<Vec<GuestKeyRow>>
 /// least a second) and the newest `limit` revoked ones (deny entries), both only while their
 /// code's own window lasts past `now_s` (Unix seconds). Bounded by `limit`, not by how many
 /// keys the lock ever had.
+/// A revoked key the lock needs a deny entry for: one of the server's (slot 0), or one of an
+/// Admin device's issuer that is still active. A revoked issuer's codes need none: the lock
+/// refuses every code of a slot or epoch it no longer holds.
+pub const REVOKED_NEEDS_DENY: &str = "revoked_at IS NOT NULL AND (slot = 0 OR EXISTS (SELECT 1 FROM issuers i \
+     WHERE i.lock_id = guest_keys.lock_id AND i.slot = guest_keys.slot AND i.epoch = guest_keys.epoch \
+     AND i.revoked_at IS NULL))";
+
 pub async fn sync_guest_keys(c: &mut Conn, lock_id: &str, now_s: i64, limit: i64) -> Result<Vec<GuestKeyRow>> {
     let mut out = Vec::new();
     for filter in [
         "revoked_at IS NULL AND NOT (one_time = 1 AND used_at IS NOT NULL) AND starts_at / 1000 < ends_at / 1000",
-        "revoked_at IS NOT NULL",
+        REVOKED_NEEDS_DENY,
     ] {
         let sql = format!(
             "SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 AND code_ends_at >= $2 \

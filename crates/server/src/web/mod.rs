@@ -1,6 +1,7 @@
 //! The web app: server-rendered pages over the same domain as the API.
 //!
-//! Every page works without JavaScript (there is none). Templates are askama files in
+//! Every page works without JavaScript, but for offline guest keys (`offline.rs`), which are
+//! made in the browser. Templates are askama files in
 //! `crates/server/templates`, compiled into the binary and HTML-escaped by default; the style
 //! sheet is embedded too. The session is the API's session, carried in an HttpOnly, SameSite=Lax
 //! cookie (`Secure` when the public URL is https). Every form carries a CSRF token that must
@@ -22,6 +23,7 @@ mod live;
 mod locks;
 mod members;
 mod notifications;
+mod offline;
 mod page;
 mod profile;
 mod sign_in;
@@ -44,6 +46,15 @@ pub fn router() -> Router<AppState> {
         .route("/", get(sign_in::home))
         .route("/static/app.css", get(style))
         .route("/static/app.js", get(script))
+        .route("/sw.js", get(offline::service_worker))
+        .route("/offline", get(offline::offline_page))
+        .route("/static/offline.js", get(offline::offline_js))
+        .route("/static/manifest.webmanifest", get(offline::manifest))
+        .route("/static/icons/icon.svg", get(offline::icon_svg))
+        .route("/static/icons/icon-192.png", get(offline::icon_192))
+        .route("/static/icons/icon-512.png", get(offline::icon_512))
+        .route("/static/guest-code.mjs", get(offline::guest_code_js))
+        .route("/static/guest-code.wasm", get(offline::guest_code_wasm))
         .route("/sign-in/phone", post(sign_in::phone))
         .route("/sign-in/code", post(sign_in::code))
         .route("/sign-out", post(sign_in::sign_out))
@@ -75,6 +86,15 @@ pub fn router() -> Router<AppState> {
             "/locks/{lock_id}/notifications",
             get(notifications::page).post(notifications::save),
         )
+        .route(
+            "/locks/{lock_id}/offline-keys",
+            get(offline::page).post(offline::turn_on),
+        )
+        .route(
+            "/locks/{lock_id}/offline-keys/{issuer_id}/revoke",
+            post(offline::revoke),
+        )
+        .route("/locks/{lock_id}/offline-keys/{issuer_id}/keys", post(offline::record))
         .route("/invitations", get(invitations::invitations_page))
         .route("/invitations/{id}/accept", post(invitations::accept))
         .route("/invitations/{id}/decline", post(invitations::decline))

@@ -34,6 +34,7 @@ mod idempotency;
 mod link_secrecy;
 mod lock_capacity;
 mod multi_instance;
+mod offline_keys;
 mod openapi;
 mod outbound;
 mod pairing_neighbours;
