@@ -281,6 +281,87 @@ try {
   check(lockLog.includes("Courier"), `the keypad entry does not name the guest key: ${lockLog.slice(0, 600)}`);
   await shot(page, "phone-activity");
 
+  // ---- webapp: member and guest-key details act, the activity filter, a live Users page ----
+  step = "the guest key's page shares, texts again and changes the end";
+  await page.goto(keyUrl);
+  check((await page.locator("button[data-share]").count()) === 1, "no Share button for the Web Share API");
+  check((await page.locator("#share-sms").getAttribute("href")).startsWith(`sms:${GUEST}?`), "no sms: link to share the code");
+  check(/not used yet|first used/.test(await page.locator("#first-use").innerText()), "the key's first use is not shown");
+  await shot(page, "phone-guest-key-detail");
+  await page.setViewportSize(DESKTOP);
+  await shot(page, "desktop-guest-key-detail");
+  await page.setViewportSize(PHONE);
+  const guestTexts = smsTo(GUEST).length;
+  await page.getByRole("button", { name: "Send the SMS again" }).click();
+  await page.locator(".notice", { hasText: "texting the code again" }).waitFor();
+  const resent = await waitFor(() => smsTo(GUEST).length > guestTexts && smsTo(GUEST)[guestTexts], "the guest key's SMS again");
+  check(resent.body.includes(code), `the SMS sent again lacks the code: ${resent.body}`);
+  // Two days is past the window the code carries: the page says a new code comes, and it does.
+  check(/a later end makes a new code/.test(await page.locator("#code-note").innerText()), "the page does not say the code may change");
+  await page.getByLabel(/Works until/).fill(localInput(new Date(Date.now() + 2 * 86400_000), "Europe/Berlin"));
+  await page.getByRole("button", { name: "Save the new end" }).click();
+  await page.locator(".notice", { hasText: "new code" }).waitFor();
+  const newCode = (await page.getByLabel("guest code").innerText()).replace(/\s/g, "");
+  check(/^\d{12}$/.test(newCode) && newCode !== code, `no new code after extending: ${newCode}`);
+  const newSms = await waitFor(() => smsTo(GUEST).find((m) => m.body.includes(newCode)), "the new code's SMS");
+  check(/changed/.test(newSms.body), `the SMS does not say the code changed: ${newSms.body}`);
+  const opened = await keypad(`${newCode}#`);
+  check(opened.outcome === "granted", `the extended key's new code was not granted: ${JSON.stringify(opened)}`);
+
+  step = "a new member's page: sync state, change of level, and leaving live on the Users page";
+  await page.goto(lockUrl + "/invite/member");
+  await page.getByLabel("Country of the number").selectOption("DE");
+  await page.getByLabel("Phone number", { exact: true }).fill("0151 23456780");
+  await page.getByLabel("Their name").fill("Jonas");
+  await page.getByLabel("Family: opens any time").check();
+  await page.getByRole("button", { name: "Invite" }).click();
+  await page.getByText("Successfully invited!").waitFor();
+  const familyTexts = smsTo(FAMILY).length;
+  await page.goto(lockUrl + "/users");
+  await page.getByRole("button", { name: "Send again" }).click();
+  await page.locator(".notice", { hasText: "texting the invitation again" }).waitFor();
+  await waitFor(() => smsTo(FAMILY).length > familyTexts, "the invitation texted again");
+  await fpage.goto(base + "/invitations");
+  await fpage.getByRole("button", { name: "Accept" }).click();
+  await fpage.getByRole("heading", { name: "Front door" }).waitFor();
+  await page.goto(lockUrl + "/users");
+  await page.getByRole("link", { name: /Jonas Weber/ }).click();
+  const jonasUrl = page.url();
+  await waitForAsync(async () => /synced|pending/.test(await page.locator("#sync-state").innerText()), "the member's sync state");
+  await page.getByLabel("Recurring Guest").check();
+  for (const day of ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]) await page.getByLabel(day, { exact: true }).check();
+  await page.getByLabel("From", { exact: true }).fill("00:00");
+  await page.getByLabel("To", { exact: true }).fill("23:59");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator(".notice", { hasText: "Saved." }).waitFor();
+  check((await page.locator("#level").innerText()) === "Recurring Guest", "the level did not change");
+  await waitForAsync(async () => /synced/.test(await page.locator("#sync-state").innerText()), "the change synced, shown live", 30000);
+  check(page.url() === jonasUrl, "the member's page was left");
+  await shot(page, "phone-member-detail");
+  await page.setViewportSize(DESKTOP);
+  await shot(page, "desktop-member-detail");
+  await page.setViewportSize(PHONE);
+  await fpage.reload();
+  check(/You can open (now|from)/.test(await fpage.locator("#opening").innerText()), "the Recurring Guest is not told when they may open");
+  // Jonas leaves; the owner's Users page, open meanwhile, drops him without a reload.
+  await page.goto(lockUrl + "/users");
+  await waitForAsync(async () => (await page.evaluate(() => document.body.dataset.live)) === "on", "the Users page's live stream");
+  check((await page.locator("[data-live=members]").getByText("Jonas Weber").count()) === 1, "Jonas is not listed");
+  await fpage.getByRole("link", { name: "My access and PIN" }).click();
+  await fpage.getByLabel("Yes, I want to leave").check();
+  await fpage.getByRole("button", { name: "Leave" }).click();
+  await fpage.getByText("You left the lock.").waitFor();
+  await waitForAsync(async () => (await page.locator("[data-live=members]").getByText("Jonas Weber").count()) === 0, "the Users page without Jonas, live", 30000);
+  check(page.url() === lockUrl + "/users", "the Users page was left");
+
+  step = "the activity log filters by kind";
+  await page.goto(lockUrl + "/activity");
+  await page.getByLabel("What").selectOption("opened");
+  await page.getByRole("button", { name: "Show" }).click();
+  await page.waitForURL(/kind=opened/);
+  const openedLines = await page.locator("ol.log li").allInnerTexts();
+  check(openedLines.length >= 2 && openedLines.every((l) => /Opened/.test(l)), `the filter shows other entries: ${openedLines.join(" | ")}`);
+  check(openedLines.some((l) => /Courier/.test(l)), "the guest's entry is not among the opened ones");
   // ---- pwa: the installable app, offline guest keys, the WebAssembly vectors, axe-core ----
   {
     const { createRequire } = await import("node:module");

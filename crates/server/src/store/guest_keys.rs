@@ -133,6 +133,20 @@ pub async fn guest_key_by_no(c: &mut Conn, lock_id: &str, key_no: i64) -> Result
     row.as_ref().map(read_guest_key).transpose()
 }
 
+/// The newest key of this lock with this code (a refused code names its key, revoked or not).
+pub async fn guest_key_by_code(c: &mut Conn, lock_id: &str, code: &str) -> Result<Option<GuestKeyRow>> {
+    let sql = format!(
+        "SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 AND code = $2 \
+         ORDER BY created_at DESC LIMIT 1"
+    );
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lock_id.to_string())
+        .bind(code.to_string())
+        .fetch_optional(&mut *c)
+        .await?;
+    row.as_ref().map(read_guest_key).transpose()
+}
+
 pub async fn guest_keys(c: &mut Conn, lock_id: &str) -> Result<Vec<GuestKeyRow>> {
     let sql = format!("SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 ORDER BY created_at DESC, id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -42,6 +42,7 @@ mod pin_choice;
 mod store;
 mod twilio;
 mod validation;
+mod web_details;
 mod web_pages;
 mod web_security;
 mod webhooks;
