@@ -115,12 +115,12 @@ pub mod schemas {
     pub fn optional_phone() -> Schema {
         // Left out, `null` or empty: no SMS.
         let empty = text(concat!("^", ws!(), "*$"), "no phone number");
-        nullable(
+        nullable(Schema::OneOf(
             OneOfBuilder::new()
                 .item(text(PHONE_PATTERN, "A phone number with its country code"))
                 .item(empty)
                 .build(),
-        )
+        ))
     }
 
     pub fn pin() -> Schema {

@@ -93,7 +93,7 @@ pub async fn guest_key(c: &mut Conn, lock_id: &str, id: &str) -> Result<Option<G
     row.as_ref().map(read_guest_key).transpose()
 }
 
-/// The newest key of this lock with this code.
+/// The newest key of this lock with this code (a refused code names its key, revoked or not).
 pub async fn guest_key_by_code(c: &mut Conn, lock_id: &str, code: &str) -> Result<Option<GuestKeyRow>> {
     let sql = format!(
         "SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 AND code = $2 ORDER BY created_at DESC LIMIT 1"
@@ -128,20 +128,6 @@ pub async fn guest_key_by_no(c: &mut Conn, lock_id: &str, key_no: i64) -> Result
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(lock_id.to_string())
         .bind(key_no)
-        .fetch_optional(&mut *c)
-        .await?;
-    row.as_ref().map(read_guest_key).transpose()
-}
-
-/// The newest key of this lock with this code (a refused code names its key, revoked or not).
-pub async fn guest_key_by_code(c: &mut Conn, lock_id: &str, code: &str) -> Result<Option<GuestKeyRow>> {
-    let sql = format!(
-        "SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 AND code = $2 \
-         ORDER BY created_at DESC LIMIT 1"
-    );
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(lock_id.to_string())
-        .bind(code.to_string())
         .fetch_optional(&mut *c)
         .await?;
     row.as_ref().map(read_guest_key).transpose()
