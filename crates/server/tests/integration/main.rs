@@ -29,6 +29,7 @@ mod calendars;
 mod command_delivery;
 mod device_flows;
 mod device_link;
+mod embedded_tls;
 mod external_broker;
 mod idempotency;
 mod link_secrecy;
