@@ -3,7 +3,7 @@
 // and a real virtual lock, and passes: LK_BASE (the server), LK_OUTBOX (the SMS file),
 // LK_SETUP_CODE (the virtual lock's setup code, waiting to be paired), LK_LOCK_CONTROL (the
 // virtual lock's control port: its keypad and status), LK_SHOTS (where screenshots go),
-// LK_CHROMIUM (the browser binary).
+// LK_CHROMIUM (the browser binary), LK_FEED (a listing's calendar on a local feed server).
 import { chromium } from "playwright-core";
 import { readFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -281,6 +281,48 @@ try {
   check(lockLog.includes("Courier"), `the keypad entry does not name the guest key: ${lockLog.slice(0, 600)}`);
   await shot(page, "phone-activity");
 
+  // ---- calweb: rental calendars ----
+  step = "owner connects a listing's calendar; its reservations become keys";
+  const codesBefore = (await (await fetch(`${lockControl}/status`)).json()).codes;
+  await page.goto(lockUrl);
+  await page.getByRole("link", { name: "Rental calendars" }).click();
+  await page.getByRole("heading", { name: "Rental calendars" }).waitFor();
+  await page.getByLabel("Calendar address (iCalendar export URL)").fill(process.env.LK_FEED);
+  await page.getByLabel("Name (optional, e.g. the listing)").fill("Seaside flat");
+  check((await page.getByLabel("Check-in time").inputValue()) === "15:00", "check-in does not default to 15:00");
+  check((await page.getByLabel("Check-out time").inputValue()) === "11:00", "check-out does not default to 11:00");
+  await page.getByRole("button", { name: "Add calendar" }).click();
+  await page.locator(".notice", { hasText: "Calendar added and read: 2 new" }).waitFor();
+  const calendar = page.getByRole("region", { name: "Calendar Seaside flat" });
+  check((await calendar.locator("li.reservation", { hasText: "Greta Gast" }).count()) === 1, "Greta's reservation is not listed");
+  check((await calendar.locator("li.reservation", { hasText: "Hugo Later" }).count()) === 1, "Hugo's reservation is not listed");
+  check((await page.getByText("Not available").count()) === 0, "a block became a reservation");
+  check(/active/.test(await calendar.locator("li.reservation", { hasText: "Greta Gast" }).innerText()), "Greta's key is not active");
+  check(/scheduled/.test(await calendar.locator("li.reservation", { hasText: "Hugo Later" }).innerText()), "Hugo's key is not scheduled");
+  check(!/never/.test(await calendar.locator("dl.facts").innerText()), "the calendar does not show its last read");
+  await shot(page, "phone-calendars");
+
+  step = "a calendar reservation's code opens the keypad";
+  await calendar.getByRole("link", { name: "Greta Gast" }).click();
+  const gretaCode = (await page.getByLabel("guest code").innerText()).replace(/\s/g, "");
+  check(/^\d{12}$/.test(gretaCode), `no 12-digit code for the reservation: ${gretaCode}`);
+  // The lock holds the calendar's keys once it has synced (held codes need their record).
+  await waitForAsync(async () => (await (await fetch(`${lockControl}/status`)).json()).codes >= codesBefore + 2, "the calendar's keys on the lock", 30000);
+  const calEntry = await keypad(`${gretaCode}#`);
+  check(calEntry.outcome === "granted", `the reservation's code was not granted: ${JSON.stringify(calEntry)}`);
+
+  step = "read now, and removing a calendar asks first and revokes its keys";
+  await page.goto(lockUrl + "/calendars");
+  await page.getByRole("button", { name: "Read now" }).click();
+  await page.locator(".notice", { hasText: "Calendar read: 0 new, 0 changed, 0 cancelled, 2 unchanged." }).waitFor();
+  await page.getByText("Remove this calendar").click();
+  await page.getByRole("button", { name: "Remove calendar" }).click();
+  check((await page.locator(".notice", { hasText: "Calendar removed" }).count()) === 0, "removal without confirmation went through");
+  await page.getByLabel(/Yes, remove Seaside flat/).check();
+  await page.getByRole("button", { name: "Remove calendar" }).click();
+  await page.locator(".notice", { hasText: "Calendar removed; 2 upcoming guest key(s) revoked." }).waitFor();
+  check((await page.getByRole("region", { name: "Calendar Seaside flat" }).count()) === 0, "the removed calendar is still listed");
+  // ---- end calweb ----
   // ---- webapp: member and guest-key details act, the activity filter, a live Users page ----
   step = "the guest key's page shares, texts again and changes the end";
   await page.goto(keyUrl);

@@ -11,13 +11,14 @@
 //!
 //! `page.rs` holds what every page shares (the `Page`, `SignedIn` and `CsrfForm` extractors,
 //! rendering, errors as pages); the pages are one file per area: `sign_in`, `locks`,
-//! `members`, `invitations`, `guest_keys`, `activity`. No rule lives here: who may see or do
+//! `members`, `invitations`, `guest_keys`, `calendars`, `activity`. No rule lives here: who may see or do
 //! what is the domain's.
 
 // Handlers return early with a ready page (`Result<_, Response>`); boxing it buys nothing here.
 #![allow(clippy::result_large_err)]
 
 mod activity;
+mod calendars;
 mod guest_keys;
 mod invitations;
 mod live;
@@ -102,6 +103,9 @@ pub fn router() -> Router<AppState> {
             post(offline::revoke),
         )
         .route("/locks/{lock_id}/offline-keys/{issuer_id}/keys", post(offline::record))
+        .route("/locks/{lock_id}/calendars", get(calendars::page).post(calendars::add))
+        .route("/locks/{lock_id}/calendars/{id}/sync", post(calendars::read_now))
+        .route("/locks/{lock_id}/calendars/{id}/remove", post(calendars::remove))
         .route("/invitations", get(invitations::invitations_page))
         .route("/invitations/{id}/accept", post(invitations::accept))
         .route("/invitations/{id}/decline", post(invitations::decline))
