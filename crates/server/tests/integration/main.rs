@@ -36,6 +36,7 @@ mod lock_capacity;
 mod multi_instance;
 mod openapi;
 mod outbound;
+mod pairing_convergence;
 mod pairing_neighbours;
 mod pin_choice;
 mod store;
