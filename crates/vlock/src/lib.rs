@@ -1373,8 +1373,23 @@ mod tests {
         inner.save().unwrap();
     }
 
+    /// Runs `f` on a thread with room for the lock core (several copies of it sit on the stack
+    /// in an unoptimised build).
+    fn with_big_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
     #[test]
     fn a_provisional_identity_survives_a_restart_and_forgetting_it_gives_a_new_code() {
+        with_big_stack(provisional_identity_across_a_restart);
+    }
+
+    fn provisional_identity_across_a_restart() {
         let o = opts("provisional");
         let mut inner = Inner::open(&o).unwrap();
         let first_code = inner.p.setup_code.clone();
@@ -1397,6 +1412,10 @@ mod tests {
 
     #[test]
     fn state_files_from_before_confirmation_existed_are_confirmed() {
+        with_big_stack(old_state_files_are_confirmed);
+    }
+
+    fn old_state_files_are_confirmed() {
         let o = opts("old-state");
         let mut inner = Inner::open(&o).unwrap();
         take_identity(&mut inner, "lk_b");
