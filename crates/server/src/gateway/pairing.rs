@@ -111,6 +111,15 @@ impl Link {
                     self.record_pending(&grant.lock_id, &device, &root)
                         .await
                         .map_err(|e| PairingError::Unavailable(format!("recording the pairing: {e:#}")))?;
+                    // Its login on Mosquitto too, before it can take the id: a lock whose
+                    // pairing is given up must still log in to be told (the login is deleted
+                    // after the Unpair answering it).
+                    if self.dynsec.is_some()
+                        && let Some(commands) =
+                            super::dynsec::lock_paired(&grant.lock_id, &device.serial, &grant.root_secret)
+                    {
+                        self.dynsec_command(commands);
+                    }
                     let n = encode_pairing(&Pairing::Finish(confirmed.finish), &mut buf)
                         .map_err(|_| PairingError::NoAnswer)?;
                     self.publish(&down, buf.get(..n).unwrap_or(&[]).to_vec())
@@ -133,12 +142,6 @@ impl Link {
                 if done.check(&d).is_err() {
                     self.abandon(&grant.lock_id).await;
                     return Err(PairingError::NoAnswer);
-                }
-                if self.dynsec.is_some()
-                    && let Some(commands) =
-                        super::dynsec::lock_paired(&grant.lock_id, &device.serial, &grant.root_secret)
-                {
-                    self.dynsec_command(commands);
                 }
                 return Ok(device);
             }
