@@ -505,3 +505,120 @@ async fn keeping_and_giving_up_a_pairing_exclude_each_other() {
         tx.commit().await.unwrap();
     }
 }
+
+/// With per-lock logins on Mosquitto (`--mqtt-dynsec`): a lock unpaired while offline keeps its
+/// login until it is told, so it can log in on reconnect, is told `Unpair`, returns to pairing,
+/// and its login is deleted then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn with_dynsec_a_lock_unpaired_while_offline_is_told_on_reconnect() {
+    use latchkey_server::app::{Parts, Server};
+    use latchkey_server::config::{Config, ExternalLogin, MqttConfig};
+    use latchkey_server::domain::{OsEntropy, SystemClock};
+    use std::sync::Arc;
+
+    latchkey_client::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let port = device_kit::free_port();
+    let Some(_mosquitto) = crate::broker_dynsec::start_mosquitto(dir.path(), port) else {
+        return;
+    };
+    let data = dir.path().join("server");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut config = Config::for_tests(
+        &data,
+        None,
+        MqttConfig::External {
+            host: "127.0.0.1".into(),
+            port,
+        },
+    );
+    config.mqtt_login = ExternalLogin {
+        credentials: Some(("admin".into(), "admin-password".into())),
+        tls: false,
+        ca_file: None,
+    };
+    config.mqtt_dynsec = true;
+    let server = Server::start(
+        config,
+        Parts {
+            clock: Arc::new(SystemClock),
+            entropy: Arc::new(OsEntropy),
+            gateway: None,
+        },
+    )
+    .await
+    .expect("server starts");
+    let http = reqwest::Client::new();
+    let lock = latchkey_vlock::start(latchkey_vlock::Options {
+        state: dir.path().join("lock.state"),
+        broker_host: "127.0.0.1".into(),
+        broker_port: port,
+        control: Some("127.0.0.1:0".parse().unwrap()),
+        fake_clock: false,
+        relock: Duration::from_secs(1),
+    })
+    .await
+    .expect("virtual lock starts");
+    let lock_base = format!("http://{}", lock.control_addr.unwrap());
+    let status_url = format!("{lock_base}/status");
+    let (client, url) = (&http, status_url.as_str());
+    let status = move || async move { device_kit::get_json(client, url).await };
+    let setup_code = eventually("the lock online as pairing (the server provisioned it)", 30, || async {
+        let s = status().await;
+        (s["online"] == true).then(|| s["setup_code"].as_str().map(str::to_string))?
+    })
+    .await;
+    let api = latchkey_client::Client::new(format!("http://{}", server.addr));
+    let owner = device_kit::sign_in(&api, &data.join("outbox.jsonl"), OWNER).await;
+    let lid = owner
+        .pair_lock(&setup_code, "Front door", "Europe/Berlin")
+        .await
+        .expect("pairing")
+        .id;
+    eventually("the lock online under its own login, confirmed", 20, || async {
+        let s = status().await;
+        (s["broker_user"] == lid.as_str() && s["pairing_confirmed"] == true).then_some(())
+    })
+    .await;
+
+    let state: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("lock.state")).unwrap()).unwrap();
+    let root: [u8; 32] = hex::decode(state["paired"]["root"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let password = broker::lock_password(&RootSecret(root), &lid);
+    let client_id = format!("lk-{}", state["serial"].as_str().unwrap());
+    device_kit::post_json(
+        &http,
+        &format!("{lock_base}/network"),
+        serde_json::json!({ "online": false }),
+    )
+    .await;
+    eventually("the server to show the lock offline", 20, || async {
+        let l = owner.lock(&lid).await.ok()?;
+        (!l.online).then_some(())
+    })
+    .await;
+    owner.delete_lock(&lid).await.unwrap();
+    // Longer than the 2 s after which a lock shown online loses its login.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    device_kit::post_json(
+        &http,
+        &format!("{lock_base}/network"),
+        serde_json::json!({ "online": true }),
+    )
+    .await;
+    eventually("the lock told on reconnect, back to pairing", 30, || async {
+        let s = status().await;
+        (s["paired"] == false && s["online"] == true).then_some(())
+    })
+    .await;
+    eventually("the unpaired lock's login deleted once it was told", 10, || async {
+        let (_, code) = crate::broker_rules::Raw::connect(port, &client_id, &lid, password.as_str()).await;
+        (code != rumqttc::ConnectReturnCode::Success).then_some(())
+    })
+    .await;
+    drop(lock);
+    server.stop().await;
+}
