@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use latchkey_server::config::{Config, MqttConfig, ServeArgs, SmsKind};
 use latchkey_server::domain::Error as DomainError;
+use latchkey_server::domain::device::Devices;
 use latchkey_server::{Parts, Server};
 
 /// Flags of `latchkey up`: the server's, and the virtual lock's.
@@ -35,6 +36,8 @@ pub struct UpArgs {
 struct LockInfo {
     name: String,
     control: SocketAddr,
+    /// What `up` had to do about the lock's state, for the welcome.
+    note: Option<String>,
 }
 
 /// Runs until SIGINT or SIGTERM; `config` is `args.serve` resolved.
@@ -98,6 +101,7 @@ async fn start_lock(
         .operator_account(&args.owner, jiff::Timestamp::now())
         .await
         .map_err(|e| anyhow::anyhow!("--owner {}: {e:?}", args.owner))?;
+    let note = forget_unknown_pairing(server, &handle, state).await?;
     let Some(setup_code) = handle.setup_code() else {
         // Paired on an earlier start: show the name the server knows, if the owner may see it.
         let id = handle.lock_id().unwrap_or_default();
@@ -105,7 +109,14 @@ async fn start_lock(
             Ok(m) => m.lock.name,
             Err(_) => id,
         };
-        return Ok((handle, LockInfo { name, control }));
+        return Ok((
+            handle,
+            LockInfo {
+                name,
+                control,
+                note: None,
+            },
+        ));
     };
     let tz = args.time_zone.clone().unwrap_or_else(system_time_zone);
     // The lock subscribes to its pairing topic once its broker connection is up, and the
@@ -125,6 +136,7 @@ async fn start_lock(
                     LockInfo {
                         name: m.lock.name.clone(),
                         control,
+                        note,
                     },
                 ));
             }
@@ -141,6 +153,36 @@ async fn start_lock(
             Err(e) => anyhow::bail!("pairing the virtual lock: {e}"),
         }
     }
+}
+
+/// A lock state paired to a lock this database does not know (kept beside a fresh or another
+/// database, or a lock unpaired while `up` was stopped) would be refused by the broker for
+/// ever: the virtual lock forgets that pairing and returns to pairing, so that `up` pairs it
+/// again. Returns what happened, for the welcome.
+async fn forget_unknown_pairing(
+    server: &Server,
+    handle: &latchkey_vlock::Handle,
+    state: &Path,
+) -> anyhow::Result<Option<String>> {
+    let Some(id) = handle.lock_id() else {
+        return Ok(None);
+    };
+    let known = server
+        .domain
+        .paired_lock(&id)
+        .await
+        .map_err(|e| anyhow::anyhow!("looking up the virtual lock {id}: {e:?}"))?;
+    if known.is_some() {
+        return Ok(None);
+    }
+    let note = format!(
+        "The virtual lock's state ({}) was paired as {id}, which this database does not know; \
+         the lock was reset and paired again.",
+        state.display()
+    );
+    tracing::warn!("{note}");
+    handle.forget_pairing();
+    Ok(Some(note))
 }
 
 /// This machine's IANA time zone, else UTC.
@@ -172,6 +214,9 @@ fn welcome(public_url: &str, addr: SocketAddr, owner: &str, outbox: Option<&str>
             lock.control
         );
         println!("            Its state: curl -s http://{}/status", lock.control);
+        if let Some(note) = &lock.note {
+            println!("            {note}");
+        }
     }
     println!("  API:      {public_url}/api/v1 (described at {public_url}/api/v1/openapi.json)");
     println!("  Stop with Ctrl-C.");

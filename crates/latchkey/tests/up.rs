@@ -89,3 +89,52 @@ async fn up_brings_a_paired_virtual_lock_the_owner_can_use_at_once() {
     assert_eq!(status["paired"], true);
     assert_eq!(status["lock_id"], lock.id.as_str());
 }
+
+/// The lock's state file kept, the database not (a fresh data folder but for the lock, or a
+/// database restored from elsewhere): `up` notices that the lock's pairing is unknown to its
+/// database, resets the lock and pairs it again, instead of showing its old id as a name for a
+/// lock the broker refuses for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_with_a_kept_lock_state_and_a_fresh_database_pairs_the_lock_again() {
+    latchkey_client::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ports = Ports::free();
+    let api = Client::new(format!("http://127.0.0.1:{}", ports.http));
+    let first = start_up(&data, &ports, OWNER);
+    assert!(first.welcome.contains("Front door"), "{}", first.welcome);
+    let owner = sign_in(&api, &data.join("outbox.jsonl"), OWNER).await;
+    let old = owner.locks().await.unwrap()[0].id.clone();
+    drop(first);
+
+    // A fresh database beside the kept lock state.
+    for entry in std::fs::read_dir(&data).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("latchkey.db") {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
+    assert!(data.join("virtual-lock.state").exists());
+
+    let again = start_up(&data, &ports, OWNER);
+    let w = &again.welcome;
+    assert!(w.contains("\"Front door\""), "the lock's name, not its old id:\n{w}");
+    assert!(w.contains("paired again"), "says what it did:\n{w}");
+    let owner = sign_in(&api, &data.join("outbox.jsonl"), OWNER).await;
+    let locks = owner.locks().await.unwrap();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    let new = locks[0].id.clone();
+    assert_ne!(new, old);
+    eventually("the lock online under its new id and synced", 20, || async {
+        let s: Value = reqwest::get(format!("http://127.0.0.1:{}/status", ports.control))
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        let l = owner.lock(&new).await.ok()?;
+        (s["lock_id"] == new.as_str() && s["online"] == true && l.online && l.sync == SyncState::Synced).then_some(())
+    })
+    .await;
+}

@@ -184,6 +184,20 @@ impl Handle {
         self.shared.lock().p.paired.as_ref().map(|p| p.lock_id.clone())
     }
 
+    /// Forgets the pairing and returns to pairing with a new setup code, as when the server
+    /// says `Unpair`: for a lock whose server no longer knows it (`latchkey up` on a fresh
+    /// database). The link logs in again as `pairing`.
+    pub fn forget_pairing(&self) {
+        let mut inner = self.shared.lock();
+        if inner.p.paired.is_none() {
+            return;
+        }
+        inner.forget_pairing("reset by its operator");
+        drop(inner);
+        self.shared.applied.send_replace(0);
+        self.shared.reconnect.notify_one();
+    }
+
     /// Whether the lock is connected to the broker now (its CONNACK came).
     pub fn connected(&self) -> bool {
         self.shared.lock().connected
@@ -322,6 +336,17 @@ struct PairedState {
     up_seq: u64,
     /// The replay window of down messages (`ReplayWindow::to_bytes`), hex.
     replay: String,
+    /// Whether the server confirmed the pairing: an authenticated message came under this
+    /// identity (which the server sends only once it kept the lock). Until then the identity is
+    /// provisional: the lock says `Hello` every 5 s, and falls back to pairing when the broker
+    /// keeps refusing its login (docs/design/pairing-convergence.md). State files written
+    /// before this field existed are confirmed.
+    #[serde(default = "confirmed_by_default")]
+    confirmed: bool,
+}
+
+fn confirmed_by_default() -> bool {
+    true
 }
 
 struct Paired {
@@ -692,6 +717,7 @@ impl Inner {
                     root: hex::encode(paired.root.0),
                     up_seq: 0,
                     replay: hex::encode(ReplayWindow::new().to_bytes()),
+                    confirmed: false,
                 });
                 self.paired = Some(Paired {
                     lock_id: lock_id.clone(),
@@ -754,6 +780,14 @@ impl Inner {
                 return false;
             }
         };
+        // Only a server that kept this identity seals for it: the pairing is confirmed (saved
+        // with the save every message below makes).
+        if let Some(ps) = self.p.paired.as_mut()
+            && !ps.confirmed
+        {
+            ps.confirmed = true;
+            tracing::info!("the server confirmed the pairing");
+        }
         match msg.body {
             Down::Sync(sync) => {
                 let held = core.applied_version();
@@ -854,16 +888,33 @@ impl Inner {
                 }));
             }
             Down::Unpair => {
-                tracing::info!("unpaired by the server");
-                self.paired = None;
-                self.p.paired = None;
-                self.core = None;
-                self.p.setup_code = new_setup_code();
-                let _ = self.save();
+                self.forget_pairing("unpaired by the server");
                 return true;
             }
         }
         false
+    }
+
+    /// Forgets the pairing and goes back to pairing with a new setup code: told `Unpair`, given
+    /// up as provisional (refused by the broker), or reset by `up` (`Handle::forget_pairing`).
+    fn forget_pairing(&mut self, why: &str) {
+        tracing::info!("{why}: back to pairing with a new setup code");
+        self.paired = None;
+        self.p.paired = None;
+        self.core = None;
+        self.p.setup_code = new_setup_code();
+        self.p.recent_unlocks.clear();
+        self.hello = None;
+        self.reported_bolt = None;
+        self.unlocked_until = None;
+        if let Err(e) = self.save() {
+            tracing::error!("cannot save the state: {e:#}");
+        }
+    }
+
+    /// Whether the lock holds an identity the server has not confirmed yet (`PairedState::confirmed`).
+    fn provisional(&self) -> bool {
+        self.p.paired.as_ref().is_some_and(|p| !p.confirmed)
     }
 
     /// Remembers the outcome of remote command `command` (the newest `RECENT_UNLOCKS`), so
@@ -956,6 +1007,47 @@ fn broker_login(p: &Persisted) -> (String, String) {
     }
 }
 
+/// How long, and how many times at least, the broker must refuse the login of a provisional
+/// identity (paired, not confirmed by the server) before the lock gives it up and returns to
+/// pairing (docs/design/pairing-convergence.md). Only a lock the server never kept, nor
+/// remembers, is refused so: one it kept or remembers logs in (and is confirmed or told
+/// `Unpair`).
+const PROVISIONAL_REFUSED_FOR: Duration = Duration::from_secs(20);
+const PROVISIONAL_REFUSALS: u32 = 3;
+
+/// The broker's refusals of a provisional identity's login since the last accepted one.
+#[derive(Debug, Default)]
+struct Refusals {
+    since: Option<Instant>,
+    count: u32,
+}
+
+impl Refusals {
+    /// Records a refused login at `now`; true once the lock should give the identity up.
+    fn refused(&mut self, now: Instant) -> bool {
+        let since = *self.since.get_or_insert(now);
+        self.count = self.count.saturating_add(1);
+        self.count >= PROVISIONAL_REFUSALS && now.saturating_duration_since(since) >= PROVISIONAL_REFUSED_FOR
+    }
+
+    /// The broker accepted a login.
+    fn accepted(&mut self) {
+        *self = Refusals::default();
+    }
+}
+
+/// Whether a connection error is the broker refusing the credentials themselves: "bad user
+/// name or password", what the server's broker answers a lock id it neither keeps nor
+/// remembers. Not "not authorized", which the embedded broker also answers every login from an
+/// address that failed too often (a neighbour behind the same NAT could cause it), nor a lost
+/// network or a broker that cannot answer now.
+fn login_refused(e: &rumqttc::ConnectionError) -> bool {
+    matches!(
+        e,
+        rumqttc::ConnectionError::ConnectionRefused(rumqttc::ConnectReturnCode::BadUserNamePassword)
+    )
+}
+
 /// The first pause after a failed connection; it doubles up to `RECONNECT_MAX`.
 const RECONNECT_MIN: Duration = Duration::from_millis(300);
 const RECONNECT_MAX: Duration = Duration::from_secs(10);
@@ -964,6 +1056,7 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
     // Backoff between failed connection attempts (broker down, login refused), reset by a
     // CONNACK, so a lock the broker refuses does not knock three times a second for ever.
     let mut backoff = RECONNECT_MIN;
+    let mut refusals = Refusals::default();
     loop {
         if !*online.borrow() {
             let _ = online.wait_for(|on| *on).await.map(|_| ());
@@ -1006,6 +1099,7 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
                 ev = events.poll() => match ev {
                     Ok(Event::Incoming(Packet::ConnAck(_))) => {
                         backoff = RECONNECT_MIN;
+                        refusals.accepted();
                         let mut inner = shared.lock();
                         inner.connected = true;
                         inner.on_connected();
@@ -1035,6 +1129,13 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
                     Err(e) => {
                         shared.lock().connected = false;
                         tracing::debug!("broker link: {e}");
+                        if login_refused(&e) {
+                            let mut inner = shared.lock();
+                            if inner.provisional() && refusals.refused(Instant::now()) {
+                                inner.forget_pairing("the broker keeps refusing the login of a pairing the server never confirmed");
+                                refusals.accepted();
+                            }
+                        }
                         if relogin() {
                             break;
                         }
@@ -1079,11 +1180,14 @@ async fn housekeeping(shared: Arc<Shared>) {
     loop {
         tick.tick().await;
         let mut inner = shared.lock();
+        // While its time is unknown, and while its pairing is provisional (a Hello that went
+        // to nobody, or came while the server was still pairing, is asked again).
         if inner.connected
-            && inner
-                .core
-                .as_ref()
-                .is_some_and(|c| c.time_state() != TimeState::Trusted)
+            && (inner.provisional()
+                || inner
+                    .core
+                    .as_ref()
+                    .is_some_and(|c| c.time_state() != TimeState::Trusted))
         {
             inner.send_hello();
         }
@@ -1115,6 +1219,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Json<Value> {
     Json(json!({
         "serial": inner.p.serial,
         "paired": inner.paired.is_some(),
+        "pairing_confirmed": inner.paired.is_some().then(|| !inner.provisional()),
         "lock_id": inner.paired.as_ref().map(|p| p.lock_id.clone()),
         "setup_code": inner.paired.is_none().then(|| format_code(&inner.p.setup_code)),
         "online": inner.connected,
@@ -1235,4 +1340,129 @@ async fn network(State(shared): State<Arc<Shared>>, body: Result<Json<NetworkBod
     };
     shared.online.send_replace(body.online);
     Json(json!({"online": body.online})).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_provisional_identity_is_given_up_only_after_refusals_over_the_whole_bound() {
+        let t0 = Instant::now();
+        let mut r = Refusals::default();
+        // Many refusals in a short time are not enough (a login racing the server's insert).
+        for i in 0..10 {
+            assert!(!r.refused(t0 + Duration::from_millis(i * 100)));
+        }
+        assert!(r.refused(t0 + PROVISIONAL_REFUSED_FOR));
+        // An accepted login starts the count again.
+        r.accepted();
+        let t1 = t0 + Duration::from_secs(100);
+        assert!(!r.refused(t1));
+        // The whole bound passed, but with too few refusals.
+        assert!(!r.refused(t1 + PROVISIONAL_REFUSED_FOR));
+        assert!(r.refused(t1 + PROVISIONAL_REFUSED_FOR + Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn only_bad_credentials_count_as_a_refusal() {
+        use rumqttc::{ConnectReturnCode as C, ConnectionError as E};
+        assert!(login_refused(&E::ConnectionRefused(C::BadUserNamePassword)));
+        for c in [C::NotAuthorized, C::ServiceUnavailable, C::BadClientId] {
+            assert!(!login_refused(&E::ConnectionRefused(c)), "{c:?}");
+        }
+        assert!(!login_refused(&E::NetworkTimeout));
+    }
+
+    fn opts(name: &str) -> Options {
+        let dir = std::env::temp_dir().join(format!("vlock-test-{name}-{}", hex::encode(random::<6>())));
+        std::fs::create_dir_all(&dir).unwrap();
+        Options {
+            state: dir.join("lock.state"),
+            broker_host: "127.0.0.1".into(),
+            broker_port: 1,
+            control: None,
+            fake_clock: false,
+            relock: Duration::from_secs(1),
+        }
+    }
+
+    /// Pairs `inner` as the pairing code does on a `PairFinish` (provisional).
+    fn take_identity(inner: &mut Inner, lock_id: &str) {
+        let root = RootSecret([9; 32]);
+        let server = SigningKey::from_bytes(&[5; 32]).verifying_key();
+        inner.core = Some(Box::new(StandardLock::new(lock_id.as_bytes(), root).unwrap()));
+        inner.p.paired = Some(PairedState {
+            lock_id: lock_id.into(),
+            server_key: hex::encode(server.to_bytes()),
+            root: hex::encode(root.0),
+            up_seq: 0,
+            replay: hex::encode(ReplayWindow::new().to_bytes()),
+            confirmed: false,
+        });
+        inner.paired = Some(Paired {
+            lock_id: lock_id.into(),
+            server_key: server,
+            replay: ReplayWindow::new(),
+            keys: LinkKeys::derive(&root, lock_id.as_bytes()),
+        });
+        inner.save().unwrap();
+    }
+
+    /// Runs `f` on a thread with room for the lock core (several copies of it sit on the stack
+    /// in an unoptimised build).
+    fn with_big_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    #[test]
+    fn a_provisional_identity_survives_a_restart_and_forgetting_it_gives_a_new_code() {
+        with_big_stack(provisional_identity_across_a_restart);
+    }
+
+    fn provisional_identity_across_a_restart() {
+        let o = opts("provisional");
+        let mut inner = Inner::open(&o).unwrap();
+        let first_code = inner.p.setup_code.clone();
+        take_identity(&mut inner, "lk_a");
+        assert!(inner.provisional());
+        drop(inner);
+
+        // Restarted: still paired, still provisional.
+        let mut inner = Inner::open(&o).unwrap();
+        assert!(inner.paired.is_some() && inner.provisional());
+        inner.forget_pairing("test");
+        assert!(inner.paired.is_none() && inner.p.paired.is_none() && inner.core.is_none());
+        assert_ne!(inner.p.setup_code, first_code);
+        assert!(SetupCode::parse(&inner.p.setup_code).is_some());
+        drop(inner);
+        let inner = Inner::open(&o).unwrap();
+        assert!(inner.paired.is_none(), "forgetting is saved");
+        let _ = std::fs::remove_dir_all(o.state.parent().unwrap());
+    }
+
+    #[test]
+    fn state_files_from_before_confirmation_existed_are_confirmed() {
+        with_big_stack(old_state_files_are_confirmed);
+    }
+
+    fn old_state_files_are_confirmed() {
+        let o = opts("old-state");
+        let mut inner = Inner::open(&o).unwrap();
+        take_identity(&mut inner, "lk_b");
+        drop(inner);
+        // Remove the field, as a state file written by an older lock has none.
+        let mut v: Value = serde_json::from_slice(&std::fs::read(&o.state).unwrap()).unwrap();
+        v["paired"].as_object_mut().unwrap().remove("confirmed");
+        std::fs::write(&o.state, serde_json::to_vec(&v).unwrap()).unwrap();
+        let inner = Inner::open(&o).unwrap();
+        assert!(inner.paired.is_some());
+        assert!(!inner.provisional(), "an old paired lock is not sent back to pairing");
+        let _ = std::fs::remove_dir_all(o.state.parent().unwrap());
+    }
 }

@@ -445,7 +445,7 @@ async fn delete_lock(
     Auth(caller): Auth,
     Path(lock_id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    s.domain.unpair_lock(&caller, &lock_id).await?;
+    s.domain.unpair_lock(&caller, &lock_id, s.now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

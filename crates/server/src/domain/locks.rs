@@ -56,8 +56,22 @@ impl Domain {
         })?;
         let mut tx = self.store.begin().await?;
         if store::lock_by_serial(&mut tx, &device.serial).await?.is_some() {
+            tx.rollback().await?;
+            // The lock took the id all the same: give it up now, so that the lock is told
+            // Unpair when it presents itself (docs/design/pairing-convergence.md).
+            let mut tx = self.store.begin().await?;
+            store::abandon_pairing(&mut tx, &grant.lock_id, None).await?;
+            tx.commit().await?;
             return Err(Error::Conflict(
                 "this lock is already paired; an Admin must unpair it before it can be paired again".into(),
+            ));
+        }
+        // Keeps the pairing the gateway recorded as pending, unless it was given up meanwhile
+        // (the lock is then told Unpair, so keeping the row would pair one end only).
+        if !store::keep_pairing(&mut tx, &grant.lock_id).await? {
+            return Err(Error::invalid(
+                "setup_code",
+                "the lock did not finish pairing in time; it returns to pairing with a new setup code, try again with that",
             ));
         }
         let lock = LockRow {
@@ -217,13 +231,25 @@ impl Domain {
         Ok(updated)
     }
 
-    /// `DELETE /locks/{id}`: unpairs. The lock is told to forget its server (best effort: a
-    /// lock that is offline keeps its old state until it is reset by hand).
-    pub async fn unpair_lock(&self, caller: &Caller, lock_id: &str) -> Result<()> {
+    /// `DELETE /locks/{id}`: unpairs. The lock is told to forget its server now, and again
+    /// whenever it presents itself later under this id (a lock that was offline): the id is
+    /// kept as a tombstone (docs/design/pairing-convergence.md).
+    pub async fn unpair_lock(&self, caller: &Caller, lock_id: &str, now: Timestamp) -> Result<()> {
         let mut tx = self.store.begin().await?;
         let admin = access::admin_of(&mut tx, caller, lock_id).await?;
         let lock = admin.lock().clone();
         store::delete_lock(&mut tx, lock_id).await?;
+        let tombstone = store::Tombstone {
+            lock_id: lock.id.clone(),
+            serial: lock.serial.clone(),
+            device_key: lock.device_key,
+            root_secret: lock.root_secret,
+            state: store::TombstoneState::Unpaired,
+            // The first Unpair takes 2^63 + command_seq + 1 (gateway `unpaired`).
+            unpair_seq: lock.command_seq.max(0),
+            created_at: ms(now),
+        };
+        store::put_tombstone(&mut tx, &tombstone).await?;
         tx.commit().await?;
         self.gateway.unpaired(&lock).await;
         Ok(())

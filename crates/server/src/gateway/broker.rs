@@ -138,9 +138,19 @@ impl LockLogins {
 
     async fn check_lock(&self, lock_id: &str, password: &[u8], client_id: &str) -> Result<Principal, Refusal> {
         let domain = self.domain.clone();
+        let store = self.store.clone();
         let id = lock_id.to_string();
-        let lookup = async move { anyhow::Ok(domain.get().await?.paired_lock(&id).await?) };
-        let lock = match tokio::time::timeout(LOGIN_LOOKUP, lookup).await {
+        // A paired lock, else a lock id the server does not keep but remembers (unpaired, or
+        // offered in a pairing not kept): that lock may log in to its own topics all the same,
+        // to be told Unpair (docs/design/pairing-convergence.md).
+        let lookup = async move {
+            if let Some(lock) = domain.get().await?.paired_lock(&id).await? {
+                return anyhow::Ok(Some((lock.serial, lock.root_secret)));
+            }
+            let mut c = store.read().await?;
+            Ok(store::tombstone(&mut c, &id).await?.map(|t| (t.serial, t.root_secret)))
+        };
+        let (serial, root_secret) = match tokio::time::timeout(LOGIN_LOOKUP, lookup).await {
             Ok(Ok(Some(lock))) => lock,
             Ok(Ok(None)) => return Err(Refusal::BadUsernameOrPassword),
             Ok(Err(e)) => {
@@ -152,10 +162,10 @@ impl LockLogins {
                 return Err(Refusal::ServerUnavailable);
             }
         };
-        if !broker::lock_password(&lock.root_secret.0, lock_id).matches(password) {
+        if !broker::lock_password(&root_secret.0, lock_id).matches(password) {
             return Err(Refusal::BadUsernameOrPassword);
         }
-        if client_id != lock_client_id(&lock.serial) {
+        if client_id != lock_client_id(&serial) {
             return Err(Refusal::NotAuthorized);
         }
         let (Some(down), Some(up)) = (topics::lock_down(lock_id), topics::lock_up(lock_id)) else {

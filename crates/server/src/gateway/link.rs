@@ -33,7 +33,7 @@ pub(super) const TIME_LIFETIME: i64 = 30;
 pub(super) const SYNC_LIFETIME: i64 = 600;
 /// The sequence numbers of `Unpair` messages sent after the lock's row (and its counter) is
 /// gone start here, far above anything the counter reaches (docs/protocol.md, "Nonces").
-const UNPAIR_SEQ_FLOOR: u64 = 1 << 63;
+pub(super) const UNPAIR_SEQ_FLOOR: u64 = 1 << 63;
 
 /// The server's side of the link, shared by the jobs (`sync`, `pairing`, `unlock`).
 pub(super) struct Link {
@@ -219,8 +219,8 @@ impl Link {
             return Ok(());
         }
         let Some(lock) = domain.paired_lock(lock_id).await? else {
-            tracing::debug!("message from unknown lock {lock_id}");
-            return Ok(());
+            // Unpaired, or never kept: told so if tombstoned (`pairing.rs`).
+            return self.answer_unknown_lock(lock_id, payload).await;
         };
         // Counted for this server's own locks only: a shared external broker carries other
         // deployments' (and other test runs') lock traffic on the same topics.
@@ -300,7 +300,9 @@ impl Link {
         // counter can have handed out: never a nonce already used under this lock's key.
         let seq = match self.next_seq(&lock.id).await {
             Ok(s) => s,
-            Err(_) => UNPAIR_SEQ_FLOOR.saturating_add(lock.command_seq.max(0) as u64 + 1),
+            // From the tombstone's counter, which started at the counter as the deleting
+            // request read it (later Unpairs, to a lock that comes back, take the next ones).
+            Err(_) => UNPAIR_SEQ_FLOOR.saturating_add(self.unpair_seq(lock).await),
         };
         let sent = self
             .send_down(&lock.id, &lock.root_secret, &Down::Unpair, Some(seq), SYNC_LIFETIME)
@@ -308,6 +310,41 @@ impl Link {
         if let Err(e) = sent {
             tracing::warn!("unpair {}: {e:#}", lock.id);
         }
+    }
+}
+
+impl Link {
+    /// The offset of the next `Unpair` number of a lock whose row is gone: from its tombstone's
+    /// counter, else the counter as last read, plus one.
+    async fn unpair_seq(&self, lock: &LockRow) -> u64 {
+        let reserved = async {
+            let mut tx = self.store.begin().await?;
+            let n = store::next_unpair_seq(&mut tx, &lock.id).await?;
+            tx.commit().await?;
+            anyhow::Ok(n)
+        }
+        .await;
+        match reserved {
+            Ok(Some(n)) => n.max(0) as u64,
+            _ => lock.command_seq.max(0) as u64 + 1,
+        }
+    }
+
+    /// Deletes a lock's login on Mosquitto's dynamic-security plugin, if the server provisions
+    /// it, two seconds from now: first the broker delivers the `Unpair` just sent (deleting the
+    /// login disconnects the lock, which then logs in as `pairing` by itself).
+    pub(super) fn forget_dynsec_login_soon(&self, lock_id: &str) {
+        if self.dynsec.is_none() {
+            return;
+        }
+        let client = self.client.clone();
+        let commands = super::dynsec::lock_unpaired(lock_id);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if let Err(e) = client.try_publish(super::dynsec::CONTROL_TOPIC, QoS::AtLeastOnce, false, commands) {
+                tracing::warn!("sending dynamic-security commands: {e}");
+            }
+        });
     }
 }
 

@@ -218,6 +218,7 @@ pub async fn start(
                     ticks += 1;
                     if ticks.is_multiple_of(60) {
                         resync.purge_unlock_results().await;
+                        resync.purge_tombstones().await;
                     }
                 }
             }
@@ -254,15 +255,10 @@ impl Gateway for MqttGateway {
 
     async fn unpaired(&self, lock: &LockRow) {
         self.0.unpaired(lock).await;
-        if self.0.dynsec.is_some() {
-            // Deleting the lock's dynsec login disconnects it: first let the broker deliver the
-            // Unpair (the lock then logs in as `pairing` by itself).
-            let link = self.0.clone();
-            let id = lock.id.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                link.dynsec_command(dynsec::lock_unpaired(&id));
-            });
+        // A lock shown offline keeps its dynsec login, so that it can log in and be told Unpair
+        // when it comes back (`pairing.rs`, `answer_unknown_lock`, which deletes it then).
+        if lock.online {
+            self.0.forget_dynsec_login_soon(&lock.id);
         }
     }
 

@@ -5,7 +5,8 @@
 //! invitation status, a schedule, a root secret the database holds is decoded once, here, and a
 //! value this binary cannot read is an error (`StoreError::Corrupt`), never a guess. One file per
 //! table group: `accounts`, `locks`, `link` (the device link's records), `members`,
-//! `invitations`, `guest_keys`, `issuers`, `events`, `sms`; `schedule` is the stored form of a
+//! `invitations`, `guest_keys`, `issuers`, `events`, `sms`, `tombstones` (lock ids the server
+//! does not keep); `schedule` is the stored form of a
 //! schedule. All SQL is portable (TEXT, BIGINT, partial unique indexes, `$n` parameters, `RETURNING`,
 //! `ON CONFLICT`), run through `sqlx::Any`, so the migrations are written once and the same
 //! store tests run on both databases (see `docs/design/storage.md`).
@@ -24,6 +25,7 @@ mod members;
 mod pins;
 mod schedule;
 mod sms;
+mod tombstones;
 mod webhooks;
 
 use std::fmt::Display;
@@ -45,6 +47,7 @@ pub use locks::*;
 pub use members::*;
 pub use pins::*;
 pub use sms::*;
+pub use tombstones::*;
 pub use webhooks::*;
 
 /// A write transaction. Every state change is one of these.
@@ -69,6 +72,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0006_events.sql"),
     ),
     (7, "rental calendars", include_str!("migrations/0007_calendars.sql")),
+    (8, "lock tombstones", include_str!("migrations/0008_tombstones.sql")),
 ];
 
 /// The schema version this binary migrates to.

@@ -28,7 +28,7 @@ use crate::device_kit::{FAMILY, OWNER, eventually, free_port, get_json, post_jso
 
 const PLUGIN: &str = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so";
 
-struct Mosq(Child);
+pub(crate) struct Mosq(Child);
 
 impl Drop for Mosq {
     fn drop(&mut self) {
@@ -37,7 +37,7 @@ impl Drop for Mosq {
     }
 }
 
-fn start_mosquitto(dir: &Path, port: u16) -> Option<Mosq> {
+pub(crate) fn start_mosquitto(dir: &Path, port: u16) -> Option<Mosq> {
     if !Path::new(PLUGIN).exists() {
         assert!(std::env::var("CI").is_err(), "the dynamic-security plugin is missing");
         eprintln!("skipped: no {PLUGIN}");

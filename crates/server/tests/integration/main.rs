@@ -38,6 +38,7 @@ mod multi_instance;
 mod offline_keys;
 mod openapi;
 mod outbound;
+mod pairing_convergence;
 mod pairing_neighbours;
 mod pin_choice;
 mod store;

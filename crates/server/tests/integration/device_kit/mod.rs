@@ -390,6 +390,20 @@ impl World {
         self.wait_ready().await;
     }
 
+    /// Stops the virtual lock and starts it again on its state file (a lock restart).
+    pub async fn restart_lock(&mut self) {
+        drop(self.lock.take());
+        // Let the broker notice the old connection is gone.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let lock = latchkey_vlock::start(latchkey_vlock::Options {
+            control: Some(self.lock_base.trim_start_matches("http://").parse().unwrap()),
+            ..self.lock_opts.clone()
+        })
+        .await
+        .expect("virtual lock starts again");
+        self.lock = Some(lock);
+    }
+
     pub fn server(&self) -> &Server {
         self.server.as_ref().expect("a running server")
     }
