@@ -138,7 +138,7 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
 /// "You can open now, until 12:00" / "You can open from Mon 08:00", in the lock's time (24-hour);
 /// a day further than a week away gets its date.
 pub(super) fn opening_text(schedule: &Schedule, now: jiff::Timestamp, tz: &TimeZoneName) -> String {
-    let local = now.to_zoned(tz.zone()).datetime();
+    let local = now.to_zoned_datetime(tz.zone()).datetime();
     let when = |t: jiff::civil::DateTime| {
         let days = local.date().until(t.date()).map(|s| s.get_days()).unwrap_or(i32::MAX);
         match days {
