@@ -144,7 +144,8 @@ impl Domain {
                 .map_err(|_| super::Error::invalid("day", "use a date like 2027-01-31"))?;
             let zone = admin.lock().time_zone.zone();
             let start = |d: jiff::civil::Date| {
-                d.to_zoned_datetime(zone.clone())
+                d.to_datetime(jiff::civil::Time::midnight())
+                    .to_zoned_datetime(zone.clone())
                     .map(|z| ms(z.timestamp()))
                     .map_err(|_| super::Error::invalid("day", "this day does not exist at the lock"))
             };

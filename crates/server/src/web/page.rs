@@ -418,8 +418,6 @@ pub fn form_failure(e: Error) -> (FormErrors, String) {
 pub struct Notice {
     #[serde(default)]
     pub done: String,
-    #[serde(default)]
-    pub before: Option<String>,
 }
 
 pub fn notice_text(code: &str) -> &'static str {

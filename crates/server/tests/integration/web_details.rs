@@ -277,7 +277,7 @@ async fn activity_log_filters_orders_and_names(b: Backend) {
     // The lockout's end in the lock's time, 24-hour, not an ISO instant.
     let until = Timestamp::from_second(second + 300)
         .unwrap()
-        .to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").unwrap())
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Berlin").unwrap())
         .strftime("%H:%M")
         .to_string();
     let line = &body[lockout..lockout + 80];
@@ -301,7 +301,9 @@ async fn activity_log_filters_orders_and_names(b: Backend) {
         body.contains("invited Jonas Weber") && !body.contains("keypad locked until"),
         "{body}"
     );
-    let today = now.to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").unwrap()).date();
+    let today = now
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Berlin").unwrap())
+        .date();
     let (_, body) = get(&h, &format!("{log}?day={today}"), &token).await;
     assert!(body.contains("remote unlock"), "{body}");
     let (_, body) = get(&h, &format!("{log}?day={}", today.tomorrow().unwrap()), &token).await;
