@@ -3,7 +3,7 @@
 // and a real virtual lock, and passes: LK_BASE (the server), LK_OUTBOX (the SMS file),
 // LK_SETUP_CODE (the virtual lock's setup code, waiting to be paired), LK_LOCK_CONTROL (the
 // virtual lock's control port: its keypad and status), LK_SHOTS (where screenshots go),
-// LK_CHROMIUM (the browser binary).
+// LK_CHROMIUM (the browser binary), LK_FEED (a listing's calendar on a local feed server).
 import { chromium } from "playwright-core";
 import { readFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
@@ -281,6 +281,129 @@ try {
   check(lockLog.includes("Courier"), `the keypad entry does not name the guest key: ${lockLog.slice(0, 600)}`);
   await shot(page, "phone-activity");
 
+  // ---- calweb: rental calendars ----
+  step = "owner connects a listing's calendar; its reservations become keys";
+  const codesBefore = (await (await fetch(`${lockControl}/status`)).json()).codes;
+  await page.goto(lockUrl);
+  await page.getByRole("link", { name: "Rental calendars" }).click();
+  await page.getByRole("heading", { name: "Rental calendars" }).waitFor();
+  await page.getByLabel("Calendar address (iCalendar export URL)").fill(process.env.LK_FEED);
+  await page.getByLabel("Name (optional, e.g. the listing)").fill("Seaside flat");
+  check((await page.getByLabel("Check-in time").inputValue()) === "15:00", "check-in does not default to 15:00");
+  check((await page.getByLabel("Check-out time").inputValue()) === "11:00", "check-out does not default to 11:00");
+  await page.getByRole("button", { name: "Add calendar" }).click();
+  await page.locator(".notice", { hasText: "Calendar added and read: 2 new" }).waitFor();
+  const calendar = page.getByRole("region", { name: "Calendar Seaside flat" });
+  check((await calendar.locator("li.reservation", { hasText: "Greta Gast" }).count()) === 1, "Greta's reservation is not listed");
+  check((await calendar.locator("li.reservation", { hasText: "Hugo Later" }).count()) === 1, "Hugo's reservation is not listed");
+  check((await page.getByText("Not available").count()) === 0, "a block became a reservation");
+  check(/active/.test(await calendar.locator("li.reservation", { hasText: "Greta Gast" }).innerText()), "Greta's key is not active");
+  check(/scheduled/.test(await calendar.locator("li.reservation", { hasText: "Hugo Later" }).innerText()), "Hugo's key is not scheduled");
+  check(!/never/.test(await calendar.locator("dl.facts").innerText()), "the calendar does not show its last read");
+  await shot(page, "phone-calendars");
+
+  step = "a calendar reservation's code opens the keypad";
+  await calendar.getByRole("link", { name: "Greta Gast" }).click();
+  const gretaCode = (await page.getByLabel("guest code").innerText()).replace(/\s/g, "");
+  check(/^\d{12}$/.test(gretaCode), `no 12-digit code for the reservation: ${gretaCode}`);
+  // The lock holds the calendar's keys once it has synced (held codes need their record).
+  await waitForAsync(async () => (await (await fetch(`${lockControl}/status`)).json()).codes >= codesBefore + 2, "the calendar's keys on the lock", 30000);
+  const calEntry = await keypad(`${gretaCode}#`);
+  check(calEntry.outcome === "granted", `the reservation's code was not granted: ${JSON.stringify(calEntry)}`);
+
+  step = "read now, and removing a calendar asks first and revokes its keys";
+  await page.goto(lockUrl + "/calendars");
+  await page.getByRole("button", { name: "Read now" }).click();
+  await page.locator(".notice", { hasText: "Calendar read: 0 new, 0 changed, 0 cancelled, 2 unchanged." }).waitFor();
+  await page.getByText("Remove this calendar").click();
+  await page.getByRole("button", { name: "Remove calendar" }).click();
+  check((await page.locator(".notice", { hasText: "Calendar removed" }).count()) === 0, "removal without confirmation went through");
+  await page.getByLabel(/Yes, remove Seaside flat/).check();
+  await page.getByRole("button", { name: "Remove calendar" }).click();
+  await page.locator(".notice", { hasText: "Calendar removed; 2 upcoming guest key(s) revoked." }).waitFor();
+  check((await page.getByRole("region", { name: "Calendar Seaside flat" }).count()) === 0, "the removed calendar is still listed");
+  // ---- end calweb ----
+  // ---- webapp: member and guest-key details act, the activity filter, a live Users page ----
+  step = "the guest key's page shares, texts again and changes the end";
+  await page.goto(keyUrl);
+  check((await page.locator("button[data-share]").count()) === 1, "no Share button for the Web Share API");
+  check((await page.locator("#share-sms").getAttribute("href")).startsWith(`sms:${GUEST}?`), "no sms: link to share the code");
+  check(/not used yet|first used/.test(await page.locator("#first-use").innerText()), "the key's first use is not shown");
+  await shot(page, "phone-guest-key-detail");
+  await page.setViewportSize(DESKTOP);
+  await shot(page, "desktop-guest-key-detail");
+  await page.setViewportSize(PHONE);
+  const guestTexts = smsTo(GUEST).length;
+  await page.getByRole("button", { name: "Send the SMS again" }).click();
+  await page.locator(".notice", { hasText: "texting the code again" }).waitFor();
+  const resent = await waitFor(() => smsTo(GUEST).length > guestTexts && smsTo(GUEST)[guestTexts], "the guest key's SMS again");
+  check(resent.body.includes(code), `the SMS sent again lacks the code: ${resent.body}`);
+  // Two days is past the window the code carries: the page says a new code comes, and it does.
+  check(/a later end makes a new code/.test(await page.locator("#code-note").innerText()), "the page does not say the code may change");
+  await page.getByLabel(/Works until/).fill(localInput(new Date(Date.now() + 2 * 86400_000), "Europe/Berlin"));
+  await page.getByRole("button", { name: "Save the new end" }).click();
+  await page.locator(".notice", { hasText: "new code" }).waitFor();
+  const newCode = (await page.getByLabel("guest code").innerText()).replace(/\s/g, "");
+  check(/^\d{12}$/.test(newCode) && newCode !== code, `no new code after extending: ${newCode}`);
+  const newSms = await waitFor(() => smsTo(GUEST).find((m) => m.body.includes(newCode)), "the new code's SMS");
+  check(/changed/.test(newSms.body), `the SMS does not say the code changed: ${newSms.body}`);
+  const opened = await keypad(`${newCode}#`);
+  check(opened.outcome === "granted", `the extended key's new code was not granted: ${JSON.stringify(opened)}`);
+
+  step = "a new member's page: sync state, change of level, and leaving live on the Users page";
+  await page.goto(lockUrl + "/invite/member");
+  await page.getByLabel("Country of the number").selectOption("DE");
+  await page.getByLabel("Phone number", { exact: true }).fill("0151 23456780");
+  await page.getByLabel("Their name").fill("Jonas");
+  await page.getByLabel("Family: opens any time").check();
+  await page.getByRole("button", { name: "Invite" }).click();
+  await page.getByText("Successfully invited!").waitFor();
+  const familyTexts = smsTo(FAMILY).length;
+  await page.goto(lockUrl + "/users");
+  await page.getByRole("button", { name: "Send again" }).click();
+  await page.locator(".notice", { hasText: "texting the invitation again" }).waitFor();
+  await waitFor(() => smsTo(FAMILY).length > familyTexts, "the invitation texted again");
+  await fpage.goto(base + "/invitations");
+  await fpage.getByRole("button", { name: "Accept" }).click();
+  await fpage.getByRole("heading", { name: "Front door" }).waitFor();
+  await page.goto(lockUrl + "/users");
+  await page.getByRole("link", { name: /Jonas Weber/ }).click();
+  const jonasUrl = page.url();
+  await waitForAsync(async () => /synced|pending/.test(await page.locator("#sync-state").innerText()), "the member's sync state");
+  await page.getByLabel("Recurring Guest").check();
+  for (const day of ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]) await page.getByLabel(day, { exact: true }).check();
+  await page.getByLabel("From", { exact: true }).fill("00:00");
+  await page.getByLabel("To", { exact: true }).fill("23:59");
+  await page.getByRole("button", { name: "Save" }).click();
+  await page.locator(".notice", { hasText: "Saved." }).waitFor();
+  check((await page.locator("#level").innerText()) === "Recurring Guest", "the level did not change");
+  await waitForAsync(async () => /synced/.test(await page.locator("#sync-state").innerText()), "the change synced, shown live", 30000);
+  check(page.url() === jonasUrl, "the member's page was left");
+  await shot(page, "phone-member-detail");
+  await page.setViewportSize(DESKTOP);
+  await shot(page, "desktop-member-detail");
+  await page.setViewportSize(PHONE);
+  await fpage.reload();
+  check(/You can open (now|from)/.test(await fpage.locator("#opening").innerText()), "the Recurring Guest is not told when they may open");
+  // Jonas leaves; the owner's Users page, open meanwhile, drops him without a reload.
+  await page.goto(lockUrl + "/users");
+  await waitForAsync(async () => (await page.evaluate(() => document.body.dataset.live)) === "on", "the Users page's live stream");
+  check((await page.locator("[data-live=members]").getByText("Jonas Weber").count()) === 1, "Jonas is not listed");
+  await fpage.getByRole("link", { name: "My access and PIN" }).click();
+  await fpage.getByLabel("Yes, I want to leave").check();
+  await fpage.getByRole("button", { name: "Leave" }).click();
+  await fpage.getByText("You left the lock.").waitFor();
+  await waitForAsync(async () => (await page.locator("[data-live=members]").getByText("Jonas Weber").count()) === 0, "the Users page without Jonas, live", 30000);
+  check(page.url() === lockUrl + "/users", "the Users page was left");
+
+  step = "the activity log filters by kind";
+  await page.goto(lockUrl + "/activity");
+  await page.getByLabel("What").selectOption("opened");
+  await page.getByRole("button", { name: "Show" }).click();
+  await page.waitForURL(/kind=opened/);
+  const openedLines = await page.locator("ol.log li").allInnerTexts();
+  check(openedLines.length >= 2 && openedLines.every((l) => /Opened/.test(l)), `the filter shows other entries: ${openedLines.join(" | ")}`);
+  check(openedLines.some((l) => /Courier/.test(l)), "the guest's entry is not among the opened ones");
   // ---- pwa: the installable app, offline guest keys, the WebAssembly vectors, axe-core ----
   {
     const { createRequire } = await import("node:module");

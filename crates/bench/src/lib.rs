@@ -55,11 +55,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub pg: Option<String>,
     /// Which rows to run, comma-separated: ready, members, unlock, link (the encrypted
-    /// unlock beside the signed-only one), webhook, propagation, locks, guest-keys.
+    /// unlock beside the signed-only one), webhook, propagation, locks, guest-keys, calendar
+    /// (a 500-reservation rental calendar's first and unchanged second read).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "ready,members,unlock,link,webhook,guest-keys,propagation,locks"
+        default_value = "ready,members,unlock,link,webhook,guest-keys,propagation,locks,calendar"
     )]
     pub rows: Vec<String>,
 }
@@ -242,6 +243,10 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         && let Some(admin) = &args.pg
     {
         rows.push(guest_keys_pg_row(admin, &args).await);
+    }
+    if want("calendar") {
+        rows.extend(calendar_rows(&args).await);
+        show(&rows);
     }
     println!("{}", render(&rows));
     eprintln!("bench took {:.0} s", started.elapsed().as_secs_f64());
@@ -1685,6 +1690,251 @@ async fn webhook_row(w: &World, args: &BenchArgs) -> Row {
     }
 }
 
+// ------------------------------------------------------------------------ the calendar row
+
+/// Reservations in the calendar row's feed (the spec's size).
+const CALENDAR_RESERVATIONS: usize = 500;
+
+/// An Airbnb-shaped export of `n` reservations (two nights every three days from `first`,
+/// folded descriptions, a block after every fifth stay), the shape of the calendar crate's
+/// criterion bench (`crates/calendar/benches/feed.rs`).
+pub fn calendar_feed(n: usize, first: jiff::civil::Date) -> String {
+    let mut s = String::from(
+        "BEGIN:VCALENDAR\r\nPRODID;X-RICAL-TZSOURCE=TZINFO:-//Airbnb Inc//Hosting Calendar 1.0.0//EN\r\nCALSCALE:GREGORIAN\r\nVERSION:2.0\r\n",
+    );
+    for i in 0..n {
+        let Ok(start) = first.checked_add(jiff::Span::new().days(i as i64 * 3)) else {
+            break;
+        };
+        let Ok(end) = start.checked_add(jiff::Span::new().days(2)) else {
+            break;
+        };
+        let (s8, e8) = (start.strftime("%Y%m%d"), end.strftime("%Y%m%d"));
+        s += &format!(
+            "BEGIN:VEVENT\r\nDTEND;VALUE=DATE:{e8}\r\nDTSTART;VALUE=DATE:{s8}\r\nUID:1418fb94e984-{i:032x}@airbnb.com\r\n\
+             DESCRIPTION:Reservation URL: https://www.airbnb.com/hosting/reservations/de\r\n \
+             tails/HM{i:08}\\nPhone Number (Last 4 Digits): {:04}\r\nSUMMARY:Reserved\r\nEND:VEVENT\r\n",
+            i % 10_000
+        );
+        if i % 5 == 0 {
+            s += &format!(
+                "BEGIN:VEVENT\r\nDTEND;VALUE=DATE:{e8}\r\nDTSTART;VALUE=DATE:{e8}\r\nUID:blk-{i}@airbnb.com\r\nSUMMARY:Airbnb (Not available)\r\nEND:VEVENT\r\n"
+            );
+        }
+    }
+    s + "END:VCALENDAR\r\n"
+}
+
+/// A feed server on loopback: answers every GET with `body` as `text/calendar` (keep-alive,
+/// no validators, so every read fetches and parses the whole feed).
+async fn calendar_feed_server(body: String) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/listing.ics", listener.local_addr()?);
+    let response = Arc::new(
+        [
+            format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/calendar; charset=utf-8\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .into_bytes(),
+            body.into_bytes(),
+        ]
+        .concat(),
+    );
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let response = response.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    // One request: a GET has no body, so it ends with its headers.
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0) + 4;
+                    buf.drain(..end);
+                    if conn.write_all(&response).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    Ok(url)
+}
+
+/// What the calendar row measured.
+struct CalendarRun {
+    feed_bytes: usize,
+    /// A plain GET of the feed from this process: the fetch alone.
+    fetch: Duration,
+    first: Duration,
+    keys: usize,
+    second: Duration,
+    second_report: latchkey_client::model::CalendarSync,
+    /// Activity-log entries the second read wrote.
+    second_events: usize,
+    /// Lock versions the second read made (the lock's applied version, 2 s after).
+    second_versions: u64,
+}
+
+async fn calendar_run(w: &World) -> anyhow::Result<CalendarRun> {
+    let lock = w.locks.first().context("no lock")?;
+    let api = &w.owner.api;
+    // Every stay in the future whatever the lock's zone: from the day after tomorrow (UTC).
+    let first_day = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .checked_add(jiff::Span::new().days(2))?;
+    let body = calendar_feed(CALENDAR_RESERVATIONS, first_day);
+    let feed_bytes = body.len();
+    let url = calendar_feed_server(body).await?;
+    let t = Instant::now();
+    let fetched = w.http.get(&url).send().await?.bytes().await?;
+    let fetch = t.elapsed();
+    anyhow::ensure!(
+        fetched.len() == feed_bytes,
+        "the feed server answered {} bytes",
+        fetched.len()
+    );
+
+    let mut applied = lock.handle.applied_version();
+    let body = latchkey_client::model::CreateCalendar {
+        url,
+        name: Some("Bench listing".into()),
+        check_in: "15:00".into(),
+        check_out: "11:00".into(),
+    };
+    let t = Instant::now();
+    let cal = api
+        .create_calendar(&lock.id, &body)
+        .await
+        .map_err(|e| anyhow::anyhow!("POST calendars: {e}"))?;
+    let first = t.elapsed();
+    anyhow::ensure!(cal.last_error.is_none(), "the first read failed: {:?}", cal.last_error);
+    let keys = cal.reservations.len();
+    // The lock takes the new keys; the second read starts from a settled lock.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let l = api.lock(&lock.id).await.map_err(|e| anyhow::anyhow!("GET lock: {e}"))?;
+        if l.sync == latchkey_client::model::SyncState::Synced {
+            break;
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "the lock did not sync the calendar's keys"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let version_before = *applied.borrow_and_update();
+    let newest = |events: Vec<latchkey_client::model::Event>| events.first().map(|e| e.id.clone());
+    let log_before = api
+        .events(&lock.id, Some(100), None)
+        .await
+        .map_err(|e| anyhow::anyhow!("events: {e}"))?;
+    let newest_before = newest(log_before);
+
+    let t = Instant::now();
+    let second_report = api
+        .sync_calendar(&lock.id, &cal.id)
+        .await
+        .map_err(|e| anyhow::anyhow!("POST sync: {e}"))?;
+    let second = t.elapsed();
+    // Anything the read changed would reach the lock within this.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let second_versions = applied.borrow_and_update().saturating_sub(version_before);
+    let log_after = api
+        .events(&lock.id, Some(100), None)
+        .await
+        .map_err(|e| anyhow::anyhow!("events: {e}"))?;
+    let second_events = match &newest_before {
+        Some(id) => log_after.iter().take_while(|e| &e.id != id).count(),
+        None => log_after.len(),
+    };
+    Ok(CalendarRun {
+        feed_bytes,
+        fetch,
+        first,
+        keys,
+        second,
+        second_report,
+        second_events,
+        second_versions,
+    })
+}
+
+/// A rental calendar of 500 reservations on a fresh server and lock: its first read (the
+/// feed fetched, parsed, planned, 500 guest keys minted and written in one change of the lock)
+/// and a second read of the same feed, which must write nothing.
+async fn calendar_rows(args: &BenchArgs) -> Vec<Row> {
+    let what_first = format!(
+        "rental calendar, {CALENDAR_RESERVATIONS} reservations (loopback feed, no ETag): first read, `POST calendars` to 201"
+    );
+    let what_second = "the same feed read again unchanged (`POST .../sync`): time, and what it wrote".to_string();
+    let run = async {
+        let mut w = World::start(None, args.mqtt.as_deref())
+            .await
+            .context("starting the server")?;
+        w.grow_locks(1, 1).await.context("pairing the lock")?;
+        let r = calendar_run(&w).await;
+        w.stop().await;
+        r
+    }
+    .await;
+    let r = match run {
+        Ok(r) => r,
+        Err(e) => {
+            return vec![
+                Row::failed(what_first, "under 2 s", &e),
+                Row::failed(what_second, "writes nothing", &e),
+            ];
+        }
+    };
+    let ceiling = format!(
+        "the feed ({} kB) fetched alone: {}",
+        r.feed_bytes / 1000,
+        ms(Some(r.fetch))
+    );
+    let s = &r.second_report;
+    let wrote = s.added + s.changed + s.cancelled;
+    vec![
+        Row {
+            what: what_first,
+            figure: format!("{}, {} keys", ms(Some(r.first)), r.keys),
+            ceiling: ceiling.clone(),
+            ratio: "-".into(),
+            target: "under 2 s".into(),
+            met: Some(r.first < Duration::from_secs(2) && r.keys == CALENDAR_RESERVATIONS),
+        },
+        Row {
+            what: what_second,
+            figure: format!(
+                "{}; keys written {wrote}, activity-log entries {}, lock versions {} ({} unchanged{})",
+                ms(Some(r.second)),
+                r.second_events,
+                r.second_versions,
+                s.unchanged,
+                s.error.as_deref().map(|e| format!(", error: {e}")).unwrap_or_default()
+            ),
+            ceiling,
+            ratio: "-".into(),
+            target: "writes nothing".into(),
+            met: Some(
+                wrote == 0
+                    && r.second_events == 0
+                    && r.second_versions == 0
+                    && s.error.is_none()
+                    && s.unchanged == CALENDAR_RESERVATIONS,
+            ),
+        },
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1723,6 +1973,17 @@ mod tests {
         let report = "number of failed transactions: 0 (0.000%)\nlatency average = 1.2 ms\ntps = 6543.210987 (without initial connection time)\n";
         assert_eq!(parse_tps(report), Some(6543.210987));
         assert_eq!(parse_tps("nothing"), None);
+    }
+
+    #[test]
+    fn the_calendar_feed_has_its_reservations_and_blocks() {
+        let feed = calendar_feed(10, jiff::civil::date(2027, 1, 1));
+        assert_eq!(feed.matches("SUMMARY:Reserved").count(), 10);
+        assert_eq!(feed.matches("Not available").count(), 2);
+        assert!(
+            feed.contains("DTSTART;VALUE=DATE:20270128"),
+            "the tenth stay starts 27 days later"
+        );
     }
 
     #[test]

@@ -353,6 +353,45 @@ impl Client {
         self.call_empty::<()>(Method::DELETE, &path, None).await
     }
 
+    /// `POST /locks/{lock_id}/webhooks`: the answer carries the signing secret, once.
+    pub async fn create_webhook(&self, lock_id: &str, body: &CreateWebhook) -> Result<Webhook> {
+        self.call(Method::POST, &format!("/locks/{lock_id}/webhooks"), Some(body))
+            .await
+    }
+
+    pub async fn webhooks(&self, lock_id: &str) -> Result<Vec<Webhook>> {
+        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}/webhooks"), None)
+            .await
+    }
+
+    pub async fn delete_webhook(&self, lock_id: &str, id: &str) -> Result<()> {
+        let path = format!("/locks/{lock_id}/webhooks/{id}");
+        self.call_empty::<()>(Method::DELETE, &path, None).await
+    }
+
+    /// The webhook's latest deliveries, newest first.
+    pub async fn webhook_deliveries(&self, lock_id: &str, id: &str) -> Result<Vec<Delivery>> {
+        let path = format!("/locks/{lock_id}/webhooks/{id}/deliveries");
+        self.call::<(), _>(Method::GET, &path, None).await
+    }
+
+    /// `POST /locks/{lock_id}/webhooks/{id}/test`: queues a `webhook.test` delivery.
+    pub async fn test_webhook(&self, lock_id: &str, id: &str) -> Result<Delivery> {
+        let path = format!("/locks/{lock_id}/webhooks/{id}/test");
+        self.call::<(), _>(Method::POST, &path, None).await
+    }
+
+    /// The caller's own notification choices on the lock.
+    pub async fn notifications(&self, lock_id: &str) -> Result<Notifications> {
+        self.call::<(), _>(Method::GET, &format!("/locks/{lock_id}/notifications"), None)
+            .await
+    }
+
+    pub async fn set_notifications(&self, lock_id: &str, body: &PutNotifications) -> Result<Notifications> {
+        self.call(Method::PUT, &format!("/locks/{lock_id}/notifications"), Some(body))
+            .await
+    }
+
     pub async fn create_issuer(&self, lock_id: &str, label: Option<&str>) -> Result<Issuer> {
         let body = CreateIssuer {
             label: label.map(Into::into),

@@ -8,11 +8,185 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "openapi")]
 use utoipa::ToSchema;
 
+/// JSON Schemas of the text fields the server parses (`openapi` feature): the same rules as the
+/// server's parsers (`domain/types.rs`), so that what a schema accepts the server accepts and
+/// what it refuses the server refuses, and other people's tools can check input before sending
+/// it. The server trims what it reads, so each pattern allows white space around the value.
+#[cfg(feature = "openapi")]
+pub mod schemas {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+    use utoipa::openapi::{Ref, RefOr};
+
+    /// White space as Rust's `str::trim` removes it (Unicode `White_Space`).
+    macro_rules! ws {
+        () => {
+            r"[\t-\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+        };
+    }
+    /// A character of a name that is neither white space nor a control or bidi-override
+    /// character.
+    macro_rules! visible {
+        () => {
+            r"[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202A-\u202F\u205F\u2066-\u2069\u3000]"
+        };
+    }
+    /// A character of a name: anything but control and bidi-override characters.
+    macro_rules! inner {
+        () => {
+            r"[^\x00-\x1F\x7F-\x9F\u202A-\u202E\u2066-\u2069]"
+        };
+    }
+
+    /// A display name: 1 to 64 characters once trimmed, no control or bidi-override characters.
+    pub const NAME_PATTERN: &str = concat!("^", ws!(), "*", visible!(), "(?:", inner!(), "{0,62}", visible!(), ")?", ws!(), "*$");
+    /// The same, or nothing but white space (an optional name left empty).
+    pub const OPTIONAL_NAME_PATTERN: &str =
+        concat!("^", ws!(), "*(?:", visible!(), "(?:", inner!(), "{0,62}", visible!(), ")?)?", ws!(), "*$");
+    /// A phone number with its country code (`+` or `00`); whether the number exists in its
+    /// country's numbering plan is for the server to say (422).
+    pub const PHONE_PATTERN: &str = concat!("^", ws!(), r"*(?:\+|00)[^\x00-\x1F\x7F-\x9F]*$");
+    /// A PIN: 6 to 8 digits (the server also refuses trivial ones and one another member has).
+    pub const PIN_PATTERN: &str = concat!("^", ws!(), "*[0-9]{6,8}", ws!(), "*$");
+    /// The 11 digits a lock shows, spaces and dashes allowed between them.
+    pub const SETUP_CODE_PATTERN: &str = r"^[ -]*(?:[0-9][ -]*){11}$";
+    /// `HH:MM` from 00:00 to 23:59.
+    pub const TIME_PATTERN: &str = concat!("^", ws!(), "*(?:[01][0-9]|2[0-3]):[0-5][0-9]", ws!(), "*$");
+    /// `HH:MM` from 00:00 to 24:00 (the end of a window).
+    pub const END_TIME_PATTERN: &str =
+        concat!("^", ws!(), "*(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)", ws!(), "*$");
+    /// The 6 digits of a sign-in code.
+    pub const CODE_PATTERN: &str = concat!("^", ws!(), "*[0-9]{6}", ws!(), "*$");
+    /// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+    pub const IDEMPOTENCY_KEY_PATTERN: &str = r"^[!-~]{1,255}$";
+    /// The name of the component the server fills with the IANA time-zone names it knows.
+    pub const TIME_ZONE_COMPONENT: &str = "TimeZoneName";
+    /// Webhook event types.
+    pub const EVENT_TYPES: &[&str] = &[
+        "lock.unlocked",
+        "lock.access_denied",
+        "lock.lockout",
+        "lock.online",
+        "lock.offline",
+        "guest_key.created",
+        "guest_key.first_used",
+        "guest_key.revoked",
+        "member.added",
+        "member.removed",
+        "member.synced",
+        "webhook.test",
+    ];
+
+    fn text(pattern: &str, description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(pattern))
+            .description(Some(description))
+    }
+
+    fn nullable(schema: impl Into<RefOr<Schema>>) -> Schema {
+        OneOfBuilder::new()
+            .item(schema)
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build()
+            .into()
+    }
+
+    pub fn name() -> Schema {
+        text(NAME_PATTERN, "1 to 64 characters, no control characters").build().into()
+    }
+
+    pub fn optional_name() -> Schema {
+        nullable(text(
+            OPTIONAL_NAME_PATTERN,
+            "Up to 64 characters, no control characters; empty or left out for none",
+        ))
+    }
+
+    pub fn patch_name() -> Schema {
+        nullable(text(NAME_PATTERN, "1 to 64 characters, no control characters").build())
+    }
+
+    pub fn phone() -> Schema {
+        text(PHONE_PATTERN, "A phone number with its country code, e.g. `+1 202 555 0123`")
+            .build()
+            .into()
+    }
+
+    pub fn optional_phone() -> Schema {
+        // Left out, `null` or empty: no SMS.
+        let empty = text(concat!("^", ws!(), "*$"), "no phone number");
+        nullable(Schema::OneOf(
+            OneOfBuilder::new()
+                .item(text(PHONE_PATTERN, "A phone number with its country code"))
+                .item(empty)
+                .build(),
+        ))
+    }
+
+    pub fn pin() -> Schema {
+        text(PIN_PATTERN, "6 to 8 digits, unique on the lock, not a trivial sequence")
+            .build()
+            .into()
+    }
+
+    pub fn setup_code() -> Schema {
+        text(SETUP_CODE_PATTERN, "The 11-digit setup code the lock shows while unpaired")
+            .build()
+            .into()
+    }
+
+    pub fn from_time() -> Schema {
+        text(TIME_PATTERN, "`HH:MM`, 00:00 to 23:59, lock-local").build().into()
+    }
+
+    pub fn to_time() -> Schema {
+        text(END_TIME_PATTERN, "`HH:MM`, 00:00 to 24:00, lock-local").build().into()
+    }
+
+    pub fn code() -> Schema {
+        text(CODE_PATTERN, "The 6-digit code from the SMS").build().into()
+    }
+
+    /// Weekdays, at least one.
+    pub fn days() -> Schema {
+        let day = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]));
+        ArrayBuilder::new().items(day).min_items(Some(1)).build().into()
+    }
+
+    /// Must be `true`.
+    pub fn accepted() -> Schema {
+        ObjectBuilder::new()
+            .schema_type(Type::Boolean)
+            .enum_values(Some([true]))
+            .description(Some("Must be `true`: the Admin has read the precautions."))
+            .build()
+            .into()
+    }
+
+    pub fn time_zone() -> Ref {
+        Ref::from_schema_name(TIME_ZONE_COMPONENT)
+    }
+
+    pub fn optional_time_zone() -> Schema {
+        nullable(time_zone())
+    }
+
+    pub fn event_types() -> Schema {
+        let item = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(EVENT_TYPES.iter().copied()));
+        nullable(ArrayBuilder::new().items(item).min_items(Some(1)).build())
+    }
+}
+
 /// `POST /auth/otp`
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct OtpRequest {
     /// A phone number in any common notation with its country code, e.g. `+1 202 555 0123`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::phone))]
     pub phone: String,
 }
 
@@ -20,8 +194,10 @@ pub struct OtpRequest {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct SessionRequest {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::phone))]
     pub phone: String,
     /// The 6-digit code from the SMS.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::code))]
     pub code: String,
 }
 
@@ -49,6 +225,7 @@ pub struct Account {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct PatchMe {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::name))]
     pub name: String,
 }
 
@@ -68,10 +245,13 @@ pub enum AccessLevel {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Window {
     /// `mon`, `tue`, `wed`, `thu`, `fri`, `sat`, `sun`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::days))]
     pub days: Vec<String>,
     /// `HH:MM`
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::from_time))]
     pub from: String,
     /// `HH:MM`
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::to_time))]
     pub to: String,
 }
 
@@ -79,6 +259,7 @@ pub struct Window {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Schedule {
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 4))]
     pub windows: Vec<Window>,
     /// First local date on which the schedule applies (`YYYY-MM-DD`), inclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,9 +293,12 @@ pub struct LockSettings {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct CreateLock {
     /// The setup code the lock shows while unpaired.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::setup_code))]
     pub setup_code: String,
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::name))]
     pub name: String,
     /// IANA time-zone name, e.g. `Europe/Berlin`.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::time_zone))]
     pub time_zone: String,
 }
 
@@ -123,8 +307,10 @@ pub struct CreateLock {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct PatchLock {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::patch_name))]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::optional_time_zone))]
     pub time_zone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settings: Option<PatchSettings>,
@@ -135,8 +321,10 @@ pub struct PatchLock {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct PatchSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 3, maximum = 20))]
     pub wrong_code_limit: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 10, maximum = 3600))]
     pub lockout_seconds: Option<u32>,
 }
 
@@ -214,6 +402,7 @@ pub struct PatchMember {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct SetPin {
     /// 6 to 8 digits, unique on the lock, not a trivial sequence.
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::pin))]
     pub pin: String,
 }
 
@@ -221,9 +410,11 @@ pub struct SetPin {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct CreateInvitation {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::phone))]
     pub phone: String,
     /// The invitee's name as the inviter knows it; shown until they say their own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::optional_name))]
     pub name: Option<String>,
     pub access_level: AccessLevel,
     /// Required for `recurring_guest`, refused otherwise.
@@ -265,9 +456,11 @@ pub struct Invitation {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct CreateGuestKey {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::name))]
     pub name: String,
     /// When given, the code is texted to this number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::optional_phone))]
     pub phone: Option<String>,
     /// An instant with an offset, or a local date-time at the lock (`2027-07-01T15:00`).
     pub starts_at: String,
@@ -277,6 +470,7 @@ pub struct CreateGuestKey {
     pub one_time: bool,
     /// Must be `true`: the Admin has read the precautions.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::accepted, required = true))]
     pub precautions_accepted: bool,
 }
 
@@ -348,6 +542,7 @@ pub struct CreateCalendar {
     pub url: String,
     /// A name for the listing; the URL's host when left out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::optional_name))]
     pub name: Option<String>,
     /// Check-in time, lock-local, `"15:00"`.
     pub check_in: String,
@@ -406,6 +601,7 @@ pub struct CalendarSync {
 pub struct CreateIssuer {
     /// A label for the device, e.g. "Ana's phone".
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::optional_name))]
     pub label: Option<String>,
 }
 
@@ -455,6 +651,88 @@ pub struct Event {
     pub by: Option<Actor>,
     /// Human-readable summary.
     pub detail: String,
+}
+
+/// `POST /locks/{lock_id}/webhooks`
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateWebhook {
+    /// An `http` or `https` URL; only public addresses unless the server runs with
+    /// `--allow-private-targets`.
+    #[cfg_attr(feature = "openapi", schema(max_length = 2000, min_length = 1))]
+    pub url: String,
+    /// Event types to send (leave out for all): `lock.unlocked`, `lock.access_denied`,
+    /// `lock.lockout`, `lock.online`, `lock.offline`, `guest_key.created`,
+    /// `guest_key.first_used`, `guest_key.revoked`, `member.added`, `member.removed`,
+    /// `member.synced`, `webhook.test`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::event_types))]
+    pub events: Option<Vec<String>>,
+}
+
+/// A webhook. `secret` only in the answer to its creation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    /// The event types it receives.
+    pub events: Vec<String>,
+    /// `whsec_` + base64 of 32 random bytes: the Standard Webhooks signing secret, shown once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    pub created_at: String,
+}
+
+/// One delivery of one event to one webhook. Deliveries of one webhook are independent: each
+/// is retried on its own schedule, so a receiver may get them out of order (order by the
+/// body's `timestamp`; drop duplicates by `webhook-id`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Delivery {
+    /// The `webhook-id` header, the same on every attempt.
+    pub id: String,
+    /// The activity-log event it reports, when there is one.
+    pub event_id: Option<String>,
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `delivered`, `retrying` or `failed`.
+    pub status: String,
+    pub attempts: i64,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+}
+
+/// The caller's notification choices on a lock (SMS).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct Notifications {
+    /// The first use of a guest key: the guest has arrived.
+    pub guest_arrived: bool,
+    /// The keypad locked itself after too many wrong codes.
+    pub lockout: bool,
+    /// The lock has been offline for more than 10 minutes.
+    pub offline: bool,
+    /// A rental calendar of the lock cannot be read.
+    pub calendar_failing: bool,
+}
+
+/// `PUT /locks/{lock_id}/notifications`; a field left out keeps its value.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct PutNotifications {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_arrived: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lockout: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar_failing: Option<bool>,
 }
 
 /// One field error of a validation problem.

@@ -129,6 +129,15 @@ options! {
     /// login and a login with its own topics for each paired lock (`true` or `1`); the
     /// server's login must be a dynsec admin.
     mqtt_dynsec: Yes = "LATCHKEY_MQTT_DYNSEC", default "false";
+    /// PEM file of the certificate chain (the broker's certificate first) for a TLS listener
+    /// of the embedded broker, with `embedded_mqtt_tls_key`; locks then connect with
+    /// `mqtts://`. The plain listener (`mqtt`) stays for the server's own connection: keep it
+    /// on loopback.
+    embedded_mqtt_tls_cert: PathBuf = "LATCHKEY_EMBEDDED_MQTT_TLS_CERT";
+    /// PEM file of the private key of `embedded_mqtt_tls_cert` (PKCS#8, PKCS#1 or SEC1).
+    embedded_mqtt_tls_key: PathBuf = "LATCHKEY_EMBEDDED_MQTT_TLS_KEY";
+    /// Address of the embedded broker's TLS listener, when it has a certificate.
+    embedded_mqtt_tls_addr: String = "LATCHKEY_EMBEDDED_MQTT_TLS_ADDR", default "0.0.0.0:8883";
     /// Comma-separated SMS senders: `console`, `file:PATH`, `twilio`, `webhook:URL`.
     sms: String = "LATCHKEY_SMS", default "console,file:DATA_DIR/outbox.jsonl";
     /// The address users open, used in SMS links.
@@ -224,6 +233,17 @@ impl std::fmt::Debug for ExternalLogin {
     }
 }
 
+/// The embedded broker's TLS listener (`embedded_mqtt_tls_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbeddedTls {
+    /// Where it listens (port 0: a free port).
+    pub addr: SocketAddr,
+    /// PEM certificate chain, the broker's certificate first.
+    pub cert: PathBuf,
+    /// PEM private key of that certificate.
+    pub key: PathBuf,
+}
+
 /// One SMS sender.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmsKind {
@@ -266,6 +286,8 @@ pub struct Config {
     pub mqtt_login: ExternalLogin,
     /// Provision per-lock logins on an external Mosquitto's dynamic-security plugin.
     pub mqtt_dynsec: bool,
+    /// A TLS listener of the embedded broker beside its plain one.
+    pub embedded_mqtt_tls: Option<EmbeddedTls>,
     pub sms: Vec<SmsKind>,
     pub twilio: Option<TwilioConfig>,
     pub public_url: String,
@@ -327,6 +349,12 @@ impl Config {
         if mqtt_login.ca_file.is_some() && !mqtt_login.tls {
             bail!("mqtt_ca_file: only for an mqtts:// broker");
         }
+        let embedded_mqtt_tls = embedded_tls(
+            &mqtt,
+            o.embedded_mqtt_tls_cert,
+            o.embedded_mqtt_tls_key,
+            o.embedded_mqtt_tls_addr,
+        )?;
         let sms = match o.sms {
             Some(text) => parse_sms(&text)?,
             None => vec![SmsKind::Console, SmsKind::File(data_dir.join("outbox.jsonl"))],
@@ -382,6 +410,7 @@ impl Config {
             mqtt,
             mqtt_login,
             mqtt_dynsec: o.mqtt_dynsec.is_some_and(|y| y.0),
+            embedded_mqtt_tls,
             sms,
             twilio,
             public_url,
@@ -415,6 +444,7 @@ impl Config {
             mqtt,
             mqtt_login: ExternalLogin::default(),
             mqtt_dynsec: false,
+            embedded_mqtt_tls: None,
             sms: vec![SmsKind::File(data_dir.join("outbox.jsonl"))],
             twilio: None,
             public_url: "http://127.0.0.1".into(),
@@ -447,6 +477,37 @@ fn test_group_bytes() -> [u8; 6] {
     #[allow(clippy::expect_used)]
     getrandom::fill(&mut b).expect("the OS random source");
     b
+}
+
+/// The embedded broker's TLS listener: a certificate and its key together, only for an
+/// `embedded://` broker; the address only with them.
+fn embedded_tls(
+    mqtt: &MqttConfig,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    addr: Option<String>,
+) -> anyhow::Result<Option<EmbeddedTls>> {
+    let (cert, key) = match (cert, key) {
+        (None, None) => {
+            if addr.is_some() {
+                bail!("embedded_mqtt_tls_addr: only with embedded_mqtt_tls_cert and embedded_mqtt_tls_key");
+            }
+            return Ok(None);
+        }
+        (Some(cert), Some(key)) => (cert, key),
+        (Some(_), None) => bail!("embedded_mqtt_tls_cert needs embedded_mqtt_tls_key (the certificate's private key)"),
+        (None, Some(_)) => bail!("embedded_mqtt_tls_key needs embedded_mqtt_tls_cert (the certificate chain)"),
+    };
+    if !matches!(mqtt, MqttConfig::Embedded(_)) {
+        bail!(
+            "embedded_mqtt_tls_cert: only for the embedded broker (mqtt = embedded://...); an external broker has its own TLS settings"
+        );
+    }
+    let text = addr.unwrap_or_else(|| "0.0.0.0:8883".into());
+    let addr: SocketAddr = text
+        .parse()
+        .with_context(|| format!("embedded_mqtt_tls_addr: '{text}' is not an address like 0.0.0.0:8883"))?;
+    Ok(Some(EmbeddedTls { addr, cert, key }))
 }
 
 /// A share group names a topic level: 1 to 64 of `A-Z a-z 0-9 _ -`.
@@ -663,6 +724,50 @@ mod tests {
         }
         let err = parse_mqtt("mqtt://user:secret@host").unwrap_err().to_string();
         assert!(!err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn embedded_tls_listener_options() {
+        let embedded = MqttConfig::Embedded("127.0.0.1:1884".parse().unwrap());
+        let (cert, key) = (Some(PathBuf::from("c.pem")), Some(PathBuf::from("k.pem")));
+        assert_eq!(embedded_tls(&embedded, None, None, None).unwrap(), None);
+        let tls = embedded_tls(&embedded, cert.clone(), key.clone(), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(tls.addr, "0.0.0.0:8883".parse().unwrap(), "the default address");
+        let tls = embedded_tls(&embedded, cert.clone(), key.clone(), Some("127.0.0.1:0".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (tls.addr.port(), tls.cert, tls.key),
+            (0, "c.pem".into(), "k.pem".into())
+        );
+        let external = MqttConfig::External {
+            host: "b".into(),
+            port: 1,
+        };
+        for (mqtt, c, k, a, says) in [
+            (&embedded, cert.clone(), None, None, "needs embedded_mqtt_tls_key"),
+            (&embedded, None, key.clone(), None, "needs embedded_mqtt_tls_cert"),
+            (&embedded, None, None, Some("0.0.0.0:1".to_string()), "only with"),
+            (
+                &embedded,
+                cert.clone(),
+                key.clone(),
+                Some("host".to_string()),
+                "not an address",
+            ),
+            (
+                &external,
+                cert.clone(),
+                key.clone(),
+                None,
+                "only for the embedded broker",
+            ),
+        ] {
+            let e = embedded_tls(mqtt, c, k, a).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
     }
 
     #[test]

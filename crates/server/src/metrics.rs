@@ -32,6 +32,8 @@ pub struct Metrics {
     pub latency: Family<RouteLabels, Histogram>,
     pub locks_connected: Gauge<i64, std::sync::atomic::AtomicI64>,
     pub lock_messages: Counter<u64, AtomicU64>,
+    /// Failed attempts at provisioning Mosquitto's dynamic-security plugin (`gateway/dynsec.rs`).
+    pub broker_provisioning_failures: Counter<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -61,12 +63,19 @@ impl Metrics {
             "Messages received from this server's locks (last wills not counted)",
             lock_messages.clone(),
         );
+        let broker_provisioning_failures = Counter::default();
+        registry.register(
+            "broker_provisioning_failures",
+            "Failed attempts at provisioning logins on Mosquitto's dynamic-security plugin (refused, or unanswered)",
+            broker_provisioning_failures.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             locks_connected,
             lock_messages,
+            broker_provisioning_failures,
         }
     }
 

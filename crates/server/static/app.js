@@ -91,7 +91,18 @@ document.addEventListener("DOMContentLoaded", () => {
   // server asks instead (its confirmation page).
   for (const form of document.querySelectorAll("form[data-confirm]")) {
     form.addEventListener("submit", (e) => {
-      if (!window.confirm(form.dataset.confirm)) e.preventDefault();
+      if (!window.confirm(form.dataset.confirm)) {
+        e.preventDefault();
+        return;
+      }
+      // Confirmed here: the server need not ask again (a form with its own box has it ticked).
+      if (!form.querySelector("[name=confirm]")) {
+        const yes = document.createElement("input");
+        yes.type = "hidden";
+        yes.name = "confirm";
+        yes.value = "on";
+        form.appendChild(yes);
+      }
     });
   }
 

@@ -30,15 +30,23 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+mod tls;
+pub use tls::{Transport, client_config};
+
 /// `latchkey lock run`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
     /// The state file (created on first start).
     #[arg(long)]
     pub state: PathBuf,
-    /// The broker: mqtt://HOST:PORT.
+    /// The broker: mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS (the broker's certificate
+    /// checked against HOST).
     #[arg(long, default_value = "mqtt://127.0.0.1:1884")]
     pub mqtt: String,
+    /// PEM file of the certificate authorities an mqtts:// broker's certificate must chain to,
+    /// instead of the system's.
+    #[arg(long)]
+    pub mqtt_ca_file: Option<PathBuf>,
     /// The control port (loopback only).
     #[arg(long, default_value = "127.0.0.1:8090")]
     pub control: SocketAddr,
@@ -65,7 +73,7 @@ pub struct Options {
 
 impl Options {
     pub fn from_args(a: &RunArgs) -> anyhow::Result<Options> {
-        let (host, port) = parse_broker(&a.mqtt)?;
+        let (host, port, _) = parse_broker_url(&a.mqtt)?;
         if !a.control.ip().is_loopback() {
             anyhow::bail!("--control must be a loopback address, got {}", a.control);
         }
@@ -95,9 +103,19 @@ pub enum LinkMode {
 
 /// `mqtt://HOST:PORT`.
 pub fn parse_broker(text: &str) -> anyhow::Result<(String, u16)> {
-    let rest = text
-        .strip_prefix("mqtt://")
-        .ok_or_else(|| anyhow::anyhow!("--mqtt: expected mqtt://HOST:PORT, got '{text}'"))?;
+    match parse_broker_url(text)? {
+        (host, port, false) => Ok((host, port)),
+        (_, _, true) => anyhow::bail!("--mqtt: expected mqtt://HOST:PORT, got '{text}'"),
+    }
+}
+
+/// `mqtt://HOST:PORT` or `mqtts://HOST:PORT`: the host, the port and whether it is TLS.
+pub fn parse_broker_url(text: &str) -> anyhow::Result<(String, u16, bool)> {
+    let (rest, tls) = match (text.strip_prefix("mqtt://"), text.strip_prefix("mqtts://")) {
+        (Some(rest), _) => (rest, false),
+        (_, Some(rest)) => (rest, true),
+        _ => anyhow::bail!("--mqtt: expected mqtt://HOST:PORT or mqtts://HOST:PORT, got '{text}'"),
+    };
     let (host, port) = rest
         .rsplit_once(':')
         .ok_or_else(|| anyhow::anyhow!("--mqtt: expected mqtt://HOST:PORT, got '{text}'"))?;
@@ -107,13 +125,22 @@ pub fn parse_broker(text: &str) -> anyhow::Result<(String, u16)> {
     if host.is_empty() {
         anyhow::bail!("--mqtt: no host in '{text}'");
     }
-    Ok((host.trim_matches(['[', ']']).to_string(), port))
+    Ok((host.trim_matches(['[', ']']).to_string(), port, tls))
+}
+
+/// The transport `--mqtt` and `--mqtt-ca-file` ask for.
+pub fn transport_from_args(a: &RunArgs) -> anyhow::Result<Transport> {
+    match (parse_broker_url(&a.mqtt)?.2, &a.mqtt_ca_file) {
+        (true, ca) => Transport::tls(ca.as_deref()),
+        (false, Some(_)) => anyhow::bail!("--mqtt-ca-file: only for an mqtts:// broker"),
+        (false, None) => Ok(Transport::Tcp),
+    }
 }
 
 /// Runs a lock until Ctrl-C.
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     let opts = Options::from_args(&args)?;
-    let handle = start(opts).await?;
+    let handle = start_over(opts, LinkMode::Encrypted, transport_from_args(&args)?).await?;
     {
         let inner = handle.shared.lock();
         if let Some(addr) = handle.control_addr {
@@ -186,6 +213,11 @@ pub async fn start(opts: Options) -> anyhow::Result<Handle> {
 /// [`start`] with the link mode chosen by the caller: [`LinkMode::SignedOnly`] exists for the
 /// benchmark that compares it with the encrypted link, and for nothing else.
 pub async fn start_with(opts: Options, link_mode: LinkMode) -> anyhow::Result<Handle> {
+    start_over(opts, link_mode, Transport::Tcp).await
+}
+
+/// [`start_with`] reaching the broker over `transport` (TLS for an `mqtts://` broker).
+pub async fn start_over(opts: Options, link_mode: LinkMode, transport: Transport) -> anyhow::Result<Handle> {
     let mut inner = Inner::open(&opts)?;
     inner.link = link_mode;
     let (online, online_rx) = watch::channel(true);
@@ -195,6 +227,7 @@ pub async fn start_with(opts: Options, link_mode: LinkMode) -> anyhow::Result<Ha
         online,
         applied,
         opts: opts.clone(),
+        transport,
         reconnect: tokio::sync::Notify::new(),
     });
     let mut tasks = Vec::new();
@@ -335,6 +368,8 @@ struct Shared {
     /// The lock core's applied version (`Handle::applied_version`).
     applied: watch::Sender<u64>,
     opts: Options,
+    /// TCP or TLS to the broker.
+    transport: Transport,
     reconnect: tokio::sync::Notify,
 }
 
@@ -940,6 +975,7 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
             mo.set_keep_alive(Duration::from_secs(5));
             mo.set_clean_session(true);
             mo.set_max_packet_size(MAX_MESSAGE_LEN + 1024, MAX_MESSAGE_LEN + 1024);
+            shared.transport.apply(&mut mo);
             let (user, password) = broker_login(&inner.p);
             mo.set_credentials(user.clone(), password);
             inner.broker_user = user;

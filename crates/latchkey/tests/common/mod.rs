@@ -149,8 +149,13 @@ impl Ports {
 /// Starts `latchkey up` on `data` (SMS to `data/outbox.jsonl`, lock "Front door" in
 /// Europe/Berlin paired to `owner`) and waits for its welcome.
 pub fn start_up(data: &Path, p: &Ports, owner: &str) -> Up {
+    start_up_with(data, p, owner, &[])
+}
+
+/// [`start_up`] with more options of `serve` (`--allow-private-targets`, ...).
+pub fn start_up_with(data: &Path, p: &Ports, owner: &str, more: &[&str]) -> Up {
     let outbox = data.join("outbox.jsonl");
-    let args: Vec<String> = vec![
+    let mut args: Vec<String> = vec![
         "up".into(),
         "--owner".into(),
         owner.into(),
@@ -169,6 +174,7 @@ pub fn start_up(data: &Path, p: &Ports, owner: &str) -> Up {
         "--public-url".into(),
         format!("http://127.0.0.1:{}", p.http),
     ];
+    args.extend(more.iter().map(|a| a.to_string()));
     let mut proc = Proc::spawn(&args, data.with_extension("stderr"), Stdio::piped());
     let stdout = proc.child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();

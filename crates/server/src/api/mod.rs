@@ -5,6 +5,7 @@
 pub mod calendars;
 pub mod error;
 pub mod extract;
+mod doc;
 mod webhooks;
 
 use axum::Json;
@@ -94,6 +95,7 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(calendars::get_calendar, calendars::delete_calendar))
         .routes(routes!(calendars::sync_calendar));
     let (router, mut doc) = OpenApiRouter::new().nest("/api/v1", api).split_for_parts();
+    doc::document(&mut doc);
     doc.paths
         .paths
         .insert("/api/v1/openapi.json".to_string(), openapi_path_item());
@@ -131,7 +133,7 @@ struct IdempotencyHeader {
     /// A key the client makes up per request (a UUID): sending the same request again with
     /// it (a retry) answers with what the first one made. Kept 24 hours; the same key with a
     /// different request is refused (422).
-    #[param(rename = "Idempotency-Key")]
+    #[param(rename = "Idempotency-Key", pattern = "^[ \\t]*[!-~]{1,255}[ \\t]*$")]
     idempotency_key: Option<String>,
 }
 

@@ -3,84 +3,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use latchkey_client::model as m;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use latchkey_client::model::{self as m, CreateWebhook, Delivery, Notifications, PutNotifications, Webhook};
 
 use super::extract::{ApiJson, Auth};
 use super::{ApiResult, utc};
 use crate::app::AppState;
 use crate::domain::notifications::PrefsPatch;
 use crate::store::{DeliveryRow, NotificationPrefs, WebhookRow};
-
-/// `POST /locks/{lock_id}/webhooks`
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateWebhook {
-    /// An `http` or `https` URL; only public addresses unless the server runs with
-    /// `--allow-private-targets`.
-    #[schema(max_length = 2000, min_length = 1)]
-    pub url: String,
-    /// Event types to send (leave out for all): `lock.unlocked`, `lock.access_denied`,
-    /// `lock.lockout`, `lock.online`, `lock.offline`, `guest_key.created`,
-    /// `guest_key.first_used`, `guest_key.revoked`, `member.added`, `member.removed`,
-    /// `member.synced`, `webhook.test`.
-    pub events: Option<Vec<String>>,
-}
-
-/// A webhook. `secret` only in the answer to its creation.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Webhook {
-    pub id: String,
-    pub url: String,
-    /// The event types it receives.
-    pub events: Vec<String>,
-    /// `whsec_` + base64 of 32 random bytes: the Standard Webhooks signing secret, shown once.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<String>,
-    pub created_at: String,
-}
-
-/// One delivery of one event to one webhook.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Delivery {
-    /// The `webhook-id` header, the same on every attempt.
-    pub id: String,
-    /// The activity-log event it reports, when there is one.
-    pub event_id: Option<String>,
-    #[serde(rename = "type")]
-    pub type_: String,
-    /// `delivered`, `retrying` or `failed`.
-    pub status: String,
-    pub attempts: i64,
-    pub last_status_code: Option<i64>,
-    pub last_error: Option<String>,
-    pub next_attempt_at: Option<String>,
-    pub created_at: String,
-}
-
-/// The caller's notification choices on a lock (SMS).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Notifications {
-    /// The first use of a guest key: the guest has arrived.
-    pub guest_arrived: bool,
-    /// The keypad locked itself after too many wrong codes.
-    pub lockout: bool,
-    /// The lock has been offline for more than 10 minutes.
-    pub offline: bool,
-    /// A rental calendar of the lock cannot be read.
-    pub calendar_failing: bool,
-}
-
-/// `PUT /locks/{lock_id}/notifications`; a field left out keeps its value.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutNotifications {
-    pub guest_arrived: Option<bool>,
-    pub lockout: Option<bool>,
-    pub offline: Option<bool>,
-    pub calendar_failing: Option<bool>,
-}
 
 fn webhook_wire(w: &WebhookRow, with_secret: bool) -> Webhook {
     Webhook {

@@ -129,9 +129,18 @@ impl Domain {
 
         let mut tx = self.store.begin().await?;
         access::admin_of(&mut tx, caller, lock_id).await?;
-        if store::calendars(&mut tx, lock_id).await?.len() >= MAX_CALENDARS_PER_LOCK {
+        let have = store::calendars(&mut tx, lock_id).await?;
+        if have.len() >= MAX_CALENDARS_PER_LOCK {
             return Err(Error::Conflict(format!(
                 "a lock has at most {MAX_CALENDARS_PER_LOCK} calendars; delete one first"
+            )));
+        }
+        // The same feed twice would give each reservation two keys (and a form sent twice,
+        // two calendars).
+        if let Some(same) = have.iter().find(|c| c.url == url.as_str()) {
+            return Err(Error::Conflict(format!(
+                "this lock already reads this calendar (\"{}\")",
+                same.name
             )));
         }
         let row = CalendarRow {
@@ -224,6 +233,11 @@ impl Domain {
             .iter()
             .filter(|k| k.key.revoked_at.is_none() && k.key.ends_at > ms(now))
         {
+            // Like a person's revocation: a revoked code the lock could not deny would still
+            // open, so a full deny list refuses the deletion (409) rather than half doing it.
+            if k.key.code_ends_at > ms(now) {
+                super::capacity::check_room_for_deny_entry(change.conn(), lock_id, now).await?;
+            }
             if store::revoke_guest_key(change.conn(), lock_id, &k.key.id, revocation).await? {
                 store::mark_revoked_by_calendar(change.conn(), &k.key.id).await?;
                 revoked += 1;
@@ -406,7 +420,10 @@ impl Domain {
         if sms {
             self.sms_wake.notify_one();
         }
-        report.skipped = skipped;
+        // The plan's skipped reservations first, then what applying could not do.
+        let mut all = skipped;
+        all.append(&mut report.skipped);
+        report.skipped = all;
         report.wrote = true;
         Ok(report)
     }
@@ -551,6 +568,9 @@ impl Apply<'_, '_> {
         let tz = self.lock.time_zone.clone();
         for c in &todo.cancelled {
             let Some(k) = live_key(existing, &c.uid) else { continue };
+            if !self.deny_room(&k.key, &c.uid, "cancelled", &mut report).await? {
+                continue;
+            }
             let revocation = Revocation {
                 at: ms(self.now),
                 version: self.version,
@@ -595,6 +615,11 @@ impl Apply<'_, '_> {
                     .await?;
                 }
                 CodeFate::Reissue => {
+                    // The old code must be denied before a new one is given; without room the
+                    // key stays as it was and the next read tries again.
+                    if !self.deny_room(&k.key, &ch.key.uid, "moved", &mut report).await? {
+                        continue;
+                    }
                     let revocation = Revocation {
                         at: ms(self.now),
                         version: self.version,
@@ -645,6 +670,25 @@ impl Apply<'_, '_> {
             self.sms = true;
         }
         Ok(report)
+    }
+
+    /// Whether the lock can deny `key`'s code once revoked (issue 16, as for a person's
+    /// revocation): a code still within its window needs a deny entry. When the deny list is
+    /// full the reservation is reported in `skipped` and its key is left alone.
+    async fn deny_room(&mut self, key: &GuestKeyRow, uid: &str, what: &str, report: &mut SyncReport) -> Result<bool> {
+        if key.code_ends_at <= ms(self.now) {
+            return Ok(true);
+        }
+        match super::capacity::check_room_for_deny_entry(self.tx, &self.lock.id, self.now).await {
+            Ok(()) => Ok(true),
+            Err(Error::Conflict(why)) => {
+                report
+                    .skipped
+                    .push(format!("reservation {uid} was {what} but its key was kept: {why}"));
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Makes a key for a planned reservation (new, back after the calendar revoked it, or a

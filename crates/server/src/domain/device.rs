@@ -565,7 +565,9 @@ impl Domain {
     ) -> Result<Option<(EventRow, bool)>> {
         let at = ev.time.saturating_mul(1000);
         let mut row = EventRow {
-            id: self.event_id(at),
+            // Ordered by the lock's own sequence within a second (the journal's clock has
+            // whole seconds).
+            id: self.journal_event_id(at, ev.seq),
             lock_id: lock_id.to_string(),
             seq: i64::try_from(ev.seq).ok(),
             at,
@@ -655,7 +657,9 @@ impl Domain {
                             first_use = first && key.is_some();
                             key
                         } else {
-                            None
+                            // A refused code (revoked, expired, not yet valid) still names
+                            // its key, so an Admin sees whose code was tried.
+                            store::guest_key_by_code(c, lock_id, &text).await?
                         }
                     }
                 };

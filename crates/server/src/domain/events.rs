@@ -107,6 +107,58 @@ impl Domain {
     }
 }
 
+/// The activity log's filters as a page or a client gives them (`who`: a member's account id
+/// or a guest key's id; `kind`: `opened`, `refused` or `changes`; `day`: a date at the lock).
+#[derive(Debug, Clone, Default)]
+pub struct EventQuery {
+    pub who: String,
+    pub kind: String,
+    pub day: String,
+}
+
+impl Domain {
+    /// The activity log narrowed by `q`, newest first, Admins only. A day is the lock's local
+    /// day (23 or 25 hours on a daylight-saving change).
+    pub async fn events_filtered(
+        &self,
+        caller: &Caller,
+        lock_id: &str,
+        q: &EventQuery,
+        limit: Option<i64>,
+        before: Option<&str>,
+    ) -> Result<Vec<EventRow>> {
+        let mut c = self.store.read().await?;
+        let admin = access::admin_of(&mut c, caller, lock_id).await?;
+        let mut f = store::EventFilter {
+            who: q.who.trim().to_string(),
+            ..Default::default()
+        };
+        f.kind = match q.kind.trim() {
+            k @ ("" | "opened" | "refused" | "changes") => k.to_string(),
+            _ => return Err(super::Error::invalid("kind", "use opened, refused or changes")),
+        };
+        let day = q.day.trim();
+        if !day.is_empty() {
+            let date = day
+                .parse::<jiff::civil::Date>()
+                .map_err(|_| super::Error::invalid("day", "use a date like 2027-01-31"))?;
+            let zone = admin.lock().time_zone.zone();
+            let start = |d: jiff::civil::Date| {
+                d.to_zoned_datetime(zone.clone())
+                    .map(|z| ms(z.timestamp()))
+                    .map_err(|_| super::Error::invalid("day", "this day does not exist at the lock"))
+            };
+            f.from = start(date)?;
+            f.until = match date.tomorrow() {
+                Ok(next) => start(next)?,
+                Err(_) => i64::MAX,
+            };
+        }
+        let limit = limit.unwrap_or(50).clamp(1, MAX_PAGE);
+        Ok(store::events_where(&mut c, lock_id, &f, before, limit).await?)
+    }
+}
+
 /// SMS bodies carry names people typed: no control characters (which could forge extra
 /// lines), and a bounded length.
 pub fn sms_safe(text: &str) -> String {

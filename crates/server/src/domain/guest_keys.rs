@@ -6,6 +6,7 @@ use latchkey_guest_code::{self as gc, Validity};
 
 use super::access::{self, Caller};
 use super::change::Need;
+use super::events::NewEvent;
 use super::idempotency::{self, Idem};
 use super::types::{Name, PhoneNumber, TimeZoneName};
 use super::{Domain, Error, FieldErrors, Result, ms, ts};
@@ -16,6 +17,41 @@ use crate::store::{self, GuestKeyRow, IssuerRow, LockRow};
 pub const MAX_KEY_DAYS: i64 = 90;
 /// Admin-device issuer slots (slot 0 is the server).
 pub const DEVICE_SLOTS: std::ops::RangeInclusive<i64> = 1..=7;
+
+/// What extending a key did: the key that now holds the window (a new one when the code
+/// changed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extended {
+    pub key_id: String,
+    pub code_changed: bool,
+}
+
+/// Whether a key's code is a held code (the lock's record decides its window), read from the
+/// code itself; a code that does not check is treated as a window code.
+fn code_is_held(lock: &LockRow, key: &GuestKeyRow) -> bool {
+    let Ok(slot) = u8::try_from(key.slot) else { return false };
+    let Ok(epoch) = u32::try_from(key.epoch) else {
+        return false;
+    };
+    let mut issuers = [gc::IssuerState::EMPTY; gc::ISSUER_SLOTS];
+    let Some(issuer) = issuers.get_mut(usize::from(slot)) else {
+        return false;
+    };
+    *issuer = gc::IssuerState::active(epoch, lock.root_secret.0.issuer_key(slot, epoch));
+    matches!(
+        gc::check(key.code.as_bytes(), lock.id.as_bytes(), &issuers, key.starts_at / 1000),
+        gc::Check::Genuine {
+            validity: Validity::Held { .. },
+            ..
+        }
+    )
+}
+
+/// Whether changing `key`'s end to `ends_at` (ms) keeps its code (see
+/// `Domain::extend_guest_key`).
+pub fn extend_keeps_code(lock: &LockRow, key: &GuestKeyRow, ends_at: i64) -> bool {
+    code_is_held(lock, key) || ends_at <= key.code_ends_at
+}
 
 /// What `POST /locks/{id}/guest-keys` asks for, unparsed.
 #[derive(Debug, Clone)]
@@ -333,6 +369,175 @@ impl Domain {
             .about_key(&key.id, &key.name);
         change.log(event).await?;
         change.commit().await
+    }
+
+    /// Changes when a live guest key ends (`ends_at`: an instant or a local time at the lock).
+    /// The code stays when the lock can be told the new end: a held code (the lock's record
+    /// decides), or a window code whose own window already covers the new end. Otherwise the
+    /// window is inside the code's MAC, so the key is replaced: the old code is revoked and a
+    /// new key (same name and phone, a new code, texted again) takes its place. Admins only.
+    pub async fn extend_guest_key(
+        &self,
+        caller: &Caller,
+        lock_id: &str,
+        id: &str,
+        ends_at: &str,
+        now: Timestamp,
+    ) -> Result<Extended> {
+        let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
+        let version = change.version()?;
+        let lock = change.admin()?.lock().clone();
+        let tz = lock.time_zone.clone();
+        let key = store::guest_key(change.conn(), lock_id, id)
+            .await?
+            .ok_or(Error::NotFound("guest key"))?;
+        match key_status(&key, now) {
+            KeyStatus::Revoked => return Err(Error::Conflict("the guest key is revoked".into())),
+            KeyStatus::Used => return Err(Error::Conflict("the one-time guest key was already used".into())),
+            _ => {}
+        }
+        let end = parse_instant(ends_at, &tz.zone()).map_err(|m| Error::invalid("ends_at", m))?;
+        let start = ts(key.starts_at);
+        if end <= start {
+            return Err(Error::invalid("ends_at", "must be after the key's start"));
+        }
+        if end <= now {
+            return Err(Error::invalid("ends_at", "is in the past"));
+        }
+        if ms(end) - key.starts_at > MAX_KEY_DAYS * 86_400_000 {
+            return Err(Error::invalid(
+                "ends_at",
+                format!("a guest key lasts at most {MAX_KEY_DAYS} days from its start"),
+            ));
+        }
+        let from = local_time(ts(key.ends_at), &tz);
+        let to = local_time(end, &tz);
+        let held = code_is_held(&lock, &key);
+        if extend_keeps_code(&lock, &key, ms(end)) {
+            let code_ends_at = if held { ms(end) } else { key.code_ends_at };
+            store::move_guest_key(change.conn(), &key.id, key.starts_at, ms(end), code_ends_at, version).await?;
+            let event = change
+                .event(
+                    "guest_key_changed",
+                    format!("guest key \"{}\" now ends {to} (was {from}); same code", key.name),
+                )
+                .about_key(&key.id, &key.name);
+            change.log(event).await?;
+            change.commit().await?;
+            return Ok(Extended {
+                key_id: key.id,
+                code_changed: false,
+            });
+        }
+        // A new code: the old one is denied at the lock until its own window ends.
+        let revocation = change.revocation()?;
+        if key.code_ends_at > ms(now) {
+            super::capacity::check_room_for_deny_entry(change.conn(), lock_id, now).await?;
+        }
+        store::revoke_guest_key(change.conn(), lock_id, &key.id, revocation).await?;
+        let epoch = lock.server_epoch;
+        let issuer = lock.root_secret.0.issuer_key(0, epoch as u32);
+        let mut next_key_no = None;
+        let (code, code_ends_at) = self
+            .mint_unique(
+                change.conn(),
+                &lock,
+                &issuer,
+                epoch as u32,
+                start,
+                end,
+                key.one_time,
+                &mut next_key_no,
+            )
+            .await?;
+        let key_no = match next_key_no {
+            Some(n) => n,
+            None => store::next_key_no(change.conn(), lock_id).await?,
+        };
+        let mut row = GuestKeyRow {
+            id: self.new_id("gk"),
+            key_no,
+            code: code.clone(),
+            epoch,
+            ends_at: ms(end),
+            code_ends_at,
+            revoked_at: None,
+            used_at: None,
+            changed_version: version,
+            sms_id: None,
+            created_by: caller.id().to_string(),
+            created_at: ms(now),
+            ..key.clone()
+        };
+        if let Some(phone) = &row.phone {
+            let body = format!(
+                "Your guest key for \"{}\" was extended, so its code changed. {} {}",
+                lock.name,
+                instructions(&code),
+                window_sentence(start, end, now, &tz),
+            );
+            row.sms_id = Some(self.queue_sms(change.conn(), phone, &body, "guest_key", now).await?);
+        }
+        store::insert_guest_key(change.conn(), &row).await?;
+        let event = change
+            .event(
+                "guest_key_changed",
+                format!(
+                    "guest key \"{}\" now ends {to} (was {from}); a new code, the old one is revoked",
+                    key.name
+                ),
+            )
+            .about_key(&row.id, &row.name);
+        change.log(event).await?;
+        change.commit().await?;
+        if row.sms_id.is_some() {
+            self.sms_wake.notify_one();
+        }
+        Ok(Extended {
+            key_id: row.id,
+            code_changed: true,
+        })
+    }
+
+    /// Texts a live guest key's code to its phone again (a guest who lost the SMS). Admins
+    /// only; the lock is not changed.
+    pub async fn resend_guest_key(&self, caller: &Caller, lock_id: &str, id: &str, now: Timestamp) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let admin = access::admin_of(&mut tx, caller, lock_id).await?;
+        let lock = admin.lock().clone();
+        let key = store::guest_key(&mut tx, lock_id, id)
+            .await?
+            .ok_or(Error::NotFound("guest key"))?;
+        if !matches!(key_status(&key, now), KeyStatus::Scheduled | KeyStatus::Active) {
+            return Err(Error::Conflict(
+                "the guest key no longer works; nothing to resend".into(),
+            ));
+        }
+        let Some(phone) = key.phone.clone() else {
+            return Err(Error::Conflict(
+                "this guest key has no phone number; share the code instead".into(),
+            ));
+        };
+        let body = format!(
+            "{} sent you your guest key for \"{}\" again. {}{} {}",
+            caller.display_name(),
+            lock.name,
+            instructions(&key.code),
+            if key.one_time { " It works once." } else { "" },
+            window_sentence(ts(key.starts_at), ts(key.ends_at), now, &lock.time_zone),
+        );
+        let sms_id = self.queue_sms(&mut tx, &phone, &body, "guest_key", now).await?;
+        store::set_guest_key_phone(&mut tx, &key.id, &phone, &sms_id).await?;
+        let event = NewEvent::change(
+            "guest_key_resent",
+            caller,
+            format!("texted guest key \"{}\" again", key.name),
+        )
+        .about_key(&key.id, &key.name);
+        self.log(&mut tx, lock_id, now, event).await?;
+        tx.commit().await?;
+        self.sms_wake.notify_one();
+        Ok(())
     }
 
     /// `POST /locks/{id}/issuers`: a guest-code issuer for one Admin device; returns the row

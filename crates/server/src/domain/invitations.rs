@@ -103,13 +103,7 @@ impl Domain {
             }
             Err(e) => return Err(e.into()),
         }
-        let body = format!(
-            "{} invited you to \"{}\" on Latchkey as {}. Sign in with this phone number to accept: {}/invitations",
-            caller.display_name(),
-            admin.lock().name,
-            level.label(),
-            self.settings.public_url,
-        );
+        let body = self.invitation_sms(caller, &admin.lock().name, level);
         self.queue_sms(&mut tx, phone.as_str(), &body, "invitation", now)
             .await?;
         idem.remember(&mut tx, caller, &row.id, now).await?;
@@ -120,7 +114,7 @@ impl Domain {
             NewEvent::change(
                 "invitation_sent",
                 caller,
-                format!("invited {} as {}", phone, level.label()),
+                format!("invited {} as {}", invitee(name.as_deref(), &phone), level.label()),
             ),
         )
         .await?;
@@ -160,12 +154,62 @@ impl Domain {
             NewEvent::change(
                 "invitation_revoked",
                 caller,
-                format!("revoked the invitation of {}", inv.phone),
+                format!("revoked the invitation of {}", invitee(inv.name.as_deref(), &inv.phone)),
             ),
         )
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Texts a pending invitation again (the invitee lost the SMS). Admins only.
+    pub async fn resend_invitation(&self, caller: &Caller, lock_id: &str, id: &str, now: Timestamp) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let admin = access::admin_of(&mut tx, caller, lock_id).await?;
+        let inv = store::invitation(&mut tx, id)
+            .await?
+            .filter(|i| i.lock_id == lock_id)
+            .ok_or(Error::NotFound("invitation"))?;
+        if inv.status != InvitationStatus::Pending || inv.expires_at <= ms(now) {
+            let status = if inv.status == InvitationStatus::Pending {
+                InvitationStatus::Expired
+            } else {
+                inv.status
+            };
+            return Err(Error::Conflict(format!(
+                "the invitation is {status}; invite again instead"
+            )));
+        }
+        let body = self.invitation_sms(caller, &admin.lock().name, inv.access_level);
+        self.queue_sms(&mut tx, inv.phone.as_str(), &body, "invitation", now)
+            .await?;
+        self.log(
+            &mut tx,
+            lock_id,
+            now,
+            NewEvent::change(
+                "invitation_resent",
+                caller,
+                format!(
+                    "texted the invitation of {} again",
+                    invitee(inv.name.as_deref(), &inv.phone)
+                ),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
+        self.sms_wake.notify_one();
+        Ok(())
+    }
+
+    fn invitation_sms(&self, caller: &Caller, lock_name: &str, level: AccessLevel) -> String {
+        format!(
+            "{} invited you to \"{}\" on Latchkey as {}. Sign in with this phone number to accept: {}/invitations",
+            caller.display_name(),
+            lock_name,
+            level.label(),
+            self.settings.public_url,
+        )
     }
 
     /// `GET /invitations`: the caller's pending invitations, matched by phone number.
@@ -267,5 +311,13 @@ impl Domain {
             return Err(Error::Conflict("the invitation has expired; ask for a new one".into()));
         }
         Ok(())
+    }
+}
+
+/// The invitee as the activity log names them: the name first, the number second.
+fn invitee(name: Option<&str>, phone: &PhoneNumber) -> String {
+    match name.map(str::trim).filter(|n| !n.is_empty()) {
+        Some(n) => format!("{n} ({phone})"),
+        None => phone.to_string(),
     }
 }

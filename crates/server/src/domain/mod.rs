@@ -179,6 +179,19 @@ impl Domain {
     pub fn event_id(&self, at_ms: i64) -> String {
         format!("{:013}{}", at_ms.max(0), hex::encode(self.random::<6>()))
     }
+
+    /// The id of an event from a lock's journal: by time, then by the journal's sequence
+    /// number (13 digits, then 12 hex digits as in `event_id`), so entries of one second keep
+    /// the order in which the lock made them; random hex digits after them keep ids of two
+    /// locks apart (the same lock's repeated upload is caught by its `(lock_id, seq)` index).
+    pub fn journal_event_id(&self, at_ms: i64, seq: u64) -> String {
+        format!(
+            "{:013}{:012x}{}",
+            at_ms.max(0),
+            seq & 0xffff_ffff_ffff,
+            hex::encode(self.random::<4>())
+        )
+    }
 }
 
 /// Milliseconds since the Unix epoch, the unit of every stored instant.

@@ -425,6 +425,60 @@ impl Schedule {
             }
         })
     }
+
+    /// When the schedule next lets its holder in, as the lock's wall-clock time: `Open(until)`
+    /// while it does (until when, `None` for longer than a week ahead), `Next(at)` when it
+    /// does not yet, or `Never` when no window lies ahead (the dates have passed). Reads
+    /// `allows` at the windows' edges, so it agrees with it by construction.
+    pub fn opening(&self, now: jiff::civil::DateTime) -> Opening {
+        let today = now.date();
+        let first = match self.valid_from {
+            Some(f) if f > today => f,
+            _ => today,
+        };
+        // Every window edge from the day before `first` to 8 days after it, in order.
+        let mut edges: Vec<jiff::civil::DateTime> = Vec::new();
+        for offset in -1..=8i64 {
+            let Ok(day) = first.checked_add(jiff::Span::new().days(offset)) else {
+                continue;
+            };
+            let midnight = day.to_datetime(jiff::civil::Time::midnight());
+            for w in &self.windows {
+                for m in [w.from, w.to] {
+                    if let Ok(t) = midnight.checked_add(jiff::SignedDuration::from_mins(i64::from(m))) {
+                        edges.push(t);
+                    }
+                }
+                if w.to < w.from
+                    && let Ok(t) = midnight.checked_add(jiff::SignedDuration::from_mins(1440 + i64::from(w.to)))
+                {
+                    edges.push(t);
+                }
+            }
+        }
+        edges.sort();
+        edges.dedup();
+        let mut ahead = edges.into_iter().filter(|t| *t > now);
+        if self.allows(now) {
+            Opening::Open(ahead.find(|t| !self.allows(*t)))
+        } else {
+            match ahead.find(|t| self.allows(*t)) {
+                Some(t) => Opening::Next(t),
+                None => Opening::Never,
+            }
+        }
+    }
+}
+
+/// What `Schedule::opening` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Opening {
+    /// Lets in now, until then (`None`: not within the next week).
+    Open(Option<jiff::civil::DateTime>),
+    /// Lets in from then.
+    Next(jiff::civil::DateTime),
+    /// No window ahead (the schedule's dates have passed, or none lies in the next week).
+    Never,
 }
 
 fn clip(s: &str) -> String {
@@ -668,5 +722,44 @@ mod tests {
         assert!(at("2027-01-09T01:59"));
         assert!(!at("2027-01-09T02:00"));
         assert!(!at("2027-01-08T01:00"));
+    }
+
+    #[test]
+    fn opening_says_when_a_schedule_next_lets_in() {
+        let mut errors = FieldErrors::default();
+        let mut wire = sched(vec![
+            (vec!["mon", "tue"], "08:00", "12:00"),
+            (vec!["fri"], "22:00", "02:00"),
+        ]);
+        wire.valid_until = Some("2027-01-20".into());
+        let s = Schedule::parse(&wire, "schedule", &mut errors).unwrap();
+        let dt = |t: &str| t.parse::<jiff::civil::DateTime>().unwrap();
+        // 2027-01-04 is a Monday.
+        for (now, want) in [
+            // Before Monday's window: from 08:00 the same day.
+            ("2027-01-04T07:59", Opening::Next(dt("2027-01-04T08:00"))),
+            // Inside it: until 12:00.
+            ("2027-01-04T08:00", Opening::Open(Some(dt("2027-01-04T12:00")))),
+            // Monday after the window: Tuesday 08:00.
+            ("2027-01-04T12:00", Opening::Next(dt("2027-01-05T08:00"))),
+            // Wednesday: the Friday night window.
+            ("2027-01-06T10:00", Opening::Next(dt("2027-01-08T22:00"))),
+            // Inside the window past midnight: until Saturday 02:00.
+            ("2027-01-09T01:00", Opening::Open(Some(dt("2027-01-09T02:00")))),
+            // Saturday after it: the next Monday.
+            ("2027-01-09T02:00", Opening::Next(dt("2027-01-11T08:00"))),
+            // After the last valid date: never again.
+            ("2027-01-21T09:00", Opening::Never),
+        ] {
+            assert_eq!(s.opening(dt(now)), want, "at {now}");
+        }
+        // A schedule that starts later opens on its first valid day's window.
+        let mut later = sched(vec![(vec!["mon"], "09:00", "10:00")]);
+        later.valid_from = Some("2027-03-01".into());
+        let later = Schedule::parse(&later, "schedule", &mut errors).unwrap();
+        assert_eq!(
+            later.opening(dt("2027-01-04T09:30")),
+            Opening::Next(dt("2027-03-01T09:00"))
+        );
     }
 }

@@ -51,9 +51,9 @@ pub(super) struct Link {
     pub(super) unlock_timeout: Duration,
     /// The shared-subscription group of the locks' `up` topics.
     pub(super) share_group: String,
-    /// The server's login on an external Mosquitto whose dynamic-security plugin it provisions
-    /// (`dynsec.rs`), if it does.
-    pub(super) dynsec: Option<String>,
+    /// The provisioning of an external Mosquitto's dynamic-security plugin (`dynsec.rs`), if
+    /// the server does it.
+    pub(super) dynsec: Option<Arc<super::dynsec::Provisioner>>,
     /// Messages this instance received on locks' up topics (`/metrics`: `latchkey_lock_messages_total`).
     pub(super) lock_messages: prometheus_client::metrics::counter::Counter,
     /// Pairing exchanges this instance runs, by discriminator, each under a number of its own:
@@ -89,20 +89,26 @@ pub(super) async fn event_loop(g: Arc<Link>, mut events: EventLoop, mut shutdown
                     // to every instance, since only the one that started the exchange can
                     // check them.
                     let locks = format!("$share/{}/{}", g.share_group, topics::LOCK_UP_FILTER);
-                    for filter in [locks.as_str(), topics::PAIRING_UP_FILTER] {
+                    // The plugin's answers (before the commands, which the setup sends).
+                    let dynsec = g.dynsec.as_ref().map(|_| super::dynsec::RESPONSE_TOPIC);
+                    for filter in [Some(locks.as_str()), Some(topics::PAIRING_UP_FILTER), dynsec].into_iter().flatten() {
                         if let Err(e) = g.client.try_subscribe(filter, QoS::AtLeastOnce) {
                             tracing::warn!("subscribing to {filter}: {e}");
                         }
                     }
-                    if let Some(user) = &g.dynsec {
-                        g.dynsec_command(super::dynsec::setup(user));
+                    if let Some(p) = &g.dynsec {
+                        p.submit_setup();
                     }
                     g.connected.store(true, Ordering::SeqCst);
                     tracing::info!("connected to the MQTT broker");
                 }
                 Ok(Event::Incoming(Packet::Publish(p))) => {
                     let topic = p.topic.clone();
-                    if let Some(d) = super::pairing::parse_pairing_up(&topic) {
+                    if topic == super::dynsec::RESPONSE_TOPIC {
+                        if let Some(d) = &g.dynsec {
+                            d.on_response(&p.payload);
+                        }
+                    } else if let Some(d) = super::pairing::parse_pairing_up(&topic) {
                         for (_, tx) in guard(&g.pairings).get(&d).into_iter().flatten() {
                             let _ = tx.send(p.payload.to_vec());
                         }
@@ -136,13 +142,11 @@ impl Link {
         self.clock.now()
     }
 
-    /// Sends commands to the dynamic-security plugin (`dynsec.rs`). Their answers are not
-    /// read: an existing role or client makes a create fail harmlessly.
-    pub(super) fn dynsec_command(&self, commands: Vec<u8>) {
-        if self.dynsec.is_some()
-            && let Err(e) = self.publish(super::dynsec::CONTROL_TOPIC, commands)
-        {
-            tracing::warn!("sending dynamic-security commands: {e}");
+    /// Queues commands for the dynamic-security plugin (`dynsec.rs`: sent in order, answers
+    /// checked, retried).
+    pub(super) fn dynsec_command(&self, batch: super::dynsec::Batch) {
+        if let Some(p) = &self.dynsec {
+            p.submit(batch);
         }
     }
 

@@ -118,7 +118,14 @@ pub async fn start(
             // the embedded broker; the suffix stays so that the group is the same as before).
             let suffix = protocol_broker::share_group_suffix(&secret);
             share_group = format!("{share_group}-{}", String::from_utf8_lossy(&suffix));
-            let addr = embedded::start(*addr, logins, shutdown.clone(), tasks).await?;
+            let addr = embedded::start(
+                *addr,
+                config.embedded_mqtt_tls.as_ref(),
+                logins,
+                shutdown.clone(),
+                tasks,
+            )
+            .await?;
             (addr.ip().to_string(), addr.port(), Some(login))
         }
         MqttConfig::External { host, port } => (host.clone(), *port, None),
@@ -138,7 +145,7 @@ pub async fn start(
         broker::SERVER_CLIENT_PREFIX,
         hex::encode(random::<4>(entropy.as_ref()))
     );
-    let mut mo = MqttOptions::new(client_id, host, port);
+    let mut mo = MqttOptions::new(client_id.clone(), host, port);
     if let Some(password) = login {
         mo.set_credentials(protocol_broker::SERVER_USERNAME, password);
     }
@@ -157,6 +164,24 @@ pub async fn start(
     mo.set_clean_session(true);
     mo.set_max_packet_size(MAX_MESSAGE_LEN + 1024, MAX_MESSAGE_LEN + 1024);
     let (client, mut events) = AsyncClient::new(mo, 1024);
+    let dynsec = dynsec.map(|user| {
+        let (p, batches) = dynsec::Provisioner::new(
+            user,
+            client_id.clone(),
+            dynsec::Retry::default(),
+            metrics.broker_provisioning_failures.clone(),
+        );
+        let (worker, client, shutdown) = (p.clone(), client.clone(), shutdown.clone());
+        tasks.push(tokio::spawn(async move {
+            let send = |payload: Vec<u8>| {
+                client
+                    .try_publish(dynsec::CONTROL_TOPIC, rumqttc::QoS::AtLeastOnce, false, payload)
+                    .map_err(|e| e.to_string())
+            };
+            worker.run(batches, send, shutdown).await;
+        }));
+        p
+    });
     // Small messages must leave at once, not wait for the peer's delayed ACK (~40 ms each way).
     let mut net = rumqttc::NetworkOptions::new();
     net.set_tcp_nodelay(true);

@@ -93,7 +93,7 @@ pub async fn guest_key(c: &mut Conn, lock_id: &str, id: &str) -> Result<Option<G
     row.as_ref().map(read_guest_key).transpose()
 }
 
-/// The newest key of this lock with this code.
+/// The newest key of this lock with this code (a refused code names its key, revoked or not).
 pub async fn guest_key_by_code(c: &mut Conn, lock_id: &str, code: &str) -> Result<Option<GuestKeyRow>> {
     let sql = format!(
         "SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 AND code = $2 ORDER BY created_at DESC LIMIT 1"

@@ -4,12 +4,15 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use jiff::Timestamp;
 use latchkey_client::model as m;
+use serde::Deserialize;
 
 use super::page::{Button, CsrfForm, Notice, OrPage, PageResult, SignedIn, caller_country, form_failure};
-use super::views::{FormErrors, GuestKeyForm, GuestKeyNewPage, GuestKeyPage};
+use super::views::{Common, FormErrors, GuestKeyForm, GuestKeyNewPage, GuestKeyPage};
 use crate::api;
 use crate::domain::Error;
-use crate::domain::guest_keys::{GuestKeyRequest, instructions, local_time, window_sentence};
+use crate::domain::guest_keys::{
+    GuestKeyRequest, KeyStatus, extend_keeps_code, instructions, key_status, local_time, window_sentence,
+};
 use crate::domain::ts;
 use crate::domain::types::PhoneNumber;
 
@@ -84,14 +87,42 @@ pub(super) async fn create(
     }
 }
 
-/// One guest key: the code (to read out or share), when it works, its status and SMS.
+/// One guest key: the code (to read out or share), when it works, its status and SMS, and
+/// what can be done with it (share, text again, change the end, revoke).
 pub(super) async fn key_page(
     me: SignedIn,
     Path((lock_id, key_id)): Path<(String, String)>,
     Query(n): Query<Notice>,
 ) -> PageResult {
-    let (row, lock) = me.domain.guest_key(&me.caller, &lock_id, &key_id).await.or_page(&me)?;
-    let sms_row = me.domain.sms_state(row.sms_id.as_deref()).await.or_page(&me)?;
+    let notice = match n.done.as_str() {
+        "created" => "Guest key created.",
+        "extended" => "Saved. The lock will have the new end on its next sync; the code is the same.",
+        "replaced" => "Saved with a new code: the old code stops working at the lock's next sync.",
+        "resent" => "We are texting the code again.",
+        _ => "",
+    };
+    show_key(
+        &me,
+        &lock_id,
+        &key_id,
+        me.common_with(notice),
+        None,
+        FormErrors::default(),
+    )
+    .await
+}
+
+/// The key's page, with the end field as typed and its errors after a refused change.
+async fn show_key(
+    me: &SignedIn,
+    lock_id: &str,
+    key_id: &str,
+    c: Common,
+    ends_typed: Option<String>,
+    errors: FormErrors,
+) -> PageResult {
+    let (row, lock) = me.domain.guest_key(&me.caller, lock_id, key_id).await.or_page(me)?;
+    let sms_row = me.domain.sms_state(row.sms_id.as_deref()).await.or_page(me)?;
     let wire = api::guest_key_wire(&row, &lock, api::sms_wire(sms_row.as_ref()), me.now);
     let tz = &lock.time_zone;
     let sms = match (&row.phone, wire.sms) {
@@ -103,6 +134,19 @@ pub(super) async fn key_page(
         (None, _) => "No SMS was sent: read the code to your guest.".to_string(),
     };
     let live = matches!(wire.status, m::GuestKeyStatus::Scheduled | m::GuestKeyStatus::Active);
+    // What changing the end does to the code, said before the Admin does it.
+    let code_note = if extend_keeps_code(&lock, &row, i64::MAX) {
+        "The code stays the same when you change the end.".to_string()
+    } else {
+        format!(
+            "The code stays the same for an end up to {}; a later end makes a new code (texted to the guest if they have a phone number) and the old one stops working.",
+            local_time(ts(row.code_ends_at), tz)
+        )
+    };
+    let first_use = match row.used_at {
+        Some(at) => format!("first used {}", local_time(ts(at), tz)),
+        None => "not used yet".to_string(),
+    };
     let share_text = format!(
         "Your guest key for \"{}\": {} {}",
         lock.name,
@@ -114,14 +158,16 @@ pub(super) async fn key_page(
         row.phone.as_deref().unwrap_or(""),
         super::sign_in::url_encode(&share_text)
     );
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     Ok(me.render(
-        StatusCode::OK,
+        status,
         GuestKeyPage {
-            c: me.common_with(match n.done.as_str() {
-                "created" => "Guest key created.",
-                _ => "",
-            }),
-            lock_id,
+            c,
+            lock_id: lock_id.to_string(),
             key_id: row.id.clone(),
             name: row.name.clone(),
             code_spaced: spaced(&row.code),
@@ -140,19 +186,85 @@ pub(super) async fn key_page(
             status: super::views::wire_str(&wire.status),
             scheduled: wire.status == m::GuestKeyStatus::Scheduled,
             live,
+            // A key that ended can be given a later end; a revoked or used one cannot.
+            extendable: matches!(
+                key_status(&row, me.now),
+                KeyStatus::Scheduled | KeyStatus::Active | KeyStatus::Expired
+            ),
             one_time: row.one_time,
             sms,
+            has_phone: row.phone.is_some(),
             share_text,
             sms_href,
+            first_use,
+            code_note,
+            ends_input: ends_typed.unwrap_or_else(|| local_input(ts(row.ends_at), &tz.zone())),
+            errors,
         },
     ))
 }
 
-pub(super) async fn revoke(
+#[derive(Deserialize)]
+pub(super) struct ExtendForm {
+    #[serde(default)]
+    ends_at: String,
+}
+
+/// Changes when the key ends; the new key's page when the code had to change.
+pub(super) async fn extend(
+    me: SignedIn,
+    Path((lock_id, key_id)): Path<(String, String)>,
+    CsrfForm(f): CsrfForm<ExtendForm>,
+) -> PageResult {
+    match me
+        .domain
+        .extend_guest_key(&me.caller, &lock_id, &key_id, &f.ends_at, me.now)
+        .await
+    {
+        Ok(done) => {
+            let notice = if done.code_changed { "replaced" } else { "extended" };
+            Ok(me.redirect(&format!("/locks/{lock_id}/guest-keys/{}?done={notice}", done.key_id)))
+        }
+        Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
+            let (errors, problem) = form_failure(e);
+            let c = me.common_with_problem(problem);
+            show_key(&me, &lock_id, &key_id, c, Some(f.ends_at), errors).await
+        }
+        Err(e) => Err(me.error_page(e)),
+    }
+}
+
+/// Texts the code to the guest's phone again.
+pub(super) async fn resend(
     me: SignedIn,
     Path((lock_id, key_id)): Path<(String, String)>,
     _: CsrfForm<Button>,
 ) -> PageResult {
+    me.domain
+        .resend_guest_key(&me.caller, &lock_id, &key_id, me.now)
+        .await
+        .or_page(&me)?;
+    Ok(me.redirect(&format!("/locks/{lock_id}/guest-keys/{key_id}?done=resent")))
+}
+
+#[derive(Deserialize)]
+pub(super) struct RevokeForm {
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// Revokes after a confirmation: the box on the key's page, or the script's dialog (which
+/// adds `confirm`); a form sent without either gets the key's page, asking.
+pub(super) async fn revoke(
+    me: SignedIn,
+    Path((lock_id, key_id)): Path<(String, String)>,
+    CsrfForm(f): CsrfForm<RevokeForm>,
+) -> PageResult {
+    if f.confirm.is_none() {
+        let mut errors = FormErrors::default();
+        errors.add("confirm", "Tick the box to confirm.");
+        return show_key(&me, &lock_id, &key_id, me.common(), None, errors).await;
+    }
     me.domain
         .revoke_guest_key(&me.caller, &lock_id, &key_id, me.now)
         .await

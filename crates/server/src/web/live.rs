@@ -1,6 +1,8 @@
 //! Live pages: a server-sent event stream per lock that says "changed" when the lock's online
-//! state, bolt, sync state or activity log changes; `static/app.js` then fetches the page again
-//! and swaps its live parts (`data-live`). Without JavaScript (or `EventSource`) the pages are
+//! state, bolt, version or sync state (a new member, key or change, and the lock taking it) or
+//! activity log changes; `static/app.js` then fetches the page again and swaps its live parts
+//! (`data-live`). The lock's main screen, User Management, a member's page and the activity
+//! log (with its filters, since the page fetches its own address) listen to it. Without JavaScript (or `EventSource`) the pages are
 //! the same, reloaded by hand or by the script's fallback timer.
 //!
 //! The stream reads the database (the one truth when several servers share it) every

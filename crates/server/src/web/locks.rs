@@ -10,7 +10,7 @@ use super::views::{Bolt, EventItem, FormErrors, LockItem, LockPage, LocksPage};
 use crate::api;
 use crate::domain::guest_keys::local_time;
 use crate::domain::ts;
-use crate::domain::types::AccessLevel;
+use crate::domain::types::{AccessLevel, Opening, Schedule, TimeZoneName};
 use crate::store::LockRow;
 
 /// The pairing form.
@@ -106,6 +106,12 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
     } else {
         Vec::new()
     };
+    // A Recurring Guest is told when the schedule lets them in (the lock refuses them outside
+    // it, and a refusal alone does not say when to come back).
+    let opening = match (&member.member.schedule, level) {
+        (Some(schedule), AccessLevel::RecurringGuest) => opening_text(schedule, me.now, tz),
+        _ => String::new(),
+    };
     let last_seen = member
         .lock
         .last_seen_at
@@ -123,9 +129,31 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
             is_admin,
             my_id: me.caller.id().to_string(),
             events,
+            opening,
             lock: wire,
         },
     ))
+}
+
+/// "You can open now, until 12:00" / "You can open from Mon 08:00", in the lock's time (24-hour);
+/// a day further than a week away gets its date.
+pub(super) fn opening_text(schedule: &Schedule, now: jiff::Timestamp, tz: &TimeZoneName) -> String {
+    let local = now.to_zoned_datetime(tz.zone()).datetime();
+    let when = |t: jiff::civil::DateTime| {
+        let days = local.date().until(t.date()).map(|s| s.get_days()).unwrap_or(i32::MAX);
+        match days {
+            0 => t.strftime("today %H:%M").to_string(),
+            1 => t.strftime("tomorrow %H:%M").to_string(),
+            2..=6 => t.strftime("%a %H:%M").to_string(),
+            _ => t.strftime("%a %-d %b %Y %H:%M").to_string(),
+        }
+    };
+    match schedule.opening(local) {
+        Opening::Open(Some(until)) => format!("You can open now, until {}.", when(until)),
+        Opening::Open(None) => "You can open now.".to_string(),
+        Opening::Next(at) => format!("You can open from {}.", when(at)),
+        Opening::Never => "Your access schedule has ended; ask an Admin of the lock.".to_string(),
+    }
 }
 
 /// Events on the lock's main screen.
@@ -173,6 +201,40 @@ fn zone_named(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_recurring_guest_is_told_when_they_may_open() {
+        use crate::domain::FieldErrors;
+        use crate::domain::types::{Schedule, TimeZoneName};
+        use latchkey_client::model as m;
+        let wire = m::Schedule {
+            windows: vec![m::Window {
+                days: vec!["mon".into()],
+                from: "08:00".into(),
+                to: "12:00".into(),
+            }],
+            valid_from: None,
+            valid_until: None,
+        };
+        let s = Schedule::parse(&wire, "schedule", &mut FieldErrors::default()).unwrap();
+        let tz = TimeZoneName::parse("Europe/Berlin").unwrap();
+        let at = |t: &str| t.parse::<jiff::Timestamp>().unwrap();
+        // Wednesday 2027-01-06 10:00 in Berlin: next Monday.
+        assert_eq!(
+            super::opening_text(&s, at("2027-01-06T09:00:00Z"), &tz),
+            "You can open from Mon 08:00."
+        );
+        // Monday 2027-01-04 09:00 in Berlin (08:00 UTC): open until noon.
+        assert_eq!(
+            super::opening_text(&s, at("2027-01-04T08:00:00Z"), &tz),
+            "You can open now, until today 12:00."
+        );
+        // Sunday evening: tomorrow.
+        assert_eq!(
+            super::opening_text(&s, at("2027-01-10T18:00:00Z"), &tz),
+            "You can open from tomorrow 08:00."
+        );
+    }
+
     #[test]
     fn cities_are_read_as_their_zones() {
         assert_eq!(super::zone_named("New York"), "America/New_York");

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 use latchkey_client::model as m;
 use serde::Deserialize;
 
-use super::page::{CsrfForm, Notice, OrPage, PageResult, SignedIn, form_failure, notice_text};
+use super::page::{Button, CsrfForm, Notice, OrPage, PageResult, SignedIn, form_failure, notice_text};
 use super::views::{
     Common, FormErrors, InvitationItem, KeyItem, MemberForm, MemberItem, MemberPage, UsersPage, wire_str,
 };
@@ -204,4 +204,17 @@ pub(super) async fn remove(
     } else {
         Ok(me.redirect(&format!("/locks/{lock_id}/users?done=removed")))
     }
+}
+
+/// Texts a pending invitation again (from the Users page).
+pub(super) async fn resend_invitation(
+    me: SignedIn,
+    Path((lock_id, id)): Path<(String, String)>,
+    _: CsrfForm<Button>,
+) -> PageResult {
+    me.domain
+        .resend_invitation(&me.caller, &lock_id, &id, me.now)
+        .await
+        .or_page(&me)?;
+    Ok(me.redirect(&format!("/locks/{lock_id}/users?done=resent")))
 }

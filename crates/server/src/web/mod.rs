@@ -1,7 +1,8 @@
 //! The web app: server-rendered pages over the same domain as the API.
 //!
-//! Every page works without JavaScript, but for offline guest keys (`offline.rs`), which are
-//! made in the browser. Templates are askama files in
+//! Every page works without JavaScript (`static/app.js` only enhances: live parts, sharing,
+//! confirmations), but for offline guest keys (`offline.rs`), which are made in the browser.
+//! Templates are askama files in
 //! `crates/server/templates`, compiled into the binary and HTML-escaped by default; the style
 //! sheet is embedded too. The session is the API's session, carried in an HttpOnly, SameSite=Lax
 //! cookie (`Secure` when the public URL is https). Every form carries a CSRF token that must
@@ -10,13 +11,14 @@
 //!
 //! `page.rs` holds what every page shares (the `Page`, `SignedIn` and `CsrfForm` extractors,
 //! rendering, errors as pages); the pages are one file per area: `sign_in`, `locks`,
-//! `members`, `invitations`, `guest_keys`, `activity`. No rule lives here: who may see or do
+//! `members`, `invitations`, `guest_keys`, `calendars`, `activity`. No rule lives here: who may see or do
 //! what is the domain's.
 
 // Handlers return early with a ready page (`Result<_, Response>`); boxing it buys nothing here.
 #![allow(clippy::result_large_err)]
 
 mod activity;
+mod calendars;
 mod guest_keys;
 mod invitations;
 mod live;
@@ -76,6 +78,12 @@ pub fn router() -> Router<AppState> {
         )
         .route("/locks/{lock_id}/guest-keys/{key_id}", get(guest_keys::key_page))
         .route("/locks/{lock_id}/guest-keys/{key_id}/revoke", post(guest_keys::revoke))
+        .route("/locks/{lock_id}/guest-keys/{key_id}/extend", post(guest_keys::extend))
+        .route("/locks/{lock_id}/guest-keys/{key_id}/resend", post(guest_keys::resend))
+        .route(
+            "/locks/{lock_id}/invitations/{id}/resend",
+            post(members::resend_invitation),
+        )
         .route("/locks/{lock_id}/invitations/{id}/revoke", post(invitations::revoke))
         .route("/locks/{lock_id}/members/{account_id}", get(members::member_page))
         .route("/locks/{lock_id}/members/{account_id}/access", post(members::access))
@@ -95,6 +103,9 @@ pub fn router() -> Router<AppState> {
             post(offline::revoke),
         )
         .route("/locks/{lock_id}/offline-keys/{issuer_id}/keys", post(offline::record))
+        .route("/locks/{lock_id}/calendars", get(calendars::page).post(calendars::add))
+        .route("/locks/{lock_id}/calendars/{id}/sync", post(calendars::read_now))
+        .route("/locks/{lock_id}/calendars/{id}/remove", post(calendars::remove))
         .route("/invitations", get(invitations::invitations_page))
         .route("/invitations/{id}/accept", post(invitations::accept))
         .route("/invitations/{id}/decline", post(invitations::decline))

@@ -435,6 +435,7 @@ pub fn notice_text(code: &str) -> &'static str {
         "declined" => "Invitation declined.",
         "paired" => "Lock paired. You are its Admin.",
         "left" => "You left the lock.",
+        "resent" => "We are texting the invitation again.",
         _ => "",
     }
 }

@@ -43,6 +43,28 @@ impl FormErrors {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// The first message, for a page that shows one line.
+    pub fn first(&self) -> &str {
+        self.0.first().map(|(_, m)| m.as_str()).unwrap_or("")
+    }
+}
+
+/// One option of a `<select>`.
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+impl Choice {
+    pub fn new(value: &str, label: &str, current: &str) -> Choice {
+        Choice {
+            value: value.to_string(),
+            label: label.to_string(),
+            selected: value == current,
+        }
+    }
 }
 
 impl From<FieldErrors> for FormErrors {
@@ -205,11 +227,15 @@ impl EventItem {
             Some("denied") => ("Denied".to_string(), "bad"),
             _ => (e.kind.replace('_', " "), ""),
         };
-        let mut text = e.detail.clone();
+        let mut text = local_instants(&e.detail, tz);
         if let Some(actor) = &e.actor
             && !text.contains(&actor.name)
         {
-            text = format!("{} {text}", actor.name);
+            text = if text.is_empty() {
+                actor.name.clone()
+            } else {
+                format!("{} {text}", actor.name)
+            };
         }
         if let Some(method) = &e.method {
             text.push_str(&format!(" · {method}"));
@@ -227,6 +253,22 @@ impl EventItem {
             text: text.trim().to_string(),
         }
     }
+}
+
+/// `text` with every RFC 3339 instant in it ("keypad locked until 2026-12-05T14:07:11Z")
+/// written as the lock's local time, as everywhere else on the pages.
+pub fn local_instants(text: &str, tz: &TimeZoneName) -> String {
+    text.split(' ')
+        .map(|word| {
+            // A word may end with punctuation ("…14:07:11Z;").
+            let core = word.trim_end_matches([',', ';', '.', ')']);
+            match core.parse::<Timestamp>() {
+                Ok(t) if core.contains('T') => format!("{}{}", local_time(t, tz), &word[core.len()..]),
+                _ => word.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 // ---------------------------------------------------------------------------------- forms
@@ -458,6 +500,8 @@ pub struct LockPage {
     pub my_id: String,
     /// The latest events (Admins only; empty for others).
     pub events: Vec<EventItem>,
+    /// For a Recurring Guest: when the schedule lets them in ("You can open from Mon 08:00").
+    pub opening: String,
 }
 
 impl LockPage {
@@ -532,11 +576,21 @@ pub struct GuestKeyPage {
     pub status: String,
     pub scheduled: bool,
     pub live: bool,
+    /// Its end can be changed (not revoked, not a used one-time key).
+    pub extendable: bool,
     pub one_time: bool,
     pub sms: String,
+    pub has_phone: bool,
     /// What sharing the code sends (Web Share API), and the `sms:` link with it.
     pub share_text: String,
     pub sms_href: String,
+    /// "first used Mon 7 Dec 2026 15:02" or "not used yet".
+    pub first_use: String,
+    /// What changing the end does to the code.
+    pub code_note: String,
+    /// The end field's value (`datetime-local`, the lock's zone).
+    pub ends_input: String,
+    pub errors: FormErrors,
 }
 
 #[derive(Template)]
@@ -575,8 +629,15 @@ pub struct ActivityPage {
     pub c: Common,
     pub lock_id: String,
     pub lock_name: String,
+    pub time_zone: String,
     pub events: Vec<EventItem>,
+    /// The query of the next page (the filters and the cursor), empty on the last page.
     pub older: String,
+    /// The filters: a person or key, a kind, a day (`YYYY-MM-DD` at the lock).
+    pub people: Vec<Choice>,
+    pub kinds: Vec<Choice>,
+    pub day: String,
+    pub filtered: bool,
 }
 
 #[derive(Template)]

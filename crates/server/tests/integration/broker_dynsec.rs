@@ -2,7 +2,11 @@
 //! `docs/design/broker-auth.md`): a Mosquitto of the test's own with the plugin and no
 //! anonymous access; the server, logged in as the dynsec admin, provisions the `pairing` login,
 //! then a login for the lock it pairs, and deletes it when the lock is unpaired. A watcher with
-//! the `pairing` login sees nothing of the paired lock there either.
+//! the `pairing` login, there from before pairing, sees nothing of the paired lock there either
+//! (pairing, a PIN synced, remote unlocks, a keypad entry), while the admin's login sees that
+//! traffic. The plugin's answers are read: a healthy run counts no failed attempt, and a
+//! server whose login is not a dynsec admin gets no answer and counts failures
+//! (`latchkey_broker_provisioning_failures_total`).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -158,6 +162,13 @@ async fn the_server_provisions_per_lock_logins_on_mosquitto() {
     })
     .await;
 
+    // The admin's view of the lock's topics (its own client id: the server's role, added to
+    // the admin login during setup, disconnected every connection of that login once).
+    let (admin_view, code) = Raw::connect(port, "admin-view", "admin", "admin-password").await;
+    assert_eq!(code, ConnectReturnCode::Success);
+    let codes = admin_view.subscribe_each(&["latchkey/v1/locks/+/+"]).await;
+    assert!(granted(&codes[0]), "{codes:?}");
+
     // A member with a PIN, remote unlocks, a keypad entry.
     let inv = owner
         .invite(
@@ -189,6 +200,25 @@ async fn the_server_provisions_per_lock_logins_on_mosquitto() {
     }
     let r: Value = post_json(&http, &format!("{lock_base}/keypad"), json!({ "keys": "639172#" })).await;
     assert_eq!(r["outcome"], "granted", "{r}");
+
+    // The paired lock's own topics stay closed to the watcher.
+    let own = [
+        format!("latchkey/v1/locks/{lid}/down"),
+        format!("latchkey/v1/locks/{lid}/up"),
+        format!("latchkey/v1/locks/{lid}/#"),
+    ];
+    let own: Vec<&str> = own.iter().map(String::as_str).collect();
+    let codes = watcher.subscribe_each(&own).await;
+    for (f, c) in own.iter().zip(&codes) {
+        assert!(!granted(c), "the pairing login was granted {f}: {c:?}");
+    }
+    // The admin's login saw the lock's traffic: there was something to hide.
+    let admin_seen = admin_view.seen();
+    let lock_prefix = format!("latchkey/v1/locks/{lid}/");
+    assert!(
+        admin_seen.iter().filter(|(t, _)| t.starts_with(&lock_prefix)).count() >= 4,
+        "the admin's login should see the lock's traffic: {admin_seen:?}"
+    );
 
     // The watcher saw the pairing exchange only.
     let seen = watcher.seen();
@@ -232,5 +262,81 @@ async fn the_server_provisions_per_lock_logins_on_mosquitto() {
     })
     .await;
     drop(lock);
+    // Every answer the plugin gave was one the server expected.
+    assert_eq!(
+        provisioning_failures(&http, &base).await,
+        0,
+        "no failed dynamic-security attempt in a healthy run"
+    );
+
+    // A server whose login is no dynsec admin: its commands go unanswered, and it says so.
+    let ok = Command::new("mosquitto_ctrl")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-u",
+            "admin",
+            "-P",
+            "admin-password",
+        ])
+        .args(["dynsec", "createClient", "weak", "-p", "weak-password"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("mosquitto_ctrl runs");
+    assert!(ok.success());
+    let weak_data = dir.path().join("weak");
+    std::fs::create_dir_all(&weak_data).unwrap();
+    let mut config = Config::for_tests(
+        &weak_data,
+        None,
+        MqttConfig::External {
+            host: "127.0.0.1".into(),
+            port,
+        },
+    );
+    config.mqtt_login = ExternalLogin {
+        credentials: Some(("weak".into(), "weak-password".into())),
+        tls: false,
+        ca_file: None,
+    };
+    config.mqtt_dynsec = true;
+    let weak = Server::start(
+        config,
+        Parts {
+            clock: Arc::new(SystemClock),
+            entropy: Arc::new(OsEntropy),
+            gateway: None,
+        },
+    )
+    .await
+    .expect("server starts");
+    let weak_base = format!("http://{}", weak.addr);
+    eventually(
+        "a failed attempt counted by the server without dynsec rights",
+        30,
+        || async { (provisioning_failures(&http, &weak_base).await >= 1).then_some(()) },
+    )
+    .await;
+    weak.stop().await;
     server.stop().await;
+}
+
+/// `latchkey_broker_provisioning_failures_total` from the server's `/metrics`.
+async fn provisioning_failures(http: &reqwest::Client, base: &str) -> u64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("latchkey_broker_provisioning_failures_total "))
+        .unwrap_or_else(|| panic!("no provisioning failures counter in /metrics:\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
 }

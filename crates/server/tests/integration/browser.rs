@@ -1,7 +1,8 @@
 //! The web app in a real browser: starts the server (fresh SQLite database, file SMS outbox,
 //! embedded broker) and a real virtual lock, and runs `tests/browser/flows.mjs` (playwright-core
 //! driving the system's headless Chromium), which pairs the lock, unlocks it remotely and types a
-//! guest code on its keypad as well as going through the screens.
+//! guest code on its keypad as well as going through the screens. A local feed server serves a
+//! listing's calendar (`LK_FEED`) for the rental-calendar screen.
 //!
 //! Needs `chromium` and `npm ci` in `tests/browser` (`.ci/run` does both). Outside CI a machine
 //! without them skips this test with a message; with `CI=true` it fails instead.
@@ -18,6 +19,59 @@ use latchkey_server::domain::{OsEntropy, SystemClock};
 fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     l.local_addr().unwrap().port()
+}
+
+/// An Airbnb-shaped export whose dates are around today in the lock's zone (Europe/Berlin, as
+/// `flows.mjs` pairs it): Greta's stay began yesterday (her key works now), Hugo's starts in
+/// five days, and a block that must not become a key.
+fn listing_feed() -> String {
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Berlin").unwrap())
+        .date();
+    let day = |n: i64| {
+        today
+            .checked_add(jiff::Span::new().days(n))
+            .unwrap()
+            .strftime("%Y%m%d")
+            .to_string()
+    };
+    let mut out = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Airbnb Inc//Hosting Calendar 1.0//EN\r\n");
+    for (uid, first, last, summary) in [
+        ("res-greta@lk", -1, 2, "Reserved - Greta Gast"),
+        ("res-hugo@lk", 5, 8, "Reserved - Hugo Later"),
+        ("blk-1@lk", 9, 12, "Airbnb (Not available)"),
+    ] {
+        out += &format!(
+            "BEGIN:VEVENT\r\nDTSTAMP:20270101T000000Z\r\nUID:{uid}\r\nDTSTART;VALUE=DATE:{}\r\n\
+             DTEND;VALUE=DATE:{}\r\nSUMMARY:{summary}\r\nEND:VEVENT\r\n",
+            day(first),
+            day(last)
+        );
+    }
+    out + "END:VCALENDAR\r\n"
+}
+
+/// Serves `body` as `text/calendar` on loopback; its URL.
+async fn feed_server(body: &str) -> String {
+    let body = body.to_string();
+    let app = axum::Router::new().route(
+        "/listing.ics",
+        axum::routing::get(move || {
+            let body = body.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "text/calendar; charset=utf-8")],
+                    body,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/listing.ics")
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -98,6 +152,10 @@ async fn web_app_flows_in_headless_chromium() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // A listing's calendar on a local feed server (the server allows private targets in
+    // tests): a stay that has begun, one later, and a block.
+    let feed = feed_server(&listing_feed()).await;
+
     let shots = root.join("tests/browser/screenshots");
     let base = format!("http://{}", server.addr);
     let outbox = data.path().join("outbox.jsonl");
@@ -112,6 +170,7 @@ async fn web_app_flows_in_headless_chromium() {
             .env("LK_LOCK_CONTROL", &lock_control)
             .env("LK_SHOTS", &shots)
             .env("LK_CHROMIUM", &browser)
+            .env("LK_FEED", &feed)
             .output()
             .expect("node runs")
     })

@@ -444,13 +444,206 @@ async fn windows_in_the_locks_zone(b: Backend) {
     h.stop().await;
 }
 
+/// An Airbnb-shaped export of `n` reservations, two nights every three days from 2027-07-02,
+/// with folded descriptions and a block after every fifth stay (the bench's shape).
+fn big_feed(n: usize) -> String {
+    let mut s = String::from("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Airbnb Inc//Hosting Calendar 1.0//EN\r\n");
+    let first = jiff::civil::date(2027, 7, 2);
+    for i in 0..n {
+        let start = first.checked_add(jiff::Span::new().days(i as i64 * 3)).unwrap();
+        let end = start.checked_add(jiff::Span::new().days(2)).unwrap();
+        let (s8, e8) = (start.strftime("%Y%m%d"), end.strftime("%Y%m%d"));
+        s += &format!(
+            "BEGIN:VEVENT\r\nDTEND;VALUE=DATE:{e8}\r\nDTSTART;VALUE=DATE:{s8}\r\nUID:res-{i}@airbnb.com\r\n\
+             DESCRIPTION:Reservation URL: https://www.airbnb.com/hosting/reservations/de\r\n \
+             tails/HM{i:08}\\nPhone Number (Last 4 Digits): {:04}\r\nSUMMARY:Reserved\r\nEND:VEVENT\r\n",
+            i % 10_000
+        );
+        if i % 5 == 0 {
+            s += &format!(
+                "BEGIN:VEVENT\r\nDTEND;VALUE=DATE:{e8}\r\nDTSTART;VALUE=DATE:{e8}\r\nUID:blk-{i}@airbnb.com\r\nSUMMARY:Airbnb (Not available)\r\nEND:VEVENT\r\n"
+            );
+        }
+    }
+    s + "END:VCALENDAR\r\n"
+}
+
+/// What a read could have written: the lock's version, every row of the calendar's keys (all
+/// columns), the newest activity-log entry, the SMS sent.
+async fn written(h: &Harness, admin: &kit::User, lock: &str, cal: &str) -> (i64, String, Option<String>, usize) {
+    let d = &h.server.as_ref().unwrap().domain;
+    let mut c = d.store.read().await.unwrap();
+    let version = latchkey_server::store::lock_by_id(&mut c, lock)
+        .await
+        .unwrap()
+        .unwrap()
+        .version;
+    let keys = latchkey_server::store::calendar_keys(&mut c, cal).await.unwrap();
+    drop(c);
+    let newest = admin
+        .client
+        .events(lock, Some(1), None)
+        .await
+        .unwrap()
+        .first()
+        .map(|e| e.id.clone());
+    (version, format!("{keys:?}"), newest, h.outbox().len())
+}
+
+/// A 500-reservation feed (the spec's size) read a second time unchanged, without an `ETag`
+/// (so fetched, parsed and reconciled again), writes nothing: no key row, no lock version, no
+/// activity-log entry, no SMS, nothing told to the lock.
+async fn an_unchanged_read_of_500_reservations_writes_nothing(b: Backend) {
+    let h = Harness::start(b).await;
+    h.clock.set("2027-07-01T08:00:00Z".parse().unwrap());
+    let admin = h.user("Host").await;
+    let lock = h.pair(&admin, "Flat", "Europe/Paris").await;
+    let (feed, url) = feed_server().await;
+    *feed.body.lock().unwrap() = big_feed(500);
+    let cal = admin
+        .client
+        .create_calendar(&lock.id, &new_calendar(&url, "15:00", "11:00"))
+        .await
+        .unwrap();
+    assert_eq!((cal.reservations.len(), cal.last_error.as_deref()), (500, None));
+    let codes: std::collections::HashSet<_> = keys(&admin.client, &lock.id)
+        .await
+        .values()
+        .map(|k| k.code.clone())
+        .collect();
+    assert_eq!(codes.len(), 500, "two reservations never share a code");
+    let before = written(&h, &admin, &lock.id, &cal.id).await;
+    let changes = h.gateway.changes.load(Ordering::SeqCst);
+    for _ in 0..2 {
+        let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+        assert_eq!(
+            (r.added, r.changed, r.cancelled, r.unchanged, r.error),
+            (0, 0, 0, 500, None)
+        );
+        assert!(
+            written(&h, &admin, &lock.id, &cal.id).await == before,
+            "an unchanged read wrote something"
+        );
+    }
+    assert_eq!(
+        h.gateway.changes.load(Ordering::SeqCst),
+        changes,
+        "the lock was told a change"
+    );
+    assert_eq!(feed.hits.load(Ordering::SeqCst), 3);
+    h.stop().await;
+}
+
 on_both_backends!(
     reservations_become_keys,
     bad_input_and_access,
     etag_reads_write_nothing,
     slow_and_huge_feeds_are_refused,
     windows_in_the_locks_zone,
+    an_unchanged_read_of_500_reservations_writes_nothing,
+    the_calendar_screen,
 );
+
+/// A calendar's revocations respect the lock's list of revoked codes like a person's (issue
+/// 16): when it is full, a cancelled reservation's key is kept (and the next read tries
+/// again) and deleting the calendar is refused with 409, changing nothing.
+#[tokio::test]
+async fn calendar_revocations_respect_the_deny_list() {
+    let h = Harness::start(Backend::Sqlite).await;
+    h.clock.set("2027-07-01T08:00:00Z".parse().unwrap());
+    let admin = h.user("Host").await;
+    let lock = h.pair(&admin, "Flat", "Europe/Paris").await;
+    let (feed, url) = feed_server().await;
+    *feed.body.lock().unwrap() = big_feed(500);
+    let cal = admin
+        .client
+        .create_calendar(&lock.id, &new_calendar(&url, "15:00", "11:00"))
+        .await
+        .unwrap();
+    // A person revokes all but the last two, and keys of their own until the lock's list of
+    // revoked codes is full.
+    let ks = keys(&admin.client, &lock.id).await;
+    let kept = ["res-498@airbnb.com", "res-499@airbnb.com"];
+    for (uid, k) in &ks {
+        if !kept.contains(&uid.as_str()) {
+            admin.client.revoke_guest_key(&lock.id, &k.id).await.unwrap();
+        }
+    }
+    let cap = admin.client.lock(&lock.id).await.unwrap().capacity.unwrap();
+    let denies = cap.revoked_codes.unwrap();
+    assert_eq!(denies.used, 498, "{cap:?}");
+    for i in 0..(denies.max - denies.used) {
+        let k = admin
+            .client
+            .create_guest_key(
+                &lock.id,
+                &kit::guest_key(
+                    &format!("Guest {i}"),
+                    None,
+                    &format!("2027-07-{:02}T15:00", 5 + i),
+                    &format!("2027-07-{:02}T11:00", 7 + i),
+                ),
+            )
+            .await
+            .unwrap();
+        admin.client.revoke_guest_key(&lock.id, &k.id).await.unwrap();
+    }
+    let cap = admin.client.lock(&lock.id).await.unwrap().capacity.unwrap();
+    let denies = cap.revoked_codes.unwrap();
+    assert_eq!(denies.used, denies.max, "{cap:?}");
+
+    // Reservation 499 is cancelled: its key cannot be denied, so it is kept.
+    *feed.body.lock().unwrap() = big_feed(500).replace(
+        "UID:res-499@airbnb.com\r\nDESCRIPTION",
+        "UID:res-499@airbnb.com\r\nSTATUS:CANCELLED\r\nDESCRIPTION",
+    );
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert_eq!((r.cancelled, r.error.as_deref()), (0, None), "{r:?}");
+    let ks = keys(&admin.client, &lock.id).await;
+    assert_eq!(ks["res-499@airbnb.com"].status, m::GuestKeyStatus::Scheduled);
+
+    // Deleting the calendar would need two more deny entries: 409, nothing changed.
+    let r = admin.client.delete_calendar(&lock.id, &cal.id).await;
+    let text = format!("{r:?}");
+    assert_eq!(status(r), 409, "{text}");
+    assert!(text.contains("revoked codes is full"), "{text}");
+    assert_eq!(admin.client.calendars(&lock.id).await.unwrap().len(), 1);
+    assert_eq!(
+        keys(&admin.client, &lock.id).await["res-498@airbnb.com"].status,
+        m::GuestKeyStatus::Scheduled
+    );
+
+    // Once revoked codes' windows have ended there is room: the cancellation goes through.
+    h.clock.set("2027-07-25T08:00:00Z".parse().unwrap());
+    let r = admin.client.sync_calendar(&lock.id, &cal.id).await.unwrap();
+    assert_eq!((r.cancelled, r.error.as_deref()), (1, None), "{r:?}");
+    h.stop().await;
+}
+
+/// The same feed twice on one lock would give each reservation two keys: refused (409).
+#[tokio::test]
+async fn the_same_feed_twice_on_a_lock_is_refused() {
+    let h = Harness::start(Backend::Sqlite).await;
+    h.clock.set("2027-07-01T08:00:00Z".parse().unwrap());
+    let admin = h.user("Host").await;
+    let lock = h.pair(&admin, "Flat", "Europe/Paris").await;
+    let (feed, url) = feed_server().await;
+    feed.set(&[("res-A@example", "20270705", "20270708", "Reserved - Alice", "")]);
+    admin
+        .client
+        .create_calendar(&lock.id, &new_calendar(&url, "15:00", "11:00"))
+        .await
+        .unwrap();
+    let r = admin
+        .client
+        .create_calendar(&lock.id, &new_calendar(&url, "16:00", "10:00"))
+        .await;
+    let text = format!("{r:?}");
+    assert_eq!(status(r), 409, "{text}");
+    assert!(text.contains("already reads this calendar"), "{text}");
+    assert_eq!(keys(&admin.client, &lock.id).await.len(), 1);
+    h.stop().await;
+}
 
 /// One instance reads feeds at a time: the lease goes to the first holder until it runs out.
 #[tokio::test]
@@ -470,5 +663,157 @@ async fn one_reader_at_a_time() {
         "an expired lease is taken over"
     );
     assert!(!d.take_reader_lease("a", later, 60_000).await.unwrap());
+    h.stop().await;
+}
+
+/// A page of the web app with the session's cookies, redirects kept as answers.
+async fn web(h: &Harness, token: &str, path: &str, form: Option<&[(&str, &str)]>) -> (u16, String, String) {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = format!("{}{path}", h.base);
+    let req = match form {
+        Some(f) => client.post(url).form(f),
+        None => client.get(url),
+    };
+    let r = req
+        .header("cookie", format!("latchkey_session={token}"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let location = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    (status, r.text().await.unwrap(), location)
+}
+
+/// The "Rental calendars" screen without a browser: Admins only, forms need their CSRF token,
+/// field errors by the field, names from feeds and people shown as text, "Read now" and a
+/// removal that needs its confirmation (`browser.rs` goes through it in Chromium).
+async fn the_calendar_screen(b: Backend) {
+    let h = Harness::start(b).await;
+    h.clock.set("2027-07-01T08:00:00Z".parse().unwrap());
+    let admin = h.user("Host").await;
+    let token = admin.client.token().unwrap().to_string();
+    let lock = h.pair(&admin, "Flat", "Europe/Paris").await;
+    let family = h.user("Fay").await;
+    h.add_member(&admin, &lock.id, &family, m::AccessLevel::Family, None)
+        .await;
+    let (feed, url) = feed_server().await;
+    feed.set(&[
+        ("res-A@example", "20270705", "20270708", "Reserved - <b>Alice</b>", ""),
+        ("blk-1@example", "20270712", "20270715", "Airbnb (Not available)", ""),
+    ]);
+    let path = format!("/locks/{}/calendars", lock.id);
+    let csrf = crate::web_pages::page_csrf(&h, &token).await;
+
+    // The lock's screen links to it for Admins only; others are told it does not exist.
+    let (_, lock_page, _) = web(&h, &token, &format!("/locks/{}", lock.id), None).await;
+    assert!(
+        lock_page.contains(&format!("href=\"{path}\"")),
+        "no link on the lock's screen"
+    );
+    let fay = family.client.token().unwrap().to_string();
+    let (_, fay_lock, _) = web(&h, &fay, &format!("/locks/{}", lock.id), None).await;
+    assert!(!fay_lock.contains(&path), "a Family member sees the calendars link");
+    assert_eq!(web(&h, &fay, &path, None).await.0, 404);
+
+    let (status, body, _) = web(&h, &token, &path, None).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("value=\"15:00\"") && body.contains("value=\"11:00\""),
+        "default times"
+    );
+
+    // Without the CSRF token: refused. A bad URL: 422 by its field, nothing added.
+    let add = [
+        ("url", url.as_str()),
+        ("name", "<i>Beach</i>"),
+        ("check_in", "15:00"),
+        ("check_out", "11:00"),
+    ];
+    assert_eq!(web(&h, &token, &path, Some(&add)).await.0, 403);
+    let bad = [
+        ("csrf", csrf.as_str()),
+        ("url", "ftp://x"),
+        ("check_in", "15:00"),
+        ("check_out", "11:00"),
+    ];
+    let (status, body, _) = web(&h, &token, &path, Some(&bad)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body.contains("field-error") && body.contains("value=\"ftp://x\""),
+        "{body}"
+    );
+    assert!(admin.client.calendars(&lock.id).await.unwrap().is_empty());
+
+    // Added and read at once; the page lists the reservation as text.
+    let mut with_csrf = vec![("csrf", csrf.as_str())];
+    with_csrf.extend(add);
+    let (status, _, location) = web(&h, &token, &path, Some(&with_csrf)).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (
+            303,
+            &*format!("{path}?done=added&added=1&changed=0&cancelled=0&unchanged=0&skipped=0")
+        )
+    );
+    let (_, body, _) = web(&h, &token, &location, None).await;
+    assert!(body.contains("Calendar added and read: 1 new"), "{body}");
+    assert!(
+        body.contains("&lt;i&gt;Beach&lt;/i&gt;") && !body.contains("<i>Beach"),
+        "the name is escaped"
+    );
+    assert!(
+        body.contains("&lt;b&gt;Alice&lt;/b&gt;") && !body.contains("<b>Alice"),
+        "the guest is escaped"
+    );
+    assert!(!body.contains("Not available"), "a block is no reservation");
+    assert!(body.contains("scheduled"), "the key's status: {body}");
+    let cal = admin.client.calendars(&lock.id).await.unwrap().remove(0);
+
+    // The same feed again: the form says why.
+    let (status, body, _) = web(&h, &token, &path, Some(&with_csrf)).await;
+    assert_eq!(status, 422);
+    assert!(body.contains("already reads this calendar"), "{body}");
+
+    // A failing read is shown on the page; nothing changed.
+    *feed.status.lock().unwrap() = Some(StatusCode::INTERNAL_SERVER_ERROR);
+    let button = [("csrf", csrf.as_str())];
+    let (status, _, location) = web(&h, &token, &format!("{path}/{}/sync", cal.id), Some(&button)).await;
+    assert_eq!((status, location.as_str()), (303, &*format!("{path}?done=failed")));
+    let (_, body, _) = web(&h, &token, &location, None).await;
+    assert!(
+        body.contains("Last read failed, nothing was changed") && body.contains("500"),
+        "{body}"
+    );
+    *feed.status.lock().unwrap() = None;
+    let (_, _, location) = web(&h, &token, &format!("{path}/{}/sync", cal.id), Some(&button)).await;
+    assert!(
+        location.contains("done=read&added=0&changed=0&cancelled=0&unchanged=1"),
+        "{location}"
+    );
+
+    // Removing needs the box ticked; then the key is revoked.
+    let (status, body, _) = web(&h, &token, &format!("{path}/{}/remove", cal.id), Some(&button)).await;
+    assert_eq!(status, 422);
+    assert!(body.contains("Tick the box to confirm"), "{body}");
+    assert_eq!(admin.client.calendars(&lock.id).await.unwrap().len(), 1);
+    let confirmed = [("csrf", csrf.as_str()), ("confirm", "on")];
+    let (status, _, location) = web(&h, &token, &format!("{path}/{}/remove", cal.id), Some(&confirmed)).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (303, &*format!("{path}?done=removed&revoked=1"))
+    );
+    assert!(admin.client.calendars(&lock.id).await.unwrap().is_empty());
+    assert_eq!(
+        keys(&admin.client, &lock.id).await["res-A@example"].status,
+        m::GuestKeyStatus::Revoked
+    );
     h.stop().await;
 }
