@@ -498,7 +498,7 @@ try {
     await page.getByLabel("Name of this device").fill("Olivia's phone");
     await page.getByRole("button", { name: "Turn on offline guest keys" }).click();
     await page.locator("#offline-state", { hasText: "on for this device" }).waitFor();
-    check((await page.locator("[data-new-file]").getAttribute("data-new-file")) === null, "the issuer file was left in the page");
+    check((await page.locator("#offline-keys").getAttribute("data-new-file")) === null, "the issuer file was left in the page");
     check(page.url() === lockUrl + "/offline-keys", `the page that carried the file stays reloadable: ${page.url()}`);
     await audit(page, "offline guest keys (on)");
     await shot(page, "phone-offline-keys");

@@ -113,7 +113,7 @@ async fn a_device_records_what_it_minted_offline_and_revoking_it_revokes_them(b:
             post(h, &path, &token, &pairs).await
         }
     };
-    let (status, body) = send((form("Bob", &code))).await;
+    let (status, body) = send(form("Bob", &code)).await;
     assert_eq!(status, 201, "{body}");
     let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"]
         .as_str()
@@ -133,7 +133,7 @@ async fn a_device_records_what_it_minted_offline_and_revoking_it_revokes_them(b:
     );
 
     // The same code again (the device missed the answer): the same key, no second one.
-    let (status, body) = send((form("Bob", &code))).await;
+    let (status, body) = send(form("Bob", &code)).await;
     assert_eq!(status, 201, "{body}");
     assert!(body.contains(&id), "{body}");
     assert_eq!(ana.client.guest_keys(&lock.id).await.unwrap().len(), keys.len());
@@ -159,12 +159,18 @@ async fn a_device_records_what_it_minted_offline_and_revoking_it_revokes_them(b:
         "12345",
         "abcdefghijkl",
     ] {
-        let (status, body) = send((form("Eve", bad))).await;
+        let (status, body) = send(form("Eve", bad)).await;
         assert_eq!(status, 422, "{bad}: {body}");
         assert!(body.contains("code"), "{body}");
     }
     // Without the form's CSRF token: refused before anything is read.
-    let (status, _) = post(&h, &keys_path, &token, &[("name", "Eve"), ("code", &code)]).await;
+    let no_csrf = [
+        ("name", "Eve"),
+        ("code", code.as_str()),
+        ("starts_at", &window[0]),
+        ("ends_at", &window[1]),
+    ];
+    let (status, _) = post(&h, &keys_path, &token, &no_csrf).await;
     assert_eq!(status, 403);
 
     // Revoking the device: its keys are revoked with it, and need no deny entry on the lock.
@@ -179,7 +185,7 @@ async fn a_device_records_what_it_minted_offline_and_revoking_it_revokes_them(b:
     assert_eq!(capacity.revoked_codes.map(|c| c.used), Some(0), "{capacity:?}");
     // A code the revoked issuer made is no longer recorded.
     let late = mint(&file, &lock.id, start + SignedDuration::from_hours(1), end, false);
-    let (status, body) = send((form("Late", &late))).await;
+    let (status, body) = send(form("Late", &late)).await;
     assert_eq!(status, 409, "{body}");
     h.stop().await;
 }
