@@ -11,7 +11,7 @@ fn every_row_measures_on_a_tiny_scale() {
         .args([
             "bench",
             "--rows",
-            "ready,members,unlock,guest-keys,propagation,locks",
+            "ready,members,unlock,guest-keys,propagation,locks,calendar",
             "--duration",
             "1",
             "--write-duration",
@@ -45,6 +45,8 @@ fn every_row_measures_on_a_tiny_scale() {
         ("`POST /locks/{id}/guest-keys`, SQLite", 1),
         ("a change of rights reaching its lock", 2),
         ("locks connected to one server process", 1),
+        ("rental calendar, 500 reservations", 1),
+        ("the same feed read again unchanged", 1),
     ] {
         assert_eq!(
             rows.iter().filter(|r| r.contains(what)).count(),
@@ -66,4 +68,12 @@ fn every_row_measures_on_a_tiny_scale() {
         "{locks}"
     );
     assert!(locks.contains("VmRSS"), "{locks}");
+    let again = rows
+        .iter()
+        .find(|r| r.contains("the same feed read again unchanged"))
+        .expect("the calendar's second-read row");
+    assert!(
+        again.contains("keys written 0, activity-log entries 0, lock versions 0 (500 unchanged)"),
+        "{again}"
+    );
 }

@@ -117,6 +117,8 @@ pub struct CalendarsPage {
     pub lock_id: String,
     pub lock_name: String,
     pub time_zone: String,
+    /// How often feeds are read ("15 minutes").
+    pub every: String,
     pub calendars: Vec<CalendarItem>,
     pub form: CalendarForm,
     pub errors: FormErrors,
@@ -184,6 +186,7 @@ async fn render(
             lock_id: lock.id.clone(),
             lock_name: lock.name.clone(),
             time_zone: lock.time_zone.as_str().to_string(),
+            every: every(me.domain.settings.calendar_interval_seconds),
             calendars: views.iter().map(|v| CalendarItem::new(v, &lock, me.now)).collect(),
             form,
             errors,
@@ -204,6 +207,14 @@ pub(super) async fn page(me: SignedIn, Path(lock_id): Path<String>, Query(d): Qu
         String::new(),
     )
     .await
+}
+
+/// `900` as "15 minutes", `90` as "90 seconds".
+fn every(seconds: u64) -> String {
+    match seconds {
+        s if s >= 120 && s % 60 == 0 => format!("{} minutes", s / 60),
+        s => format!("{s} seconds"),
+    }
 }
 
 fn counts(r: &crate::domain::calendars::SyncReport) -> String {

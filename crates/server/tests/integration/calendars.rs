@@ -735,6 +735,7 @@ async fn the_calendar_screen(b: Backend) {
         body.contains("value=\"15:00\"") && body.contains("value=\"11:00\""),
         "default times"
     );
+    assert!(body.contains("read every 15 minutes"), "the reading interval: {body}");
 
     // Without the CSRF token: refused. A bad URL: 422 by its field, nothing added.
     let add = [
