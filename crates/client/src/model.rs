@@ -824,3 +824,45 @@ pub struct Problem {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_take_whole_numbers_written_either_way() {
+        let p: PatchSettings = serde_json::from_str(r#"{"wrong_code_limit": 5, "lockout_seconds": 56.0}"#).unwrap();
+        assert_eq!((p.wrong_code_limit, p.lockout_seconds), (Some(5), Some(56)));
+        for bad in [
+            r#"{"lockout_seconds": 56.5}"#,
+            r#"{"lockout_seconds": -1}"#,
+            r#"{"lockout_seconds": 1e10}"#,
+        ] {
+            assert!(serde_json::from_str::<PatchSettings>(bad).is_err(), "{bad}");
+        }
+        let p: PatchSettings = serde_json::from_str(r#"{"lockout_seconds": null}"#).unwrap();
+        assert_eq!(p.lockout_seconds, None);
+    }
+
+    #[test]
+    fn nested_objects_must_be_written_as_objects() {
+        assert!(serde_json::from_str::<PatchLock>(r#"{"settings": [null, null]}"#).is_err());
+        assert!(
+            serde_json::from_str::<PatchLock>(r#"{"settings": {}}"#)
+                .unwrap()
+                .settings
+                .is_some()
+        );
+        assert!(
+            serde_json::from_str::<PatchLock>(r#"{"settings": null}"#)
+                .unwrap()
+                .settings
+                .is_none()
+        );
+        assert!(serde_json::from_str::<Schedule>(r#"{"windows": [["mon"], "08:00", "09:00"]}"#).is_err());
+        let s: Schedule =
+            serde_json::from_str(r#"{"windows": [{"days": ["mon"], "from": "08:00", "to": "09:00"}]}"#).unwrap();
+        assert_eq!(s.windows.len(), 1);
+        assert!(serde_json::from_str::<PatchMember>(r#"{"schedule": [[]]}"#).is_err());
+    }
+}

@@ -195,6 +195,28 @@ impl FromRequestParts<AppState> for ClientAddr {
 mod tests {
     use super::*;
 
+    async fn extract(body: &str) -> Result<latchkey_client::model::PatchMe, StatusCode> {
+        let req = Request::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        match ApiJson::<latchkey_client::model::PatchMe>::from_request(req, &()).await {
+            Ok(ApiJson(v)) => Ok(v),
+            Err(resp) => Err(resp.status()),
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_are_objects_never_arrays() {
+        assert_eq!(extract(r#"{"name": "Ana"}"#).await.unwrap().name, "Ana");
+        assert_eq!(
+            extract(r#" ["Ana"]"#).await.unwrap_err(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(extract("{").await.unwrap_err(), StatusCode::BAD_REQUEST);
+        assert_eq!(extract("{}").await.unwrap_err(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
+
     #[test]
     fn serde_messages_name_their_field() {
         assert_eq!(
