@@ -5,7 +5,7 @@
 # `schemathesis run --checks all` on every operation but sign-out. Any failure fails the script.
 #
 #   scripts/schemathesis.sh                 # builds the debug binary first
-#   LATCHKEY_BIN=path/to/latchkey scripts/schemathesis.sh
+#   LK_BIN=path/to/latchkey scripts/schemathesis.sh   (not LATCHKEY_*: serve reads those)
 #   LK_SCHEMATHESIS_EXAMPLES=50 scripts/schemathesis.sh   # more examples per operation
 #
 # Schemathesis (pinned, from PyPI) lives in .ci/venv. Without Python or PyPI the script skips,
@@ -36,7 +36,7 @@ fi
 PY="$VENV/bin/python"
 
 # --- the binary
-BIN="${LATCHKEY_BIN:-}"
+BIN="${LK_BIN:-}"
 if [ -z "$BIN" ]; then
   cargo build -q --workspace --bin latchkey
   BIN="${CARGO_TARGET_DIR:-target}/debug/latchkey"
@@ -89,7 +89,8 @@ def http(method, url, body=None, token=None):
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
             text = r.read()
-            return r.status, json.loads(text) if text else None
+            is_json = r.headers.get("Content-Type", "").startswith("application/json")
+            return r.status, json.loads(text) if text and is_json else text
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")
 

@@ -38,10 +38,33 @@ pub mod schemas {
     }
 
     /// A display name: 1 to 64 characters once trimmed, no control or bidi-override characters.
-    pub const NAME_PATTERN: &str = concat!("^", ws!(), "*", visible!(), "(?:", inner!(), "{0,62}", visible!(), ")?", ws!(), "*$");
+    pub const NAME_PATTERN: &str = concat!(
+        "^",
+        ws!(),
+        "*",
+        visible!(),
+        "(?:",
+        inner!(),
+        "{0,62}",
+        visible!(),
+        ")?",
+        ws!(),
+        "*$"
+    );
     /// The same, or nothing but white space (an optional name left empty).
-    pub const OPTIONAL_NAME_PATTERN: &str =
-        concat!("^", ws!(), "*(?:", visible!(), "(?:", inner!(), "{0,62}", visible!(), ")?)?", ws!(), "*$");
+    pub const OPTIONAL_NAME_PATTERN: &str = concat!(
+        "^",
+        ws!(),
+        "*(?:",
+        visible!(),
+        "(?:",
+        inner!(),
+        "{0,62}",
+        visible!(),
+        ")?)?",
+        ws!(),
+        "*$"
+    );
     /// A phone number with its country code (`+` or `00`); whether the number exists in its
     /// country's numbering plan is for the server to say (422).
     pub const PHONE_PATTERN: &str = concat!("^", ws!(), r"*(?:\+|00)[^\x00-\x1F\x7F-\x9F]*$");
@@ -52,8 +75,7 @@ pub mod schemas {
     /// `HH:MM` from 00:00 to 23:59.
     pub const TIME_PATTERN: &str = concat!("^", ws!(), "*(?:[01][0-9]|2[0-3]):[0-5][0-9]", ws!(), "*$");
     /// `HH:MM` from 00:00 to 24:00 (the end of a window).
-    pub const END_TIME_PATTERN: &str =
-        concat!("^", ws!(), "*(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)", ws!(), "*$");
+    pub const END_TIME_PATTERN: &str = concat!("^", ws!(), "*(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)", ws!(), "*$");
     /// The 6 digits of a sign-in code.
     pub const CODE_PATTERN: &str = concat!("^", ws!(), "*[0-9]{6}", ws!(), "*$");
     /// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
@@ -92,7 +114,9 @@ pub mod schemas {
     }
 
     pub fn name() -> Schema {
-        text(NAME_PATTERN, "1 to 64 characters, no control characters").build().into()
+        text(NAME_PATTERN, "1 to 64 characters, no control characters")
+            .build()
+            .into()
     }
 
     pub fn optional_name() -> Schema {
@@ -107,20 +131,23 @@ pub mod schemas {
     }
 
     pub fn phone() -> Schema {
-        text(PHONE_PATTERN, "A phone number with its country code, e.g. `+1 202 555 0123`")
-            .build()
-            .into()
+        text(
+            PHONE_PATTERN,
+            "A phone number with its country code, e.g. `+1 202 555 0123`",
+        )
+        .build()
+        .into()
     }
 
     pub fn optional_phone() -> Schema {
         // Left out, `null` or empty: no SMS.
         let empty = text(concat!("^", ws!(), "*$"), "no phone number");
-        nullable(Schema::OneOf(
-            OneOfBuilder::new()
-                .item(text(PHONE_PATTERN, "A phone number with its country code"))
-                .item(empty)
-                .build(),
-        ))
+        OneOfBuilder::new()
+            .item(text(PHONE_PATTERN, "A phone number with its country code"))
+            .item(empty)
+            .item(ObjectBuilder::new().schema_type(Type::Null))
+            .build()
+            .into()
     }
 
     pub fn pin() -> Schema {
@@ -130,9 +157,12 @@ pub mod schemas {
     }
 
     pub fn setup_code() -> Schema {
-        text(SETUP_CODE_PATTERN, "The 11-digit setup code the lock shows while unpaired")
-            .build()
-            .into()
+        text(
+            SETUP_CODE_PATTERN,
+            "The 11-digit setup code the lock shows while unpaired",
+        )
+        .build()
+        .into()
     }
 
     pub fn from_time() -> Schema {
@@ -140,7 +170,9 @@ pub mod schemas {
     }
 
     pub fn to_time() -> Schema {
-        text(END_TIME_PATTERN, "`HH:MM`, 00:00 to 24:00, lock-local").build().into()
+        text(END_TIME_PATTERN, "`HH:MM`, 00:00 to 24:00, lock-local")
+            .build()
+            .into()
     }
 
     pub fn code() -> Schema {
@@ -260,6 +292,7 @@ pub struct Window {
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct Schedule {
     #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 4))]
+    #[serde(deserialize_with = "objects")]
     pub windows: Vec<Window>,
     /// First local date on which the schedule applies (`YYYY-MM-DD`), inclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -312,7 +345,7 @@ pub struct PatchLock {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(schema_with = schemas::optional_time_zone))]
     pub time_zone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "object")]
     pub settings: Option<PatchSettings>,
 }
 
@@ -320,12 +353,48 @@ pub struct PatchLock {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(ToSchema))]
 pub struct PatchSettings {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole_u32")]
     #[cfg_attr(feature = "openapi", schema(minimum = 3, maximum = 20))]
     pub wrong_code_limit: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "whole_u32")]
     #[cfg_attr(feature = "openapi", schema(minimum = 10, maximum = 3600))]
     pub lockout_seconds: Option<u32>,
+}
+
+/// A nested object that must be written as a JSON object: serde's derive would also take a
+/// struct written as an array of its fields, which the API does not promise.
+fn object<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Option<T>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        v @ serde_json::Value::Object(_) => serde_json::from_value(v).map(Some).map_err(serde::de::Error::custom),
+        _ => Err(serde::de::Error::custom("expected an object")),
+    }
+}
+
+/// A list of objects, each written as a JSON object (see `object`).
+fn objects<'de, D: serde::Deserializer<'de>, T: serde::de::DeserializeOwned>(d: D) -> Result<Vec<T>, D::Error> {
+    Vec::<serde_json::Value>::deserialize(d)?
+        .into_iter()
+        .map(|v| match v {
+            v @ serde_json::Value::Object(_) => serde_json::from_value(v).map_err(serde::de::Error::custom),
+            _ => Err(serde::de::Error::custom("expected an object")),
+        })
+        .collect()
+}
+
+/// A whole number as JSON may write it, `56` or `56.0` (JSON Schema's `integer` is both).
+fn whole_u32<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    let whole = match (n.as_u64(), n.as_f64()) {
+        (Some(u), _) => u32::try_from(u).ok(),
+        (None, Some(f)) if f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&f) => Some(f as u32),
+        _ => None,
+    };
+    whole
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number from 0 to {}, not {n}", u32::MAX)))
 }
 
 /// A lock as one of its members sees it.
@@ -393,7 +462,7 @@ pub struct Member {
 pub struct PatchMember {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_level: Option<AccessLevel>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "object")]
     pub schedule: Option<Schedule>,
 }
 
@@ -418,7 +487,7 @@ pub struct CreateInvitation {
     pub name: Option<String>,
     pub access_level: AccessLevel,
     /// Required for `recurring_guest`, refused otherwise.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "object")]
     pub schedule: Option<Schedule>,
 }
 
@@ -754,4 +823,46 @@ pub struct Problem {
     pub detail: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_take_whole_numbers_written_either_way() {
+        let p: PatchSettings = serde_json::from_str(r#"{"wrong_code_limit": 5, "lockout_seconds": 56.0}"#).unwrap();
+        assert_eq!((p.wrong_code_limit, p.lockout_seconds), (Some(5), Some(56)));
+        for bad in [
+            r#"{"lockout_seconds": 56.5}"#,
+            r#"{"lockout_seconds": -1}"#,
+            r#"{"lockout_seconds": 1e10}"#,
+        ] {
+            assert!(serde_json::from_str::<PatchSettings>(bad).is_err(), "{bad}");
+        }
+        let p: PatchSettings = serde_json::from_str(r#"{"lockout_seconds": null}"#).unwrap();
+        assert_eq!(p.lockout_seconds, None);
+    }
+
+    #[test]
+    fn nested_objects_must_be_written_as_objects() {
+        assert!(serde_json::from_str::<PatchLock>(r#"{"settings": [null, null]}"#).is_err());
+        assert!(
+            serde_json::from_str::<PatchLock>(r#"{"settings": {}}"#)
+                .unwrap()
+                .settings
+                .is_some()
+        );
+        assert!(
+            serde_json::from_str::<PatchLock>(r#"{"settings": null}"#)
+                .unwrap()
+                .settings
+                .is_none()
+        );
+        assert!(serde_json::from_str::<Schedule>(r#"{"windows": [["mon"], "08:00", "09:00"]}"#).is_err());
+        let s: Schedule =
+            serde_json::from_str(r#"{"windows": [{"days": ["mon"], "from": "08:00", "to": "09:00"}]}"#).unwrap();
+        assert_eq!(s.windows.len(), 1);
+        assert!(serde_json::from_str::<PatchMember>(r#"{"schedule": [[]]}"#).is_err());
+    }
 }

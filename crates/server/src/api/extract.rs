@@ -21,7 +21,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
+        // Read the body once (the size limit applies), then let axum check the content type
+        // and parse it.
+        let headers = req.headers().clone();
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| json_rejection(JsonRejection::BytesRejection(r)))?;
+        // No body of the API is an array; serde would take a struct written as one.
+        let array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+        let mut again = Request::new(axum::body::Body::from(bytes));
+        *again.headers_mut() = headers;
+        match axum::Json::<T>::from_request(again, state).await {
+            Ok(axum::Json(_)) if array => {
+                Err(ApiError(Error::invalid("body", "must be a JSON object")).into_response())
+            }
             Ok(axum::Json(v)) => Ok(ApiJson(v)),
             Err(rejection) => Err(json_rejection(rejection)),
         }
@@ -181,6 +194,28 @@ impl FromRequestParts<AppState> for ClientAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn extract(body: &str) -> Result<latchkey_client::model::PatchMe, StatusCode> {
+        let req = Request::builder()
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body.to_string()))
+            .unwrap();
+        match ApiJson::<latchkey_client::model::PatchMe>::from_request(req, &()).await {
+            Ok(ApiJson(v)) => Ok(v),
+            Err(resp) => Err(resp.status()),
+        }
+    }
+
+    #[tokio::test]
+    async fn bodies_are_objects_never_arrays() {
+        assert_eq!(extract(r#"{"name": "Ana"}"#).await.unwrap().name, "Ana");
+        assert_eq!(
+            extract(r#" ["Ana"]"#).await.unwrap_err(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(extract("{").await.unwrap_err(), StatusCode::BAD_REQUEST);
+        assert_eq!(extract("{}").await.unwrap_err(), StatusCode::UNPROCESSABLE_ENTITY);
+    }
 
     #[test]
     fn serde_messages_name_their_field() {

@@ -3,9 +3,9 @@
 //! shared model types (`latchkey_client::model`), so the two cannot drift apart.
 
 pub mod calendars;
+mod doc;
 pub mod error;
 pub mod extract;
-mod doc;
 mod webhooks;
 
 use axum::Json;
@@ -691,15 +691,16 @@ async fn revoke_guest_key(
 /// Creates a guest-code issuer for one Admin device (Admins); `file` is what
 /// `latchkey guest-code mint --issuer-file` reads.
 #[utoipa::path(post, path = "/locks/{lock_id}/issuers", tag = "guest-keys", security(("bearer" = [])),
-    params(("lock_id" = String, Path)), request_body = m::CreateIssuer,
+    params(("lock_id" = String, Path)), request_body = Option<m::CreateIssuer>,
     responses((status = 201, body = m::Issuer), (status = 403, body = m::Problem), (status = 404, body = m::Problem), (status = 409, body = m::Problem)))]
 async fn create_issuer(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Path(lock_id): Path<String>,
-    body: Option<ApiJson<m::CreateIssuer>>,
+    body: Option<ApiJson<Option<m::CreateIssuer>>>,
 ) -> ApiResult<(StatusCode, Json<m::Issuer>)> {
-    let label = body.and_then(|ApiJson(b)| b.label);
+    // No body, `null` or `{}`: no label.
+    let label = body.and_then(|ApiJson(b)| b).and_then(|b| b.label);
     let (row, file) = s
         .domain
         .create_issuer(&caller, &lock_id, label.as_deref(), s.now())
