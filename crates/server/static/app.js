@@ -74,6 +74,9 @@ document.addEventListener("DOMContentLoaded", () => {
         clearInterval(timer);
         timer = null;
         document.body.dataset.live = "on";
+        // The stream compares with the lock as it was when it connected: a change between
+        // the page's rendering and then (the lock taking a change just saved) is fetched now.
+        refresh();
       });
       events.addEventListener("changed", refresh);
       events.addEventListener("error", () => {

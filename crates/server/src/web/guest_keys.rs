@@ -158,7 +158,7 @@ async fn show_key(
         row.phone.as_deref().unwrap_or(""),
         super::sign_in::url_encode(&share_text)
     );
-    let status = if errors.is_empty() {
+    let status = if errors.is_empty() && c.problem.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::UNPROCESSABLE_ENTITY

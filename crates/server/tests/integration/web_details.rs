@@ -313,7 +313,7 @@ async fn activity_log_filters_orders_and_names(b: Backend) {
     );
     let (st, body) = get(&h, &format!("{log}?day=yesterday"), &token).await;
     assert_eq!(st, 200);
-    assert!(body.contains("use a date like"), "{body}");
+    assert!(body.contains("Use a date like 2027-01-31"), "{body}");
     // The page is live: it listens to the lock's stream.
     assert!(
         body.contains(&format!("data-live-src=\"/locks/{}/live\"", lock.id)),
