@@ -38,10 +38,33 @@ pub mod schemas {
     }
 
     /// A display name: 1 to 64 characters once trimmed, no control or bidi-override characters.
-    pub const NAME_PATTERN: &str = concat!("^", ws!(), "*", visible!(), "(?:", inner!(), "{0,62}", visible!(), ")?", ws!(), "*$");
+    pub const NAME_PATTERN: &str = concat!(
+        "^",
+        ws!(),
+        "*",
+        visible!(),
+        "(?:",
+        inner!(),
+        "{0,62}",
+        visible!(),
+        ")?",
+        ws!(),
+        "*$"
+    );
     /// The same, or nothing but white space (an optional name left empty).
-    pub const OPTIONAL_NAME_PATTERN: &str =
-        concat!("^", ws!(), "*(?:", visible!(), "(?:", inner!(), "{0,62}", visible!(), ")?)?", ws!(), "*$");
+    pub const OPTIONAL_NAME_PATTERN: &str = concat!(
+        "^",
+        ws!(),
+        "*(?:",
+        visible!(),
+        "(?:",
+        inner!(),
+        "{0,62}",
+        visible!(),
+        ")?)?",
+        ws!(),
+        "*$"
+    );
     /// A phone number with its country code (`+` or `00`); whether the number exists in its
     /// country's numbering plan is for the server to say (422).
     pub const PHONE_PATTERN: &str = concat!("^", ws!(), r"*(?:\+|00)[^\x00-\x1F\x7F-\x9F]*$");
@@ -52,8 +75,7 @@ pub mod schemas {
     /// `HH:MM` from 00:00 to 23:59.
     pub const TIME_PATTERN: &str = concat!("^", ws!(), "*(?:[01][0-9]|2[0-3]):[0-5][0-9]", ws!(), "*$");
     /// `HH:MM` from 00:00 to 24:00 (the end of a window).
-    pub const END_TIME_PATTERN: &str =
-        concat!("^", ws!(), "*(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)", ws!(), "*$");
+    pub const END_TIME_PATTERN: &str = concat!("^", ws!(), "*(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)", ws!(), "*$");
     /// The 6 digits of a sign-in code.
     pub const CODE_PATTERN: &str = concat!("^", ws!(), "*[0-9]{6}", ws!(), "*$");
     /// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
@@ -92,7 +114,9 @@ pub mod schemas {
     }
 
     pub fn name() -> Schema {
-        text(NAME_PATTERN, "1 to 64 characters, no control characters").build().into()
+        text(NAME_PATTERN, "1 to 64 characters, no control characters")
+            .build()
+            .into()
     }
 
     pub fn optional_name() -> Schema {
@@ -107,9 +131,12 @@ pub mod schemas {
     }
 
     pub fn phone() -> Schema {
-        text(PHONE_PATTERN, "A phone number with its country code, e.g. `+1 202 555 0123`")
-            .build()
-            .into()
+        text(
+            PHONE_PATTERN,
+            "A phone number with its country code, e.g. `+1 202 555 0123`",
+        )
+        .build()
+        .into()
     }
 
     pub fn optional_phone() -> Schema {
@@ -130,9 +157,12 @@ pub mod schemas {
     }
 
     pub fn setup_code() -> Schema {
-        text(SETUP_CODE_PATTERN, "The 11-digit setup code the lock shows while unpaired")
-            .build()
-            .into()
+        text(
+            SETUP_CODE_PATTERN,
+            "The 11-digit setup code the lock shows while unpaired",
+        )
+        .build()
+        .into()
     }
 
     pub fn from_time() -> Schema {
@@ -140,7 +170,9 @@ pub mod schemas {
     }
 
     pub fn to_time() -> Schema {
-        text(END_TIME_PATTERN, "`HH:MM`, 00:00 to 24:00, lock-local").build().into()
+        text(END_TIME_PATTERN, "`HH:MM`, 00:00 to 24:00, lock-local")
+            .build()
+            .into()
     }
 
     pub fn code() -> Schema {

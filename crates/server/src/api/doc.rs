@@ -67,9 +67,9 @@ fn problems(doc: &mut OpenApi) {
 fn document_operation(path: &str, op: &mut Operation) {
     let params = op.parameters.as_deref().unwrap_or_default();
     let has_param = |place: ParameterIn| {
-        params
-            .iter()
-            .any(|p| matches!(p, RefOr::T(p) if std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&place)))
+        params.iter().any(
+            |p| matches!(p, RefOr::T(p) if std::mem::discriminant(&p.parameter_in) == std::mem::discriminant(&place)),
+        )
     };
     let has_body = op.request_body.is_some();
     let has_query = has_param(ParameterIn::Query);
@@ -130,7 +130,9 @@ fn describe(status: &str) -> &'static str {
         "201" => "Created",
         "202" => "Accepted",
         "204" => "Done; no content",
-        "400" => "Malformed request: the body is not JSON, lacks `Content-Type: application/json`, or a parameter cannot be read",
+        "400" => {
+            "Malformed request: the body is not JSON, lacks `Content-Type: application/json`, or a parameter cannot be read"
+        }
         "401" => "Not signed in, or the session has ended",
         "403" => "Signed in, but not allowed (a member who is not an Admin)",
         "404" => "Not found, or not visible to the caller",

@@ -3,9 +3,9 @@
 //! shared model types (`latchkey_client::model`), so the two cannot drift apart.
 
 pub mod calendars;
+mod doc;
 pub mod error;
 pub mod extract;
-mod doc;
 mod webhooks;
 
 use axum::Json;

@@ -334,16 +334,13 @@ impl Link {
     /// it, two seconds from now: first the broker delivers the `Unpair` just sent (deleting the
     /// login disconnects the lock, which then logs in as `pairing` by itself).
     pub(super) fn forget_dynsec_login_soon(&self, lock_id: &str) {
-        if self.dynsec.is_none() {
+        let Some(provisioner) = self.dynsec.clone() else {
             return;
-        }
-        let client = self.client.clone();
-        let commands = super::dynsec::lock_unpaired(lock_id);
+        };
+        let batch = super::dynsec::lock_unpaired(lock_id);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(2)).await;
-            if let Err(e) = client.try_publish(super::dynsec::CONTROL_TOPIC, QoS::AtLeastOnce, false, commands) {
-                tracing::warn!("sending dynamic-security commands: {e}");
-            }
+            provisioner.submit(batch);
         });
     }
 }
