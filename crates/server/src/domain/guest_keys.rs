@@ -206,23 +206,9 @@ impl Domain {
 
         let epoch = lock.server_epoch;
         let key = lock.root_secret.0.issuer_key(0, epoch as u32);
-        let mut next_key_no = None;
-        let (code, code_ends_at) = self
-            .mint_unique(
-                change.conn(),
-                &lock,
-                &key,
-                epoch as u32,
-                start,
-                end,
-                req.one_time,
-                &mut next_key_no,
-            )
+        let (code, code_ends_at, key_no) = self
+            .mint_unique(change.conn(), &lock, &key, epoch as u32, start, end, req.one_time)
             .await?;
-        let key_no = match next_key_no {
-            Some(n) => n,
-            None => store::next_key_no(change.conn(), lock_id).await?,
-        };
         let mut row = GuestKeyRow {
             id: self.new_id("gk"),
             lock_id: lock_id.to_string(),
@@ -279,11 +265,34 @@ impl Domain {
     /// rounded out to whole hours; when that code is taken, the window is widened by an hour
     /// at either end (never more than an hour beyond what the Admin chose), and failing that,
     /// or for windows longer than an offline code can carry, a held code (which the lock
-    /// accepts once it has synced the key) is used. Returns the code and the end of its own
-    /// validity in milliseconds. The first lookup also reads the lock's next key number into
-    /// `next_key_no` (one query instead of two while the lock's version is held).
+    /// accepts once it has synced the key) is used. Returns the code, the end of its own
+    /// validity in milliseconds and the new key's number (read by the first lookup: one query
+    /// instead of two while the lock's version is held).
     #[allow(clippy::too_many_arguments)]
     async fn mint_unique(
+        &self,
+        c: &mut store::Conn,
+        lock: &LockRow,
+        key: &gc::IssuerKey,
+        epoch: u32,
+        start: Timestamp,
+        end: Timestamp,
+        one_time: bool,
+    ) -> Result<(String, i64, i64)> {
+        let mut next_key_no = None;
+        let (code, ends_at) = self
+            .first_free_code(c, lock, key, epoch, start, end, one_time, &mut next_key_no)
+            .await?;
+        let key_no = match next_key_no {
+            Some(n) => n,
+            None => store::next_key_no(c, &lock.id).await?,
+        };
+        Ok((code, ends_at, key_no))
+    }
+
+    /// `mint_unique`'s search; `next_key_no` is filled by the first lookup.
+    #[allow(clippy::too_many_arguments)]
+    async fn first_free_code(
         &self,
         c: &mut store::Conn,
         lock: &LockRow,
@@ -437,23 +446,9 @@ impl Domain {
         store::revoke_guest_key(change.conn(), lock_id, &key.id, revocation).await?;
         let epoch = lock.server_epoch;
         let issuer = lock.root_secret.0.issuer_key(0, epoch as u32);
-        let mut next_key_no = None;
-        let (code, code_ends_at) = self
-            .mint_unique(
-                change.conn(),
-                &lock,
-                &issuer,
-                epoch as u32,
-                start,
-                end,
-                key.one_time,
-                &mut next_key_no,
-            )
+        let (code, code_ends_at, key_no) = self
+            .mint_unique(change.conn(), &lock, &issuer, epoch as u32, start, end, key.one_time)
             .await?;
-        let key_no = match next_key_no {
-            Some(n) => n,
-            None => store::next_key_no(change.conn(), lock_id).await?,
-        };
         let mut row = GuestKeyRow {
             id: self.new_id("gk"),
             key_no,

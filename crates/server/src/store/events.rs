@@ -52,36 +52,7 @@ pub async fn insert_event(c: &mut Conn, e: &EventRow) -> Result<bool> {
 
 /// Newest first, strictly before the cursor `before` (an event id) when given.
 pub async fn events(c: &mut Conn, lock_id: &str, before: Option<&str>, limit: i64) -> Result<Vec<EventRow>> {
-    let rows = sqlx::query(
-        "SELECT id, lock_id, seq, at, kind, outcome, method, actor_kind, actor_id, actor_name, \
-         reason, by_account, by_name, detail FROM events \
-         WHERE lock_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
-    )
-    .bind(lock_id.to_string())
-    .bind(before.unwrap_or("").to_string())
-    .bind(limit)
-    .fetch_all(&mut *c)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(EventRow {
-                id: r.try_get("id")?,
-                lock_id: r.try_get("lock_id")?,
-                seq: r.try_get("seq")?,
-                at: r.try_get("at")?,
-                kind: r.try_get("kind")?,
-                outcome: r.try_get("outcome")?,
-                method: r.try_get("method")?,
-                actor_kind: r.try_get("actor_kind")?,
-                actor_id: r.try_get("actor_id")?,
-                actor_name: r.try_get("actor_name")?,
-                reason: r.try_get("reason")?,
-                by_account: r.try_get("by_account")?,
-                by_name: r.try_get("by_name")?,
-                detail: r.try_get("detail")?,
-            })
-        })
-        .collect()
+    events_where(c, lock_id, &EventFilter::default(), before, limit).await
 }
 
 /// What the activity log is narrowed to (`events_where`); empty strings match everything.
