@@ -280,6 +280,12 @@ impl Client {
         self.call_empty::<()>(Method::DELETE, &path, None).await
     }
 
+    /// `POST /locks/{lock_id}/invitations/{id}/resend`: texts a pending invitation again.
+    pub async fn resend_invitation(&self, lock_id: &str, id: &str) -> Result<()> {
+        let path = format!("/locks/{lock_id}/invitations/{id}/resend");
+        self.call_empty::<()>(Method::POST, &path, None).await
+    }
+
     pub async fn my_invitations(&self) -> Result<Vec<Invitation>> {
         self.call::<(), _>(Method::GET, "/invitations", None).await
     }
@@ -324,6 +330,47 @@ impl Client {
     pub async fn revoke_guest_key(&self, lock_id: &str, id: &str) -> Result<()> {
         let path = format!("/locks/{lock_id}/guest-keys/{id}");
         self.call_empty::<()>(Method::DELETE, &path, None).await
+    }
+
+    /// `PATCH /locks/{lock_id}/guest-keys/{id}`: a later end. The answer is the key as it is
+    /// now: the same key, or, when the code had to change, the new key that replaces it.
+    pub async fn extend_guest_key(&self, lock_id: &str, id: &str, ends_at: &str) -> Result<GuestKey> {
+        Ok(self.extend_guest_key_with_json(lock_id, id, ends_at).await?.value)
+    }
+
+    pub async fn extend_guest_key_with_json(
+        &self,
+        lock_id: &str,
+        id: &str,
+        ends_at: &str,
+    ) -> Result<WithJson<GuestKey>> {
+        let path = format!("/locks/{lock_id}/guest-keys/{id}");
+        let body = PatchGuestKey {
+            ends_at: ends_at.to_string(),
+        };
+        self.call_with_json(Method::PATCH, &path, Some(&body)).await
+    }
+
+    /// `POST /locks/{lock_id}/guest-keys/{id}/resend`: texts the code to the guest again.
+    pub async fn resend_guest_key(&self, lock_id: &str, id: &str) -> Result<GuestKey> {
+        Ok(self.resend_guest_key_with_json(lock_id, id).await?.value)
+    }
+
+    pub async fn resend_guest_key_with_json(&self, lock_id: &str, id: &str) -> Result<WithJson<GuestKey>> {
+        let path = format!("/locks/{lock_id}/guest-keys/{id}/resend");
+        self.call_with_json::<(), _>(Method::POST, &path, None).await
+    }
+
+    /// `POST /locks/{lock_id}/issuers/{issuer_id}/keys`: records a key a device minted
+    /// offline; the same code again answers with the key already recorded.
+    pub async fn record_offline_key(
+        &self,
+        lock_id: &str,
+        issuer_id: &str,
+        body: &RecordOfflineKey,
+    ) -> Result<GuestKey> {
+        let path = format!("/locks/{lock_id}/issuers/{issuer_id}/keys");
+        self.call(Method::POST, &path, Some(body)).await
     }
 
     /// `POST /locks/{lock_id}/calendars`: subscribes the lock to a rental calendar.

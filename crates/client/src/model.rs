@@ -78,6 +78,8 @@ pub mod schemas {
     pub const END_TIME_PATTERN: &str = concat!("^", ws!(), "*(?:(?:[01][0-9]|2[0-3]):[0-5][0-9]|24:00)", ws!(), "*$");
     /// The 6 digits of a sign-in code.
     pub const CODE_PATTERN: &str = concat!("^", ws!(), "*[0-9]{6}", ws!(), "*$");
+    /// The 12 digits of a guest code, white space allowed anywhere (the server removes it).
+    pub const GUEST_CODE_PATTERN: &str = concat!("^", ws!(), "*(?:[0-9]", ws!(), "*){12}$");
     /// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
     pub const IDEMPOTENCY_KEY_PATTERN: &str = r"^[!-~]{1,255}$";
     /// The name of the component the server fills with the IANA time-zone names it knows.
@@ -177,6 +179,12 @@ pub mod schemas {
 
     pub fn code() -> Schema {
         text(CODE_PATTERN, "The 6-digit code from the SMS").build().into()
+    }
+
+    pub fn guest_code() -> Schema {
+        text(GUEST_CODE_PATTERN, "The 12 digits of a guest code, spaces allowed")
+            .build()
+            .into()
     }
 
     /// Weekdays, at least one.
@@ -541,6 +549,34 @@ pub struct CreateGuestKey {
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(schema_with = schemas::accepted, required = true))]
     pub precautions_accepted: bool,
+}
+
+/// `PATCH /locks/{lock_id}/guest-keys/{id}`: a new end for the key's window.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct PatchGuestKey {
+    /// The new end, later than the current one: an instant with an offset, or a local
+    /// date-time at the lock (`2027-07-03T11:00`).
+    pub ends_at: String,
+}
+
+/// `POST /locks/{lock_id}/issuers/{issuer_id}/keys`: a guest key a device minted offline with
+/// the issuer's file, to be listed, logged and revocable like the server's own.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(ToSchema))]
+pub struct RecordOfflineKey {
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::name))]
+    pub name: String,
+    /// The 12-digit code the device made (spaces allowed).
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::guest_code))]
+    pub code: String,
+    /// The window the device minted the code for: an instant with an offset, or a local
+    /// date-time at the lock.
+    pub starts_at: String,
+    /// Same forms as `starts_at`.
+    pub ends_at: String,
+    #[serde(default)]
+    pub one_time: bool,
 }
 
 /// The state of a guest key.

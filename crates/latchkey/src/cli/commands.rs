@@ -14,8 +14,9 @@ use super::session::{self, Session};
 use super::table::{Table, clean};
 use super::times::{self, local_minutes};
 use super::{
-    AddCalendarArgs, CalendarArgs, CalendarCommand, CalendarRefArgs, ClientCommand, Common, CreateKeyArgs, Fail,
-    GuestKeyArgs, GuestKeyCommand, InviteArgs, LockArgs, LoginArgs, PRECAUTIONS, RevokeKeyArgs, exit,
+    AddCalendarArgs, CalendarArgs, CalendarCommand, CalendarRefArgs, ClientCommand, Common, CreateKeyArgs,
+    ExtendKeyArgs, Fail, GuestKeyArgs, GuestKeyCommand, InviteArgs, LockArgs, LoginArgs, PRECAUTIONS, RevokeKeyArgs,
+    exit,
 };
 
 /// How long the client waits to connect, and for a whole answer (a remote unlock waits for the
@@ -34,6 +35,8 @@ pub async fn dispatch(cmd: ClientCommand) -> Result<(), Fail> {
             GuestKeyCommand::Create(args) => create_key(args).await,
             GuestKeyCommand::List(args) => list_keys(args).await,
             GuestKeyCommand::Revoke(args) => revoke_key(args).await,
+            GuestKeyCommand::Extend(args) => extend_key(args).await,
+            GuestKeyCommand::Resend(args) => resend_key(args).await,
         },
         ClientCommand::Calendar(CalendarArgs { command }) => match command {
             CalendarCommand::Add(args) => add_calendar(args).await,
@@ -736,6 +739,60 @@ async fn revoke_key(args: RevokeKeyArgs) -> Result<(), Fail> {
         key.id,
         clean(&lock.name),
         sync_name(after.value.sync)
+    ))
+}
+
+async fn extend_key(args: ExtendKeyArgs) -> Result<(), Fail> {
+    let ctx = connect(&args.common)?;
+    let lock = resolve_lock(&ctx, &args.lock).await?;
+    let keys = ctx
+        .client
+        .guest_keys(&lock.id)
+        .await
+        .map_err(|e| api_fail(e, &ctx.server))?;
+    let key = pick_key(&keys, &args.key, &lock.name)?;
+    let answer = ctx
+        .client
+        .extend_guest_key_with_json(&lock.id, &key.id, &args.end)
+        .await
+        .map_err(|e| api_fail(e, &ctx.server))?;
+    if ctx.json {
+        return emit_json(&answer.text);
+    }
+    let what = if answer.value.id == key.id {
+        "The code is the same; the lock has the new end on its next sync.".to_string()
+    } else {
+        format!(
+            "The old code could not cover the new end: this is a new code, and the old one ({}) stops working at the lock's next sync.",
+            key.code
+        )
+    };
+    emit(&format!("{}{what}\n", key_card(&answer.value, &lock)))
+}
+
+async fn resend_key(args: RevokeKeyArgs) -> Result<(), Fail> {
+    let ctx = connect(&args.common)?;
+    let lock = resolve_lock(&ctx, &args.lock).await?;
+    let keys = ctx
+        .client
+        .guest_keys(&lock.id)
+        .await
+        .map_err(|e| api_fail(e, &ctx.server))?;
+    let key = pick_key(&keys, &args.key, &lock.name)?;
+    let answer = ctx
+        .client
+        .resend_guest_key_with_json(&lock.id, &key.id)
+        .await
+        .map_err(|e| api_fail(e, &ctx.server))?;
+    if ctx.json {
+        return emit_json(&answer.text);
+    }
+    emit(&format!(
+        "Texting guest key \"{}\" ({}) to {} again (SMS: {}).\n",
+        clean(&key.name),
+        key.id,
+        answer.value.phone.as_deref().map(clean).unwrap_or_default(),
+        sms_name(answer.value.sms)
     ))
 }
 

@@ -154,6 +154,10 @@ pub enum GuestKeyCommand {
     List(LockArgs),
     /// Revoke a guest key: the lock stops it as soon as it hears of it.
     Revoke(RevokeKeyArgs),
+    /// Give a guest key a later end (a new code when the old one cannot cover it).
+    Extend(ExtendKeyArgs),
+    /// Text a guest key's code to its phone number again.
+    Resend(RevokeKeyArgs),
 }
 
 /// What the Admin confirms before a guest key is made (`spec/product.md`), as a literal so
@@ -227,6 +231,22 @@ pub struct RevokeKeyArgs {
     /// The guest key: its id, or the name of a key that is scheduled or active.
     #[arg(value_name = "KEY")]
     pub key: String,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+#[command(after_long_help = KEY_HELP)]
+pub struct ExtendKeyArgs {
+    /// The lock: its id, or its name (any case).
+    #[arg(value_name = "LOCK")]
+    pub lock: String,
+    /// The guest key: its id, or the name of a key that is scheduled or active.
+    #[arg(value_name = "KEY")]
+    pub key: String,
+    /// The new end, later than the current one (see Times below).
+    #[arg(long, value_name = "T", value_parser = time_arg)]
+    pub end: String,
     #[command(flatten)]
     pub common: Common,
 }

@@ -20,7 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::app::AppState;
-use crate::domain::guest_keys::{GuestKeyRequest, KeyStatus, at_lock, instructions, key_status};
+use crate::domain::guest_keys::{GuestKeyRequest, KeyStatus, OfflineKeyRequest, at_lock, instructions, key_status};
 use crate::domain::invitations::InviteRequest;
 use crate::domain::locks::LockPatch;
 use crate::domain::members::MemberPatch;
@@ -76,13 +76,16 @@ pub fn router() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .routes(routes!(set_pin))
         .routes(routes!(create_invitation, list_lock_invitations))
         .routes(routes!(revoke_invitation))
+        .routes(routes!(resend_invitation))
         .routes(routes!(my_invitations))
         .routes(routes!(accept_invitation))
         .routes(routes!(decline_invitation))
         .routes(routes!(create_guest_key, list_guest_keys))
-        .routes(routes!(get_guest_key, revoke_guest_key))
+        .routes(routes!(get_guest_key, revoke_guest_key, extend_guest_key))
+        .routes(routes!(resend_guest_key))
         .routes(routes!(create_issuer))
         .routes(routes!(delete_issuer))
+        .routes(routes!(record_offline_key))
         .routes(routes!(unlock))
         .routes(routes!(lock_bolt))
         .routes(routes!(list_events))
@@ -569,6 +572,20 @@ async fn revoke_invitation(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Texts a pending invitation to its phone number again (Admins); 409 once it is no longer
+/// pending.
+#[utoipa::path(post, path = "/locks/{lock_id}/invitations/{id}/resend", tag = "invitations", security(("bearer" = [])),
+    params(("lock_id" = String, Path), ("id" = String, Path)),
+    responses((status = 204), (status = 403, body = m::Problem), (status = 404, body = m::Problem), (status = 409, body = m::Problem)))]
+async fn resend_invitation(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Path((lock_id, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.domain.resend_invitation(&caller, &lock_id, &id, s.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// The caller's own pending invitations, matched by phone number.
 #[utoipa::path(get, path = "/invitations", tag = "invitations", security(("bearer" = [])),
     responses((status = 200, body = Vec<m::Invitation>), (status = 401, body = m::Problem)))]
@@ -668,11 +685,7 @@ async fn get_guest_key(
     Auth(caller): Auth,
     Path((lock_id, id)): Path<(String, String)>,
 ) -> ApiResult<Json<m::GuestKey>> {
-    let (key, lock) = s.domain.guest_key(&caller, &lock_id, &id).await?;
-    let sms = s.domain.sms_state(key.sms_id.as_deref()).await?;
-    let mut wire = guest_key_wire(&key, &lock, sms_wire(sms.as_ref()), s.now());
-    wire.source = s.domain.key_sources(&caller, &lock_id).await?.remove(&key.id);
-    Ok(Json(wire))
+    Ok(Json(guest_key_now(&s, &caller, &lock_id, &id).await?))
 }
 
 /// Revokes a guest key (Admins); the lock refuses it from its next sync.
@@ -686,6 +699,56 @@ async fn revoke_guest_key(
 ) -> ApiResult<StatusCode> {
     s.domain.revoke_guest_key(&caller, &lock_id, &id, s.now()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The guest key as it is now, as the API shows it.
+async fn guest_key_now(
+    s: &AppState,
+    caller: &crate::domain::Caller,
+    lock_id: &str,
+    id: &str,
+) -> ApiResult<m::GuestKey> {
+    let (key, lock) = s.domain.guest_key(caller, lock_id, id).await?;
+    let sms = s.domain.sms_state(key.sms_id.as_deref()).await?;
+    let mut wire = guest_key_wire(&key, &lock, sms_wire(sms.as_ref()), s.now());
+    wire.source = s.domain.key_sources(caller, lock_id).await?.remove(&key.id);
+    Ok(wire)
+}
+
+/// Changes when a guest key ends (Admins): a later end than now and than the current one. The
+/// lock learns of it on its next sync. The code stays when it covers the new end; otherwise the
+/// key is replaced by one with a new code (texted to the guest when the key has a phone number)
+/// and the old code stops working: the answer is then that new key, with its own `id`.
+#[utoipa::path(patch, path = "/locks/{lock_id}/guest-keys/{id}", tag = "guest-keys", security(("bearer" = [])),
+    params(("lock_id" = String, Path), ("id" = String, Path)), request_body = m::PatchGuestKey,
+    responses((status = 200, body = m::GuestKey), (status = 403, body = m::Problem), (status = 404, body = m::Problem),
+              (status = 409, body = m::Problem), (status = 422, body = m::Problem)))]
+async fn extend_guest_key(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Path((lock_id, id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<m::PatchGuestKey>,
+) -> ApiResult<Json<m::GuestKey>> {
+    let done = s
+        .domain
+        .extend_guest_key(&caller, &lock_id, &id, &body.ends_at, s.now())
+        .await?;
+    Ok(Json(guest_key_now(&s, &caller, &lock_id, &done.key_id).await?))
+}
+
+/// Texts a scheduled or active guest key's code to its phone number again (Admins); 409 when
+/// the key no longer works or has no phone number. `sms` in the answer follows the new text.
+#[utoipa::path(post, path = "/locks/{lock_id}/guest-keys/{id}/resend", tag = "guest-keys", security(("bearer" = [])),
+    params(("lock_id" = String, Path), ("id" = String, Path)),
+    responses((status = 200, body = m::GuestKey), (status = 403, body = m::Problem), (status = 404, body = m::Problem),
+              (status = 409, body = m::Problem)))]
+async fn resend_guest_key(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Path((lock_id, id)): Path<(String, String)>,
+) -> ApiResult<Json<m::GuestKey>> {
+    s.domain.resend_guest_key(&caller, &lock_id, &id, s.now()).await?;
+    Ok(Json(guest_key_now(&s, &caller, &lock_id, &id).await?))
 }
 
 /// Creates a guest-code issuer for one Admin device (Admins); `file` is what
@@ -725,6 +788,37 @@ async fn delete_issuer(
 ) -> ApiResult<StatusCode> {
     s.domain.delete_issuer(&caller, &lock_id, &issuer_id, s.now()).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Records a guest key a device minted offline with this issuer's file (Admins), so that it is
+/// listed, logged and revocable like the server's own. The server mints the code again from
+/// the lock's root secret and refuses (422) a code the issuer did not make for this window.
+/// Idempotent by nature: the same code again answers with the key already recorded.
+#[utoipa::path(post, path = "/locks/{lock_id}/issuers/{issuer_id}/keys", tag = "guest-keys", security(("bearer" = [])),
+    params(("lock_id" = String, Path), ("issuer_id" = String, Path)), request_body = m::RecordOfflineKey,
+    responses((status = 201, body = m::GuestKey), (status = 403, body = m::Problem), (status = 404, body = m::Problem),
+              (status = 409, body = m::Problem), (status = 422, body = m::Problem)))]
+async fn record_offline_key(
+    State(s): State<AppState>,
+    Auth(caller): Auth,
+    Path((lock_id, issuer_id)): Path<(String, String)>,
+    ApiJson(body): ApiJson<m::RecordOfflineKey>,
+) -> ApiResult<(StatusCode, Json<m::GuestKey>)> {
+    let req = OfflineKeyRequest {
+        name: body.name,
+        code: body.code,
+        starts_at: body.starts_at,
+        ends_at: body.ends_at,
+        one_time: body.one_time,
+    };
+    let row = s
+        .domain
+        .record_offline_key(&caller, &lock_id, &issuer_id, &req, s.now())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(guest_key_now(&s, &caller, &lock_id, &row.id).await?),
+    ))
 }
 
 // ---------------------------------------------------------------------- unlock and events

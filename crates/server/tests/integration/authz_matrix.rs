@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use kit::{Backend, Harness, User, always, guest_key};
 use latchkey_client::model as m;
+use latchkey_guest_code::{self as gc, Validity, file::IssuerFile};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -66,6 +67,7 @@ enum Ep {
     Invite,
     ListLockInvitations,
     RevokeInvitation,
+    ResendInvitation,
     MyInvitations,
     AcceptOwnInvitation,
     AcceptOthersInvitation,
@@ -75,8 +77,11 @@ enum Ep {
     ListGuestKeys,
     GetGuestKey,
     RevokeGuestKey,
+    ExtendGuestKey,
+    ResendGuestKey,
     CreateIssuer,
     DeleteIssuer,
+    RecordOfflineKey,
     Unlock,
     RemoteLock,
     Events,
@@ -110,6 +115,7 @@ const MATRIX: &[(Ep, [u16; 6])] = &[
     (Ep::Invite, [401, 404, 404, 403, 403, 201]),
     (Ep::ListLockInvitations, [401, 404, 404, 403, 403, 200]),
     (Ep::RevokeInvitation, [401, 404, 404, 403, 403, 204]),
+    (Ep::ResendInvitation, [401, 404, 404, 403, 403, 204]),
     (Ep::MyInvitations, [401, 200, 200, 200, 200, 200]),
     (Ep::AcceptOwnInvitation, [401, 200, 200, 200, 200, 200]),
     (Ep::AcceptOthersInvitation, [401, 404, 404, 404, 404, 404]),
@@ -119,8 +125,11 @@ const MATRIX: &[(Ep, [u16; 6])] = &[
     (Ep::ListGuestKeys, [401, 404, 404, 403, 403, 200]),
     (Ep::GetGuestKey, [401, 404, 404, 403, 403, 200]),
     (Ep::RevokeGuestKey, [401, 404, 404, 403, 403, 204]),
+    (Ep::ExtendGuestKey, [401, 404, 404, 403, 403, 200]),
+    (Ep::ResendGuestKey, [401, 404, 404, 403, 403, 200]),
     (Ep::CreateIssuer, [401, 404, 404, 403, 403, 201]),
     (Ep::DeleteIssuer, [401, 404, 404, 403, 403, 204]),
+    (Ep::RecordOfflineKey, [401, 404, 404, 403, 403, 201]),
     (Ep::Unlock, [401, 404, 404, 200, 200, 200]),
     (Ep::RemoteLock, [401, 404, 404, 200, 200, 200]),
     (Ep::Events, [401, 404, 404, 403, 403, 200]),
@@ -186,6 +195,8 @@ struct World {
     key_id: String,
     guest_code: String,
     pins: AtomicU32,
+    /// A device issuer of lock A, for recording keys minted offline.
+    issuer: IssuerFile,
 }
 
 impl World {
@@ -207,6 +218,8 @@ impl World {
             .create_guest_key(&lock, &guest_key("Key", None, "2027-06-30T12:00", "2027-07-02T12:00"))
             .await
             .unwrap();
+        let issuer = admin.client.create_issuer(&lock, Some("Phone")).await.unwrap();
+        let issuer = IssuerFile::parse(&issuer.file).expect("an issuer file");
         World {
             h,
             admin,
@@ -220,6 +233,7 @@ impl World {
             key_id: key.id,
             guest_code: key.code,
             pins: AtomicU32::new(0),
+            issuer,
         }
     }
 
@@ -332,7 +346,7 @@ impl World {
             Ep::Invite => api(Method::POST, format!("/locks/{a}/invitations"))
                 .json(json!({"phone": self.h.new_phone(), "access_level": "family"})),
             Ep::ListLockInvitations => api(Method::GET, format!("/locks/{a}/invitations")),
-            Ep::RevokeInvitation => {
+            Ep::RevokeInvitation | Ep::ResendInvitation => {
                 let inv = self
                     .admin
                     .client
@@ -347,7 +361,11 @@ impl World {
                     )
                     .await
                     .unwrap();
-                api(Method::DELETE, format!("/locks/{a}/invitations/{}", inv.id))
+                if matches!(ep, Ep::ResendInvitation) {
+                    api(Method::POST, format!("/locks/{a}/invitations/{}/resend", inv.id))
+                } else {
+                    api(Method::DELETE, format!("/locks/{a}/invitations/{}", inv.id))
+                }
             }
             Ep::MyInvitations => api(Method::GET, "/invitations"),
             Ep::AcceptOwnInvitation | Ep::DeclineOwnInvitation => {
@@ -384,11 +402,47 @@ impl World {
                     .unwrap();
                 api(Method::DELETE, format!("/locks/{a}/guest-keys/{}", key.id))
             }
+            Ep::ExtendGuestKey => {
+                let key = self
+                    .admin
+                    .client
+                    .create_guest_key(a, &guest_key("Temp", None, "2027-07-01T10:00", "2027-07-01T12:00"))
+                    .await
+                    .unwrap();
+                api(Method::PATCH, format!("/locks/{a}/guest-keys/{}", key.id))
+                    .json(json!({"ends_at": "2027-07-01T12:00"}))
+            }
+            Ep::ResendGuestKey => {
+                let phone = self.h.new_phone();
+                let key = self
+                    .admin
+                    .client
+                    .create_guest_key(
+                        a,
+                        &guest_key("Temp", Some(&phone), "2027-07-01T10:00", "2027-07-01T12:00"),
+                    )
+                    .await
+                    .unwrap();
+                api(Method::POST, format!("/locks/{a}/guest-keys/{}/resend", key.id))
+            }
             Ep::CreateIssuer => api(Method::POST, format!("/locks/{a}/issuers")).json(json!({"label": "Phone"})),
             Ep::DeleteIssuer => {
                 let lock = self.fresh_lock().await;
                 let issuer = self.admin.client.create_issuer(&lock, None).await.unwrap();
                 api(Method::DELETE, format!("/locks/{lock}/issuers/{}", issuer.issuer_id))
+            }
+            Ep::RecordOfflineKey => {
+                // A code no earlier call recorded: each call its own window.
+                let start = self.h.now()
+                    + jiff::SignedDuration::from_hours(i64::from(self.pins.fetch_add(1, Ordering::SeqCst)));
+                let end = start + jiff::SignedDuration::from_hours(2);
+                let validity = Validity::covering(start.as_second(), end.as_second()).unwrap();
+                let f = &self.issuer;
+                let code = gc::mint(&f.key, a.as_bytes(), f.slot, f.epoch, validity, false).unwrap();
+                let code = String::from_utf8(code.0.to_vec()).unwrap();
+                api(Method::POST, format!("/locks/{a}/issuers/{}/keys", f.issuer_id)).json(json!({
+                    "name": "Offline", "code": code, "starts_at": start.to_string(), "ends_at": end.to_string()
+                }))
             }
             Ep::Unlock => api(Method::POST, format!("/locks/{a}/unlock")),
             Ep::RemoteLock => api(Method::POST, format!("/locks/{a}/lock")),

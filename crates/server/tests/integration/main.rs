@@ -3,9 +3,9 @@
 //! and drives it through the typed client; `device_kit` runs real servers with real brokers and
 //! in-process virtual locks; `pg` makes a fresh PostgreSQL database per test.
 //!
-//! - `api_flows`, `authz_matrix`, `validation`, `twilio`, `web_pages`, `openapi`: the HTTP API,
-//!   its authorization matrix and validation, the SMS provider, the web app's checks, the
-//!   committed OpenAPI description;
+//! - `api_flows`, `api_parity`, `authz_matrix`, `validation`, `twilio`, `web_pages`, `openapi`:
+//!   the HTTP API, its authorization matrix and validation, the SMS provider, the web app's
+//!   checks, the committed OpenAPI description;
 //! - `store`: the store on SQLite and PostgreSQL;
 //! - `device_link`, `device_flows`, `broker_auth`, `multi_instance`, `pairing_neighbours`,
 //!   `link_secrecy`: the device link end to end;
@@ -19,6 +19,7 @@ mod kit;
 mod device_kit;
 
 mod api_flows;
+mod api_parity;
 mod authz_matrix;
 mod bolt_state;
 mod broker_auth;
