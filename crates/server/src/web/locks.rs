@@ -112,6 +112,15 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
         (Some(schedule), AccessLevel::RecurringGuest) => opening_text(schedule, me.now, tz),
         _ => String::new(),
     };
+    // Remote Unlock is offered only when it can work: the domain refuses a Recurring Guest
+    // outside the schedule, so the button is not shown then (the text says when).
+    let within_schedule = match (&member.member.schedule, level) {
+        (Some(schedule), AccessLevel::RecurringGuest) => {
+            schedule.allows(me.now.to_zoned_datetime(tz.zone()).datetime())
+        }
+        (None, AccessLevel::RecurringGuest) => false,
+        _ => true,
+    };
     let last_seen = member
         .lock
         .last_seen_at
@@ -130,6 +139,7 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
             my_id: me.caller.id().to_string(),
             events,
             opening,
+            can_unlock: within_schedule,
             lock: wire,
         },
     ))

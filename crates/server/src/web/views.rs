@@ -502,6 +502,8 @@ pub struct LockPage {
     pub events: Vec<EventItem>,
     /// For a Recurring Guest: when the schedule lets them in ("You can open from Mon 08:00").
     pub opening: String,
+    /// Whether the caller's rights let them open now (a Recurring Guest within the schedule).
+    pub can_unlock: bool,
 }
 
 impl LockPage {

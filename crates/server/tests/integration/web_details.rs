@@ -15,6 +15,7 @@ on_both_backends!(
     guest_key_page_extends_resends_and_revokes,
     activity_log_filters_orders_and_names,
     pending_invitations_are_texted_again,
+    a_recurring_guest_is_offered_unlock_only_within_the_schedule,
 );
 
 /// A client that keeps redirects as answers.
@@ -379,4 +380,57 @@ async fn pending_invitations_are_texted_again(b: Backend) {
     assert_eq!(st, 404);
     assert_eq!(h.sms_to(&phone).len(), 2);
     h.stop().await;
+}
+
+/// The lock's main screen tells a Recurring Guest outside their schedule when they can open,
+/// and does not offer the remote Unlock the server would refuse; within it, it does.
+async fn a_recurring_guest_is_offered_unlock_only_within_the_schedule(b: Backend) {
+    let h = Harness::start(b).await;
+    let admin = h.user("Ana").await;
+    let lock = h.pair(&admin, "Front door", "Europe/Berlin").await;
+    let greta = h.user("Greta").await;
+    // The test clock starts on a Wednesday at noon in Berlin: Mondays 08:00-09:00 is outside.
+    h.add_member(
+        &admin,
+        &lock.id,
+        &greta,
+        m::AccessLevel::RecurringGuest,
+        Some(kit::schedule(&["mon"], "08:00", "09:00")),
+    )
+    .await;
+    let token = greta.client.token().unwrap().to_string();
+    let page = format!("/locks/{}", lock.id);
+    let unlock_form = format!("action=\"/locks/{}/unlock\"", lock.id);
+    let lock_form = format!("action=\"/locks/{}/lock\"", lock.id);
+    let (st, body) = get(&h, &page, &token).await;
+    assert_eq!(st, 200);
+    assert!(body.contains("You can open from Mon 08:00."), "{body}");
+    assert!(
+        !body.contains(&unlock_form),
+        "Unlock offered outside the schedule: {body}"
+    );
+    assert!(body.contains(&lock_form), "{body}");
+    // What the button would have asked is refused anyway.
+    assert_eq!(kit::status(greta.client.unlock(&lock.id).await), 403);
+
+    // Within the schedule the button is there, with the text saying until when.
+    admin
+        .client
+        .patch_member(
+            &lock.id,
+            greta.id(),
+            &m::PatchMember {
+                access_level: None,
+                schedule: Some(kit::always()),
+            },
+        )
+        .await
+        .unwrap();
+    let (st, body) = get(&h, &page, &token).await;
+    assert_eq!(st, 200);
+    assert!(body.contains("You can open now"), "{body}");
+    assert!(body.contains(&unlock_form), "{body}");
+    // An Admin, who has no schedule, always gets it.
+    let (_, body) = get(&h, &page, admin.client.token().unwrap()).await;
+    assert!(body.contains(&unlock_form), "{body}");
 }
