@@ -510,11 +510,22 @@ try {
     // The lock learns the device's issuer slot on its next sync.
     await waitForAsync(async () => (await (await fetch(`${lockControl}/status`)).json()).applied_version > before, "the lock to sync the issuer");
 
-    step = "pwa: with no connection, Create Guest Key mints the code in the browser and it opens the keypad";
-    await owner.setOffline(true);
+    step = "pwa: with the server stopped, the app shell loads from the service worker and Create Guest Key mints the code in the browser";
+    // The server is stopped and started again by browser.rs (LK_SERVER_CONTROL): same address,
+    // database and outbox; its embedded broker goes down with it, the virtual lock stays up.
+    const serverSwitch = async (what) => {
+      const r = await fetch(`${process.env.LK_SERVER_CONTROL}/server/${what}`, { method: "POST" });
+      check(r.ok, `the server did not ${what}: ${r.status} ${await r.text()}`);
+    };
+    const serverUp = async () => (await fetch(base + "/readyz").catch(() => null))?.ok === true;
+    await serverSwitch("stop");
+    check(!(await serverUp()), "the server still answers after being stopped");
+    await page.goto(lockUrl);
+    await page.locator("body#offline-page[data-offline-ready]").waitFor();
+    await page.reload();
+    await page.locator("body#offline-page[data-offline-ready]").waitFor();
     await page.goto(lockUrl + "/guest-keys/new");
     await page.locator("body#offline-page[data-offline-ready]").waitFor();
-    check((await fetch(base + "/readyz")).ok, "the server itself is up: only the browser is offline");
     await page.getByRole("heading", { name: /Create Guest Key for Front door \(offline\)/ }).waitFor();
     await audit(page, "the offline page");
     await page.getByLabel("Guest's name").fill("Offline guest");
@@ -529,8 +540,11 @@ try {
     const offlineEntry = await keypad(`${offlineCode}#`);
     check(offlineEntry.outcome === "granted", `the code made offline was not granted: ${JSON.stringify(offlineEntry)}`);
 
-    step = "pwa: back online, the key is recorded, listed and in the activity log";
-    await owner.setOffline(false);
+    await waitForAsync(async () => (await (await fetch(`${lockControl}/status`)).json()).online === false, "the lock to notice the broker is down");
+
+    step = "pwa: the server is back: the key is recorded, listed and in the activity log";
+    await serverSwitch("start");
+    await waitForAsync(serverUp, "the server to be ready again");
     await page.goto(lockUrl + "/users");
     await waitForAsync(() => page.evaluate(() => document.body.dataset.offlineRecorded), "the offline key to be recorded");
     await page.reload();

@@ -4,6 +4,11 @@
 //! guest code on its keypad as well as going through the screens. A local feed server serves a
 //! listing's calendar (`LK_FEED`) for the rental-calendar screen.
 //!
+//! A loopback control server (`LK_SERVER_CONTROL`: `POST /server/stop`, `POST /server/start`)
+//! lets the flows stop the server and start it again on the same address, data folder (SQLite
+//! file, SMS outbox) and embedded broker port, as a crashed or upgraded server would: the
+//! virtual lock stays up meanwhile and decides at its keypad on its own.
+//!
 //! Needs `chromium` and `npm ci` in `tests/browser` (`.ci/run` does both). Outside CI a machine
 //! without them skips this test with a message; with `CI=true` it fails instead.
 
@@ -74,6 +79,68 @@ async fn feed_server(body: &str) -> String {
     format!("http://{addr}/listing.ics")
 }
 
+/// The server under test, which the flows may stop and start again with the same configuration.
+struct Switch {
+    config: Config,
+    server: tokio::sync::Mutex<Option<Server>>,
+}
+
+impl Switch {
+    async fn start(&self) -> anyhow::Result<()> {
+        let mut slot = self.server.lock().await;
+        if slot.is_none() {
+            let parts = Parts {
+                clock: Arc::new(SystemClock),
+                entropy: Arc::new(OsEntropy),
+                gateway: None,
+            };
+            *slot = Some(Server::start(self.config.clone(), parts).await?);
+        }
+        Ok(())
+    }
+
+    async fn stop(&self) {
+        if let Some(server) = self.server.lock().await.take() {
+            server.stop().await;
+        }
+    }
+}
+
+/// Serves `POST /server/stop` and `POST /server/start` on loopback; its URL.
+async fn control_server(switch: Arc<Switch>) -> String {
+    use axum::http::StatusCode;
+    let stop = switch.clone();
+    let app = axum::Router::new()
+        .route(
+            "/server/stop",
+            axum::routing::post(move || {
+                let switch = stop.clone();
+                async move {
+                    switch.stop().await;
+                    StatusCode::NO_CONTENT
+                }
+            }),
+        )
+        .route(
+            "/server/start",
+            axum::routing::post(move || {
+                let switch = switch.clone();
+                async move {
+                    match switch.start().await {
+                        Ok(()) => (StatusCode::NO_CONTENT, String::new()),
+                        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}")
+}
+
 fn chromium() -> Option<PathBuf> {
     if let Ok(p) = std::env::var("LK_CHROMIUM") {
         return Some(PathBuf::from(p));
@@ -112,16 +179,12 @@ async fn web_app_flows_in_headless_chromium() {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     config.http = addr;
     config.public_url = format!("http://{addr}");
-    let server = Server::start(
+    let switch = Arc::new(Switch {
         config,
-        Parts {
-            clock: Arc::new(SystemClock),
-            entropy: Arc::new(OsEntropy),
-            gateway: None,
-        },
-    )
-    .await
-    .expect("server starts");
+        server: tokio::sync::Mutex::new(None),
+    });
+    switch.start().await.expect("server starts");
+    let server_control = control_server(switch.clone()).await;
     // A real virtual lock on the server's embedded broker, waiting to be paired from the browser.
     let lock = latchkey_vlock::start(latchkey_vlock::Options {
         state: data.path().join("lock.state"),
@@ -157,7 +220,7 @@ async fn web_app_flows_in_headless_chromium() {
     let feed = feed_server(&listing_feed()).await;
 
     let shots = root.join("tests/browser/screenshots");
-    let base = format!("http://{}", server.addr);
+    let base = format!("http://{addr}");
     let outbox = data.path().join("outbox.jsonl");
     let browser = browser.unwrap();
     let output = tokio::task::spawn_blocking(move || {
@@ -171,13 +234,14 @@ async fn web_app_flows_in_headless_chromium() {
             .env("LK_SHOTS", &shots)
             .env("LK_CHROMIUM", &browser)
             .env("LK_FEED", &feed)
+            .env("LK_SERVER_CONTROL", &server_control)
             .output()
             .expect("node runs")
     })
     .await
     .unwrap();
     drop(lock);
-    server.stop().await;
+    switch.stop().await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
