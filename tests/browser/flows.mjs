@@ -3,7 +3,8 @@
 // and a real virtual lock, and passes: LK_BASE (the server), LK_OUTBOX (the SMS file),
 // LK_SETUP_CODE (the virtual lock's setup code, waiting to be paired), LK_LOCK_CONTROL (the
 // virtual lock's control port: its keypad and status), LK_SHOTS (where screenshots go),
-// LK_CHROMIUM (the browser binary), LK_FEED (a listing's calendar on a local feed server).
+// LK_CHROMIUM (the browser binary), LK_FEED (a listing's calendar on a local feed server),
+// LK_SERVER_CONTROL (POST /server/stop and /server/start: the server, same address and data).
 import { chromium } from "playwright-core";
 import { readFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";

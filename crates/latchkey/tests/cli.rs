@@ -2,7 +2,8 @@
 //! against a real server with a real virtual lock (`latchkey up`), standard input a pipe (not a
 //! terminal), the session in a temporary config folder. It signs in with the code from the SMS
 //! outbox, lists locks and members, invites (with a schedule), makes a guest key that opens the
-//! lock's keypad, unlocks, reads and follows the activity log, revokes the key, and signs out;
+//! lock's keypad, gives a key a later end and texts its code again, unlocks, reads and follows
+//! the activity log, revokes the key, and signs out;
 //! and it refuses clearly: a bad phone number by field, an unknown lock name with the choices,
 //! precautions not confirmed, not signed in, a session never sent to another server.
 
@@ -464,6 +465,57 @@ async fn the_cli_does_an_admin_s_jobs_against_a_real_server_and_lock() {
     let hours = at(&once.ends_at).duration_since(at(&once.starts_at)).as_secs_f64() / 3600.0;
     assert!((23.9..=24.1).contains(&hours), "{once:?}");
 
+    // A later end (the server keeps the code or replaces the key, as `api_parity.rs` tests on
+    // both paths); a later end again keeps the code. Then its code is texted once more.
+    let dora: GuestKey = json(&user.ok(&[
+        "guest-key",
+        "create",
+        lid,
+        "--name",
+        "Dora",
+        "--start",
+        "now",
+        "--end",
+        "+2h",
+        "--phone",
+        GUEST,
+        "--accept-precautions",
+        "--json",
+    ]));
+    let longer: GuestKey = json(&user.ok(&["guest-key", "extend", lid, "Dora", "--end", "+10d", "--json"]));
+    assert_eq!((longer.name.as_str(), longer.status), ("Dora", GuestKeyStatus::Active));
+    let days = at(&longer.ends_at).duration_since(at(&dora.starts_at)).as_secs_f64() / 86_400.0;
+    assert!((9.9..=10.1).contains(&days), "{longer:?}");
+    let said = user.ok(&["guest-key", "extend", "Front door", &longer.id, "--end", "+11d"]);
+    assert!(
+        said.contains("The code is the same") && said.contains(&longer.code),
+        "{said}"
+    );
+    let texts_with = |code: &str| {
+        std::fs::read_to_string(&outbox)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(GUEST) && l.contains(code))
+            .count()
+    };
+    let before = texts_with(&longer.code);
+    let said = user.ok(&["guest-key", "resend", "Front door", "dora"]);
+    assert!(
+        said.contains("Texting guest key \"Dora\"") && said.contains(&longer.id),
+        "{said}"
+    );
+    eventually("the code texted again", 20, || async {
+        (texts_with(&longer.code) > before).then_some(())
+    })
+    .await;
+    let out = user.run(&["guest-key", "resend", lid, &once.id], "");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a key with no phone is not texted: {}",
+        show(&out)
+    );
+
     // Unlock, for people and for scripts.
     assert_eq!(user.ok(&["unlock", "Front door"]).trim(), "Front door: unlocked.");
     let unlocked: Value = json(&user.ok(&["unlock", lid, "--json"]));
@@ -627,6 +679,8 @@ fn help_lists_the_client_commands_beside_the_server_s() {
             "guest-key create",
             "guest-key list",
             "guest-key revoke",
+            "guest-key extend",
+            "guest-key resend",
             "unlock",
             "events",
         ] {
