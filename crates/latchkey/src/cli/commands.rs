@@ -650,8 +650,8 @@ async fn list_keys(args: LockArgs) -> Result<(), Fail> {
 }
 
 /// The key `arg` names on a lock: its id, else the name of exactly one key that can still be
-/// revoked (scheduled or active).
-fn pick_key(keys: &[GuestKey], arg: &str, lock: &str) -> Result<GuestKey, Fail> {
+/// `done` ("revoked", "extended", ...: scheduled or active).
+fn pick_key(keys: &[GuestKey], arg: &str, lock: &str, done: &str) -> Result<GuestKey, Fail> {
     if let Some(k) = keys.iter().find(|k| k.id == arg) {
         return Ok(k.clone());
     }
@@ -677,9 +677,9 @@ fn pick_key(keys: &[GuestKey], arg: &str, lock: &str) -> Result<GuestKey, Fail> 
                 .filter(|k| matches!(k.status, GuestKeyStatus::Scheduled | GuestKeyStatus::Active))
                 .collect();
             let choices = if all_live.is_empty() {
-                " (it has none that can be revoked)".to_string()
+                format!(" (it has none that can be {done})")
             } else {
-                format!("; the keys that can be revoked:{}", list(&all_live))
+                format!("; the keys that can be {done}:{}", list(&all_live))
             };
             Err(Fail::new(
                 exit::REFUSED,
@@ -693,7 +693,7 @@ fn pick_key(keys: &[GuestKey], arg: &str, lock: &str) -> Result<GuestKey, Fail> 
         (0, _) => Err(Fail::new(
             exit::REFUSED,
             format!(
-                "no guest key named '{}' on {} can still be revoked:{}",
+                "no guest key named '{}' on {} can still be {done}:{}",
                 clean(arg),
                 clean(lock),
                 list(&named)
@@ -719,7 +719,7 @@ async fn revoke_key(args: RevokeKeyArgs) -> Result<(), Fail> {
         .guest_keys(&lock.id)
         .await
         .map_err(|e| api_fail(e, &ctx.server))?;
-    let key = pick_key(&keys, &args.key, &lock.name)?;
+    let key = pick_key(&keys, &args.key, &lock.name, "revoked")?;
     ctx.client
         .revoke_guest_key(&lock.id, &key.id)
         .await
@@ -750,7 +750,7 @@ async fn extend_key(args: ExtendKeyArgs) -> Result<(), Fail> {
         .guest_keys(&lock.id)
         .await
         .map_err(|e| api_fail(e, &ctx.server))?;
-    let key = pick_key(&keys, &args.key, &lock.name)?;
+    let key = pick_key(&keys, &args.key, &lock.name, "extended")?;
     let answer = ctx
         .client
         .extend_guest_key_with_json(&lock.id, &key.id, &args.end)
@@ -778,7 +778,7 @@ async fn resend_key(args: RevokeKeyArgs) -> Result<(), Fail> {
         .guest_keys(&lock.id)
         .await
         .map_err(|e| api_fail(e, &ctx.server))?;
-    let key = pick_key(&keys, &args.key, &lock.name)?;
+    let key = pick_key(&keys, &args.key, &lock.name, "texted again")?;
     let answer = ctx
         .client
         .resend_guest_key_with_json(&lock.id, &key.id)
@@ -1048,17 +1048,17 @@ mod tests {
             key("gk_4", "Ann", Active),
             key("gk_5", "Cy", Expired),
         ];
-        assert_eq!(pick_key(&keys, "gk_1", "Door").unwrap().id, "gk_1");
-        assert_eq!(pick_key(&keys, "bob", "Door").unwrap().id, "gk_2");
-        let e = pick_key(&keys, "Ann", "Door").unwrap_err();
+        assert_eq!(pick_key(&keys, "gk_1", "Door", "revoked").unwrap().id, "gk_1");
+        assert_eq!(pick_key(&keys, "bob", "Door", "revoked").unwrap().id, "gk_2");
+        let e = pick_key(&keys, "Ann", "Door", "revoked").unwrap_err();
         assert!(e.message.contains("names 2 guest keys"), "{}", e.message);
-        let e = pick_key(&keys, "Cy", "Door").unwrap_err();
+        let e = pick_key(&keys, "Cy", "Door", "revoked").unwrap_err();
         assert!(
             e.message.contains("can still be revoked") && e.message.contains("gk_5"),
             "{}",
             e.message
         );
-        let e = pick_key(&keys, "Dee", "Door").unwrap_err();
+        let e = pick_key(&keys, "Dee", "Door", "revoked").unwrap_err();
         assert!(
             e.message.contains("gk_2") && e.message.contains("gk_3"),
             "{}",
