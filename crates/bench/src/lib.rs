@@ -748,7 +748,14 @@ enum Request {
     Get(String),
     /// A guest-key creation; the body is made per request.
     GuestKey(String),
+    /// Guest-key creations on these locks' URLs, one lock at a time: the `n`-th key goes to
+    /// lock `n / KEYS_PER_LOCK`, so every writer works on the same lock (the contention the
+    /// row measures) and none is filled past what it can hold (512 keys).
+    GuestKeysRotating(Vec<String>),
 }
+
+/// Keys created on one lock before the rotating load moves to the next.
+const KEYS_PER_LOCK: u64 = 500;
 
 /// `connections` tasks, each sending `req` back to back for `duration`.
 async fn load(http: &reqwest::Client, token: &str, req: Request, connections: usize, duration: Duration) -> Stats {
@@ -771,6 +778,11 @@ async fn load(http: &reqwest::Client, token: &str, req: Request, connections: us
                     Request::Get(url) => http.get(url),
                     Request::GuestKey(url) => {
                         let n = counter.fetch_add(1, Ordering::Relaxed);
+                        http.post(url).json(&guest_key_body(n))
+                    }
+                    Request::GuestKeysRotating(urls) => {
+                        let n = counter.fetch_add(1, Ordering::Relaxed);
+                        let url = &urls[((n / KEYS_PER_LOCK) as usize) % urls.len().max(1)];
                         http.post(url).json(&guest_key_body(n))
                     }
                 };
@@ -987,7 +999,7 @@ fn guest_keys_sqlite_row(s: &Stats, args: &BenchArgs) -> Row {
 /// a scratch table of that database.
 async fn guest_keys_pg_row(admin: &str, args: &BenchArgs) -> Row {
     let what = format!(
-        "`POST /locks/{{id}}/guest-keys`, PostgreSQL, {} connections, {} s",
+        "`POST /locks/{{id}}/guest-keys`, PostgreSQL, {} connections, {} s, all on one lock, the next one every 500 keys",
         args.writers, args.write_duration
     );
     let fail = |e: anyhow::Error| Row::failed(what.clone(), "at least 40 % of pgbench", &e);
@@ -997,8 +1009,22 @@ async fn guest_keys_pg_row(admin: &str, args: &BenchArgs) -> Row {
     };
     let result = async {
         let mut w = World::start(Some(&url), args.mqtt.as_deref()).await?;
-        w.grow_locks(1, 1).await?;
-        let s = guest_key_load(&w, args).await;
+        // A lock holds 512 keys: enough locks for 2,500 creations a second, taken in turn.
+        let locks = (args.write_duration as usize * 5).max(1);
+        w.grow_locks(locks, 16).await?;
+        let urls = w
+            .locks
+            .iter()
+            .map(|l| format!("{}/api/v1/locks/{}/guest-keys", w.base, l.id))
+            .collect();
+        let s = load(
+            &w.http,
+            w.token(),
+            Request::GuestKeysRotating(urls),
+            args.writers,
+            Duration::from_secs(args.write_duration),
+        )
+        .await;
         w.stop().await;
         let tps = pgbench(&url, args).await?;
         anyhow::Ok((s, tps))

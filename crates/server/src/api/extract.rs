@@ -164,6 +164,18 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+/// The bearer token as sent, not checked yet: for a handler that checks the session in the
+/// same query as its work (`Domain::members_for_token`). 401 when there is none.
+pub struct Bearer(pub String);
+
+impl FromRequestParts<AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Self, Self::Rejection> {
+        Ok(Bearer(session_token(parts).ok_or(ApiError(Error::Unauthenticated))?))
+    }
+}
+
 /// The client's address for rate limits: the peer, or the first `X-Forwarded-For` entry when
 /// the operator says a trusted proxy sits in front.
 pub struct ClientAddr(pub String);

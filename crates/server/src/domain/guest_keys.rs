@@ -129,6 +129,23 @@ pub fn window_sentence(start: Timestamp, end: Timestamp, now: Timestamp, tz: &Ti
     }
 }
 
+/// How many times a guest-key creation starts again when another creation took its code.
+const CREATE_ATTEMPTS: u32 = 8;
+
+/// The answer when another creation took the code every attempt minted.
+const CODE_RACE: &str = "another guest key took this code just now; try again";
+
+/// Whether `e` is a creation losing a race for a code.
+fn is_code_race(e: &Error) -> bool {
+    matches!(e, Error::Conflict(m) if m.as_str() == CODE_RACE)
+}
+
+/// Whether a unique violation is the live-code index (its name on PostgreSQL, its columns in
+/// SQLite's message).
+fn is_live_code(what: &str) -> bool {
+    what.contains("guest_keys_live_code") || what.contains("guest_keys.code")
+}
+
 /// `2027-07-01 15:00 (Europe/Berlin)`-style local rendering.
 pub fn local_time(t: Timestamp, tz: &TimeZoneName) -> String {
     t.to_zoned_datetime(tz.zone())
@@ -138,7 +155,30 @@ pub fn local_time(t: Timestamp, tz: &TimeZoneName) -> String {
 
 impl Domain {
     /// `POST /locks/{id}/guest-keys`: Admins only.
+    ///
+    /// The lock row is taken only at the end (`LockChange::bump` just before the insert and the
+    /// commit), so creations on one lock overlap until then (issue 19). The inserting
+    /// statement, under the row lock, reads the key number and checks again what was checked
+    /// without it (Admin, room on the lock, a code never issued); when another creation took
+    /// the code meanwhile, the creation starts again (at most `CREATE_ATTEMPTS` times) and
+    /// mints another. The live-code unique index stays as the last word.
     pub async fn create_guest_key(
+        &self,
+        caller: &Caller,
+        lock_id: &str,
+        req: &GuestKeyRequest,
+        now: Timestamp,
+    ) -> Result<GuestKeyRow> {
+        let mut attempt = 1;
+        loop {
+            match self.create_guest_key_once(caller, lock_id, req, now).await {
+                Err(e) if attempt < CREATE_ATTEMPTS && is_code_race(&e) => attempt += 1,
+                other => return other,
+            }
+        }
+    }
+
+    async fn create_guest_key_once(
         &self,
         caller: &Caller,
         lock_id: &str,
@@ -160,14 +200,14 @@ impl Domain {
                 if req.one_time { "once" } else { "" },
             ]),
         };
-        let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
+        // Checked without the lock row; checked again under it by the insert (see above).
+        let mut change = self.edit_lock(caller, lock_id, now).await?;
         // The same request again: the first key (the change rolls back, nothing is made).
         if let Some(id) = idem.replay(change.conn(), caller, now).await? {
             return store::guest_key(change.conn(), lock_id, &id)
                 .await?
                 .ok_or(Error::NotFound("guest key"));
         }
-        let version = change.version()?;
         let lock = change.admin()?.lock().clone();
         let tz = lock.time_zone.clone();
         let zone = tz.zone();
@@ -212,6 +252,7 @@ impl Domain {
         let mut row = GuestKeyRow {
             id: self.new_id("gk"),
             lock_id: lock_id.to_string(),
+            // Read again under the lock row, by the insert below.
             key_no,
             name: name.as_str().to_string(),
             phone: phone.as_ref().map(|p| p.to_string()),
@@ -224,7 +265,7 @@ impl Domain {
             one_time: req.one_time,
             revoked_at: None,
             used_at: None,
-            changed_version: version,
+            changed_version: 0,
             sms_id: None,
             created_by: caller.id().to_string(),
             created_at: ms(now),
@@ -243,7 +284,6 @@ impl Domain {
                     .await?,
             );
         }
-        store::insert_guest_key(change.conn(), &row).await?;
         idem.remember(change.conn(), caller, &row.id, now).await?;
         let detail = format!(
             "guest key \"{}\" {} {} – {}",
@@ -254,6 +294,28 @@ impl Domain {
         );
         let event = change.event("guest_key_created", detail).about_key(&row.id, &row.name);
         change.log(event).await?;
+        // From here to the commit the lock row is held: the bump, one insert that checks again.
+        row.changed_version = change.bump().await?;
+        let max = i64::try_from(latchkey_lock_core::STANDARD_GUEST_KEYS).unwrap_or(i64::MAX);
+        let inserted = match store::insert_guest_key_checked(change.conn(), &row, caller.id(), now.as_second(), max)
+            .await
+        {
+            Err(e) if e.unique_violation().is_some_and(is_live_code) => return Err(Error::Conflict(CODE_RACE.into())),
+            other => other?,
+        };
+        match inserted {
+            Some(n) => row.key_no = n,
+            None => {
+                // The caller stopped being an Admin, the lock filled up, or another creation
+                // took the code, meanwhile: say which (the last one starts again).
+                access::admin_of(change.conn(), caller, lock_id).await?;
+                super::capacity::check_room_for_guest_key(change.conn(), lock_id, now).await?;
+                if store::code_ever_issued(change.conn(), lock_id, &row.code).await? {
+                    return Err(Error::Conflict(CODE_RACE.into()));
+                }
+                return Err(Error::Internal("a guest key's insert matched nothing".into()));
+            }
+        }
         change.commit().await?;
         if row.sms_id.is_some() {
             self.sms_wake.notify_one();

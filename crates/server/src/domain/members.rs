@@ -3,6 +3,7 @@
 use jiff::Timestamp;
 
 use super::access::{self, Caller};
+use super::auth::token_hash;
 use super::change::Need;
 use super::types::{AccessLevel, Pin, Schedule};
 use super::{Domain, Error, FieldErrors, Result, ms};
@@ -56,6 +57,25 @@ impl Domain {
         let admin = access::admin_of(&mut c, caller, lock_id).await?;
         let acked = admin.lock().acked_version;
         Ok((store::members(&mut c, lock_id).await?, acked))
+    }
+
+    /// `GET /locks/{id}/members` straight from the session token: one query checks the
+    /// session and the Admin membership and reads the listing (`store::members_for_admin_session`).
+    /// When it returns nothing, the usual path (`authenticate`, then `members`) says why: 401,
+    /// 404 or 403, or, when the data changed in between, the listing itself.
+    pub async fn members_for_token(&self, token: &str, lock_id: &str, now: Timestamp) -> Result<(Vec<MemberRow>, i64)> {
+        if token.is_empty() || token.len() > 128 {
+            return Err(Error::Unauthenticated);
+        }
+        let hash = token_hash(token);
+        {
+            let mut c = self.store.read().await?;
+            if let Some(found) = store::members_for_admin_session(&mut c, &hash, lock_id, ms(now)).await? {
+                return Ok(found);
+            }
+        }
+        let caller = self.authenticate(token, now).await?;
+        self.members(&caller, lock_id).await
     }
 
     /// Member `account_id` of the lock as the caller may see it: Admins see anyone of the

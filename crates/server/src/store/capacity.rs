@@ -7,14 +7,15 @@ use super::{Conn, Result};
 /// The same filters as `sync_guest_keys`.
 pub async fn count_guest_entries(c: &mut Conn, lock_id: &str, now_s: i64) -> Result<(i64, i64)> {
     let after = now_s.saturating_add(1).saturating_mul(1000);
-    let records: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM guest_keys WHERE lock_id = $1 AND code_ends_at >= $2 AND revoked_at IS NULL \
-         AND NOT (one_time = 1 AND used_at IS NOT NULL) AND starts_at / 1000 < ends_at / 1000",
-    )
-    .bind(lock_id.to_string())
-    .bind(after)
-    .fetch_one(&mut *c)
-    .await?;
+    let sql = format!(
+        "SELECT COUNT(*) FROM guest_keys WHERE lock_id = $1 AND {}",
+        super::guest_keys::LIVE_RECORD.replace("$after", "$2")
+    );
+    let records: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(lock_id.to_string())
+        .bind(after)
+        .fetch_one(&mut *c)
+        .await?;
     let sql = format!(
         "SELECT COUNT(*) FROM guest_keys WHERE lock_id = $1 AND code_ends_at >= $2 AND {}",
         super::guest_keys::REVOKED_NEEDS_DENY

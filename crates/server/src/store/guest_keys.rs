@@ -83,6 +83,63 @@ pub async fn insert_guest_key(c: &mut Conn, g: &GuestKeyRow) -> Result<()> {
     Ok(())
 }
 
+/// Guest-key records a snapshot would carry after `$after` (milliseconds), on lock `$lock`:
+/// the filter `count_guest_entries` counts (`domain::capacity`).
+pub(super) const LIVE_RECORD: &str = "code_ends_at >= $after AND revoked_at IS NULL \
+    AND NOT (one_time = 1 AND used_at IS NOT NULL) AND starts_at / 1000 < ends_at / 1000";
+
+/// Inserts a new guest key as the last step of its creation, once the lock's version is
+/// bumped (the lock row is held from there to commit), checking again in the same statement
+/// what was checked before without the row lock: `admin_id` is still an Admin of the lock and
+/// the lock holds fewer than `max_records` live records after `now_s`, and no key of the lock
+/// ever had this code (another creation may have taken it meanwhile). The key number is the
+/// lock's next one, read in the statement (`g.key_no` is ignored). Returns the key number, or
+/// `None` when a check failed (nothing inserted).
+pub async fn insert_guest_key_checked(
+    c: &mut Conn,
+    g: &GuestKeyRow,
+    admin_id: &str,
+    now_s: i64,
+    max_records: i64,
+) -> Result<Option<i64>> {
+    let after = now_s.saturating_add(1).saturating_mul(1000);
+    let live = LIVE_RECORD.replace("$after", "$17");
+    let sql = format!(
+        "INSERT INTO guest_keys (id, lock_id, key_no, name, phone, code, slot, epoch, starts_at, \
+         ends_at, code_ends_at, one_time, revoked_at, used_at, changed_version, sms_id, \
+         created_by, created_at) \
+         SELECT $1, $2, (SELECT COALESCE(MAX(key_no), 0) + 1 FROM guest_keys WHERE lock_id = $2), \
+         $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, NULL, $12, $13, $14, $15 \
+         WHERE EXISTS (SELECT 1 FROM members WHERE lock_id = $2 AND account_id = $16 AND access_level = 'admin') \
+         AND (SELECT COUNT(*) FROM guest_keys WHERE lock_id = $2 AND {live}) < $18 \
+         AND NOT EXISTS (SELECT 1 FROM guest_keys WHERE lock_id = $2 AND code = $5) \
+         RETURNING key_no"
+    );
+    let key_no: Option<i64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+        .bind(g.id.clone())
+        .bind(g.lock_id.clone())
+        .bind(g.name.clone())
+        .bind(g.phone.clone())
+        .bind(g.code.clone())
+        .bind(g.slot)
+        .bind(g.epoch)
+        .bind(g.starts_at)
+        .bind(g.ends_at)
+        .bind(g.code_ends_at)
+        .bind(b(g.one_time))
+        .bind(g.changed_version)
+        .bind(g.sms_id.clone())
+        .bind(g.created_by.clone())
+        .bind(g.created_at)
+        .bind(admin_id.to_string())
+        .bind(after)
+        .bind(max_records)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(map_err)?;
+    Ok(key_no)
+}
+
 pub async fn guest_key(c: &mut Conn, lock_id: &str, id: &str) -> Result<Option<GuestKeyRow>> {
     let sql = format!("SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 AND id = $2");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))

@@ -72,6 +72,38 @@ pub async fn member_and_lock(c: &mut Conn, lock_id: &str, account_id: &str) -> R
         .transpose()
 }
 
+/// The listing an Admin asks for, with the lock's acknowledged version, in one query that also
+/// checks the session (`token_hash`, live at `now`) and that its account is an Admin of the
+/// lock. `None` when any of that fails (the caller then finds out which, see
+/// `Domain::members_for_token`): a lock always has an Admin, so an authorised listing is never
+/// empty. One round trip instead of three for the members listing (issue 19).
+pub async fn members_for_admin_session(
+    c: &mut Conn,
+    token_hash: &str,
+    lock_id: &str,
+    now: i64,
+) -> Result<Option<(Vec<MemberRow>, i64)>> {
+    let sql = format!(
+        "SELECT {MEMBER_COLUMNS}, l.acked_version AS lock_acked_version FROM sessions s \
+         JOIN members me ON me.account_id = s.account_id AND me.lock_id = $2 AND me.access_level = 'admin' \
+         JOIN locks l ON l.id = me.lock_id \
+         JOIN members m ON m.lock_id = me.lock_id JOIN accounts a ON a.id = m.account_id \
+         WHERE s.token_hash = $1 AND s.expires_at > $3 ORDER BY m.added_at, m.account_id"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(token_hash.to_string())
+        .bind(lock_id.to_string())
+        .bind(now)
+        .fetch_all(&mut *c)
+        .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let acked: i64 = first.try_get("lock_acked_version")?;
+    let members = rows.iter().map(read_member).collect::<Result<Vec<_>>>()?;
+    Ok(Some((members, acked)))
+}
+
 pub async fn members(c: &mut Conn, lock_id: &str) -> Result<Vec<MemberRow>> {
     let sql = format!(
         "SELECT {MEMBER_COLUMNS} FROM members m JOIN accounts a ON a.id = m.account_id \

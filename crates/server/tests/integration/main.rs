@@ -28,6 +28,7 @@ mod broker_rules;
 mod browser;
 mod calendars;
 mod command_delivery;
+mod concurrent_guest_keys;
 mod device_flows;
 mod device_link;
 mod embedded_tls;

@@ -280,6 +280,29 @@ async fn two_instances(database_url: Option<String>) {
     })
     .await;
 
+    // The members listing checks the session and the membership in the query that reads it
+    // (issue 19): what one instance changes, the other refuses at once.
+    assert_eq!(
+        fam_a.members(&lid).await.unwrap_err().status(),
+        Some(403),
+        "a Family member may not list the members"
+    );
+    let second_token = w.sign_in(&w.api_a, OWNER).await;
+    let second_a = w.api_a.with_token(second_token.clone());
+    let second_b = w.api_b.with_token(second_token);
+    assert_eq!(second_b.members(&lid).await.unwrap().len(), 2);
+    second_a.sign_out().await.unwrap();
+    assert_eq!(
+        second_b.members(&lid).await.unwrap_err().status(),
+        Some(401),
+        "a session signed out through A is refused by B at once"
+    );
+    assert_eq!(
+        owner_b.members(&lid).await.unwrap().len(),
+        2,
+        "the other session still works"
+    );
+
     // From here on, watch the lock's topics: every message the lock sends is handled once.
     let tap = Tap::start(&lid).await;
 
@@ -360,6 +383,11 @@ async fn two_instances(database_url: Option<String>) {
     assert!(r.is_ok(), "remote unlock through B after A stopped: {r:?}");
     // A change made through B still reaches the lock.
     owner_b.remove_member(&lid, &fam_id).await.unwrap();
+    assert_eq!(
+        fam_b.members(&lid).await.unwrap_err().status(),
+        Some(404),
+        "a removed member is refused at once"
+    );
     eventually("the removed member's PIN to stop working", 20, || async {
         let r = w.lock_post("/keypad", json!({ "keys": "482915#" })).await;
         (r["outcome"] == "denied").then_some(())

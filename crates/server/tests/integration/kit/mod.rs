@@ -315,6 +315,11 @@ impl Harness {
         }
     }
 
+    /// The database the server uses (to read what the API does not show).
+    pub fn database_url(&self) -> &str {
+        &self.config.database_url
+    }
+
     /// Stops the server and drops its PostgreSQL database.
     pub async fn stop(mut self) {
         if let Some(s) = self.server.take() {
