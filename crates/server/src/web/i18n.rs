@@ -447,6 +447,36 @@ const EVENT_TEXTS: &[(&str, &str)] = &[
     ),
     ("guest key \"{name}\" (one-time) {from} – {to}", "ev-key-created-once"),
     ("guest key \"{name}\"  {from} – {to}", "ev-key-created"),
+    (
+        "guest key \"{name}\" {from} – {to} from calendar \"{calendar}\" (a new code)",
+        "ev-key-from-calendar-new-code",
+    ),
+    (
+        "guest key \"{name}\" {from} – {to} from calendar \"{calendar}\"",
+        "ev-key-from-calendar",
+    ),
+    (
+        "guest key \"{name}\" moved with its reservation from {from} to {to}; same code",
+        "ev-key-moved",
+    ),
+    ("guest-code issuer for \"{device}\" (slot {slot})", "ev-issuer-created"),
+    ("deleted guest-code issuer \"{device}\"", "ev-issuer-revoked"),
+    (
+        "guest key \"{name}\" now ends {to} (was {from}); same code",
+        "ev-key-extended",
+    ),
+    (
+        "guest key \"{name}\" now ends {to} (was {from}); a new code, the old one is revoked",
+        "ev-key-extended-new-code",
+    ),
+    (
+        "revoked guest key \"{name}\": its calendar \"{calendar}\" was deleted",
+        "ev-key-revoked-calendar-deleted",
+    ),
+    (
+        "calendar \"{name}\" deleted; {count} upcoming guest key(s) revoked",
+        "ev-calendar-deleted",
+    ),
     ("revoked guest key \"{name}\": {why}", "ev-key-revoked-why"),
     ("revoked guest key \"{name}\"", "ev-key-revoked"),
     ("replaced guest key \"{name}\": {why}", "ev-key-replaced-why"),

@@ -252,14 +252,21 @@ impl EventItem {
             _ => (tr.event_kind(&e.kind), ""),
         };
         let mut text = local_instants(&tr.event_detail(&e.detail), tz, tr);
-        if let Some(actor) = &e.actor
-            && !text.contains(&actor.name)
-        {
-            text = if text.is_empty() {
-                actor.name.clone()
+        if let Some(actor) = &e.actor {
+            // An actor with no id is one the domain named itself ("guest code": a code no key
+            // has), in English.
+            let name = if actor.id.is_none() {
+                tr.event_detail(&actor.name)
             } else {
-                format!("{} {text}", actor.name)
+                actor.name.clone()
             };
+            if !text.contains(&name) {
+                text = if text.is_empty() {
+                    name
+                } else {
+                    format!("{name} {text}")
+                };
+            }
         }
         if let Some(method) = &e.method {
             text.push_str(&format!(" · {}", tr.event_word("event-method", method)));
