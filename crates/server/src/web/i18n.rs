@@ -318,6 +318,14 @@ impl Tr {
                     return self.t_args(id, &args);
                 }
             }
+            // Several changes in one entry ("renamed to …; time zone …"): each on its own.
+            if detail.contains("; ") {
+                return detail
+                    .split("; ")
+                    .map(|part| self.event_detail(part))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+            }
         }
         self.local_times(detail)
     }
@@ -476,6 +484,12 @@ const EVENT_TEXTS: &[(&str, &str)] = &[
     (
         "calendar \"{name}\" deleted; {count} upcoming guest key(s) revoked",
         "ev-calendar-deleted",
+    ),
+    ("renamed to \"{name}\"", "ev-lock-renamed"),
+    ("time zone {zone}", "ev-lock-time-zone"),
+    (
+        "keypad lockout after {limit} wrong entries for {seconds} s",
+        "ev-lock-lockout",
     ),
     ("revoked guest key \"{name}\": {why}", "ev-key-revoked-why"),
     ("revoked guest key \"{name}\"", "ev-key-revoked"),
@@ -767,6 +781,15 @@ mod tests {
         for (_, id) in EVENT_TEXTS {
             assert!(CATALOG.has(Lang::Ko, id), "{id}");
         }
+        // Several changes in one entry, each translated.
+        assert_eq!(
+            ko.event_detail("renamed to \"Haus\"; time zone Asia/Seoul"),
+            format!(
+                "{}; {}",
+                ko.t1("ev-lock-renamed", "name", "Haus"),
+                ko.t1("ev-lock-time-zone", "zone", "Asia/Seoul")
+            )
+        );
         // Unknown shapes stay as they are.
         assert_eq!(ko.event_detail("something new"), "something new");
         assert_eq!(match_pattern("a {x} b", "a  b"), None);
