@@ -615,6 +615,122 @@ try {
     console.log(`axe-core: no serious or critical violation on ${audited.length} pages`);
   }
 
+  // ---- i18n: the same pages in Korean for a Korean browser: no English word in what is shown
+  // or read out, a guest key made with the Korean form, a live update, the offline page, axe-core ----
+  {
+    const { createRequire } = await import("node:module");
+    const axe = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+    // Words of the data this test made (names, the feed's reservations), the product's name and
+    // the language's own name on the Profile page; zones, URLs and region codes are left out below.
+    const DATA = new Set(("Olivia Owner Front door Jonas Weber Courier Locksmith Seaside flat Greta Gast Hugo Later " +
+      "Reserved Offline guest phone img src onerror alert Night porter Latchkey iCalendar English Korea Kim").split(" "));
+    const english = async (p) => p.evaluate((data) => {
+      const parts = [document.body.innerText, document.title];
+      for (const el of document.querySelectorAll("[placeholder], [aria-label], [title], [alt], [data-confirm]")) {
+        for (const a of ["placeholder", "aria-label", "title", "alt", "data-confirm"]) {
+          if (el.hasAttribute(a)) parts.push(el.getAttribute(a));
+        }
+      }
+      const words = parts.join(" ")
+        .replace(/\S*:\/\/\S*/g, " ")
+        .replace(/[A-Z][A-Za-z_]+(\/[A-Za-z_]+)+/g, " ")
+        .split(/[^A-Za-z]+/)
+        .filter((w) => w.length >= 2 && !/^[A-Z]{2}$/.test(w) && !data.includes(w));
+      return [...new Set(words)];
+    }, [...DATA]);
+    const korean = async (p, what) => {
+      check((await p.evaluate(() => document.documentElement.lang)) === "ko", `${what} is not marked Korean`);
+      const left = await english(p);
+      if (left.length) {
+        const lines = (await p.evaluate(() => document.body.innerText)).split("\n").filter((l) => left.some((w) => l.includes(w)));
+        check(false, `${what} (${p.url()}) still has English: ${left.join(", ")}\n  ${lines.slice(0, 5).join("\n  ")}`);
+      }
+      if (!(await p.evaluate(() => Boolean(window.axe)))) await p.evaluate(axe);
+      const found = await p.evaluate(async () => {
+        const r = await window.axe.run(document, { resultTypes: ["violations"] });
+        return r.violations
+          .filter((v) => v.impact === "serious" || v.impact === "critical")
+          .map((v) => `${v.impact} ${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")})`);
+      });
+      check(found.length === 0, `axe-core on ${what} in Korean (${p.url()}):\n  ${found.join("\n  ")}`);
+    };
+
+    step = "i18n: a Korean browser signs in in Korean";
+    const ko = await browser.newContext({ viewport: PHONE, locale: "ko-KR" });
+    const kp = await ko.newPage();
+    await kp.goto(base + "/");
+    await korean(kp, "sign in");
+    const before = smsTo(OWNER).length;
+    await kp.getByLabel("전화번호", { exact: true }).fill(OWNER);
+    await kp.getByRole("button", { name: "코드 받기" }).click();
+    await kp.getByLabel("문자로 받은 코드").waitFor();
+    await korean(kp, "the code step");
+    const msgs = await waitFor(() => smsTo(OWNER).length > before && smsTo(OWNER), "the Korean sign-in SMS");
+    await kp.getByLabel("문자로 받은 코드").fill(msgs[msgs.length - 1].body.match(/\b(\d{6})\b/)[1]);
+    await kp.getByRole("button", { name: "로그인" }).click();
+    await kp.getByRole("heading", { name: "내 도어락" }).waitFor();
+
+    step = "i18n: every page in Korean";
+    for (const [what, url] of [
+      ["my locks", base + "/locks"],
+      ["the lock", lockUrl],
+      ["user management", lockUrl + "/users"],
+      ["invite", lockUrl + "/invite"],
+      ["invite a member", lockUrl + "/invite/member"],
+      ["a guest key", keyUrl.split("?")[0]],
+      ["activity", lockUrl + "/activity"],
+      ["notifications", lockUrl + "/notifications"],
+      ["offline guest keys", lockUrl + "/offline-keys"],
+      ["rental calendars", lockUrl + "/calendars"],
+      ["invitations", base + "/invitations"],
+      ["profile", base + "/profile"],
+    ]) {
+      await kp.goto(url);
+      await korean(kp, what);
+    }
+    await kp.goto(lockUrl + "/users");
+    await kp.locator("ul.cards a.card").first().click();
+    await kp.getByRole("heading", { name: "키패드 비밀번호" }).waitFor();
+    await korean(kp, "a member");
+
+    step = "i18n: a guest key made with the Korean form";
+    await kp.goto(lockUrl + "/guest-keys/new");
+    await korean(kp, "new guest key");
+    await kp.getByRole("button", { name: "계속" }).click();
+    await kp.locator(".field-error").first().waitFor();
+    await korean(kp, "new guest key with errors");
+    await kp.getByLabel("게스트 이름").fill("Kim");
+    await kp.getByLabel("이해했습니다").check();
+    await kp.getByRole("button", { name: "계속" }).click();
+    await kp.getByRole("heading", { name: "Kim님의 게스트 키" }).waitFor();
+    check(/지금부터/.test(await kp.locator("#when").innerText()), "the Korean key does not say it works now");
+    check(/오[전후] \d{1,2}:\d{2}/.test(await kp.locator("#window").innerText()), "the key's window is not in Korean time");
+    await korean(kp, "the new guest key");
+
+    step = "i18n: the lock's main screen updates live, in Korean";
+    await kp.goto(lockUrl);
+    await korean(kp, "the lock");
+    await kp.evaluate(() => { window.__sameScreen = true; });
+    const latest = kp.locator("[data-live=latest]");
+    const shown = await latest.innerText();
+    // Opened from another device (the English one): this screen follows by itself.
+    await page.goto(lockUrl);
+    await page.getByRole("button", { name: "Unlock", exact: true }).click();
+    await waitForAsync(async () => (await latest.innerText()) !== shown, "the remote unlock on the Korean lock screen", 20000);
+    check(await kp.evaluate(() => window.__sameScreen === true), "the page reloaded instead of updating live");
+    check((await latest.locator(".pill").first().innerText()) === "열림", "the live entry is not in Korean");
+    await korean(kp, "the lock after a live update");
+
+    step = "i18n: the offline page in Korean";
+    await kp.goto(base + "/offline");
+    await waitForAsync(async () => (await kp.evaluate(() => document.documentElement.lang)) === "ko", "the offline page to turn Korean");
+    await kp.locator("body[data-offline-ready=yes]").waitFor();
+    await korean(kp, "the offline page");
+    await ko.close();
+    console.log("i18n: every page in Korean, with no English left and no serious axe-core violation");
+  }
+  // ---- end i18n ----
+
   step = "signing out ends the session";
   await page.getByRole("button", { name: "Sign out" }).click();
   await page.goto(lockUrl);

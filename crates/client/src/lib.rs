@@ -196,8 +196,15 @@ impl Client {
     }
 
     pub async fn patch_me(&self, name: &str) -> Result<Account> {
-        self.call(Method::PATCH, "/me", Some(&PatchMe { name: name.into() }))
-            .await
+        self.call(
+            Method::PATCH,
+            "/me",
+            Some(&PatchMe {
+                name: name.into(),
+                locale: None,
+            }),
+        )
+        .await
     }
 
     pub async fn pair_lock(&self, setup_code: &str, name: &str, time_zone: &str) -> Result<Lock> {

@@ -128,6 +128,17 @@ pub mod schemas {
         ))
     }
 
+    /// The web app's language: `en`, `ko`, or null (the browser's).
+    pub fn locale() -> Schema {
+        nullable(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .enum_values(Some(["en", "ko"]))
+                .description(Some("The web app's language; null: the browser's (Accept-Language)"))
+                .build(),
+        )
+    }
+
     pub fn patch_name() -> Schema {
         nullable(text(NAME_PATTERN, "1 to 64 characters, no control characters").build())
     }
@@ -259,6 +270,11 @@ pub struct Account {
     pub phone: String,
     pub name: String,
     pub created_at: String,
+    /// The language the web app speaks to this account (`en`, `ko`); null: the browser's
+    /// (`Accept-Language`).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::locale))]
+    pub locale: Option<String>,
 }
 
 /// `PATCH /me`
@@ -267,6 +283,15 @@ pub struct Account {
 pub struct PatchMe {
     #[cfg_attr(feature = "openapi", schema(schema_with = schemas::name))]
     pub name: String,
+    /// The web app's language: `en`, `ko`, or null for the browser's; left out: unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
+    #[cfg_attr(feature = "openapi", schema(schema_with = schemas::locale))]
+    pub locale: Option<Option<String>>,
+}
+
+/// A field that may be null: `Some(None)` when it is null, `None` (by `default`) when absent.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// A member's level on one lock.

@@ -9,13 +9,34 @@ if ("serviceWorker" in navigator) {
   });
 }
 
+/** The page's `js-*` messages (base.html embeds them in the reader's language). */
+function msg(id, vars) {
+  if (!msg.all) {
+    try {
+      msg.all = JSON.parse(document.getElementById("lk-messages").textContent);
+    } catch (_) {
+      msg.all = {};
+    }
+  }
+  let text = msg.all[id] || id;
+  for (const [k, v] of Object.entries(vars || {})) text = text.split(`{$${k}}`).join(String(v));
+  return text;
+}
+
+/** The reader's locale: the page's language, with the browser's region when it speaks it. */
+function pageLocale() {
+  const lang = document.documentElement.lang || "en";
+  const nav = navigator.language || "";
+  return nav.split("-")[0] === lang ? nav : lang;
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   // Country choices: region codes become names in the reader's language, sorted by name.
   const select = document.getElementById("country");
   if (select && typeof Intl.DisplayNames === "function") {
     let names;
     try {
-      names = new Intl.DisplayNames([navigator.language || "en", "en"], { type: "region" });
+      names = new Intl.DisplayNames([pageLocale(), "en"], { type: "region" });
     } catch (_) {
       names = null;
     }
@@ -30,7 +51,7 @@ document.addEventListener("DOMContentLoaded", () => {
         }
         o.textContent = `${name} (+${o.dataset.code})`;
       }
-      options.sort((a, b) => a.textContent.localeCompare(b.textContent));
+      options.sort((a, b) => a.textContent.localeCompare(b.textContent, pageLocale()));
       for (const o of options) select.appendChild(o);
     }
   }
@@ -140,7 +161,7 @@ document.addEventListener("DOMContentLoaded", () => {
       const button = document.createElement("button");
       button.type = "button";
       button.className = "secondary";
-      button.textContent = "Choose from contacts";
+      button.textContent = msg("js-choose-contacts");
       button.addEventListener("click", async () => {
         try {
           const [contact] = await picker.select(["tel"], { multiple: false });

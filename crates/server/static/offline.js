@@ -14,6 +14,46 @@
 
 (() => {
   const STORE = "latchkey.offline.v1";
+  /** The language the app last spoke on this device (the offline page has no server to ask). */
+  const LANG = "latchkey.lang";
+
+  // ---- words: a page's embedded `js-*` messages (base.html), or on the offline page the
+  // generated /static/messages/{en,ko}.json of the language last used here or the browser's.
+  let messages = {};
+  try {
+    messages = JSON.parse(document.getElementById("lk-messages").textContent);
+  } catch (_) {
+    messages = {};
+  }
+
+  function msg(id, vars) {
+    let text = messages[id] || id;
+    for (const [k, v] of Object.entries(vars || {})) text = text.split(`{$${k}}`).join(String(v));
+    return text;
+  }
+
+  /** The offline page's language: the one last used online here, else the browser's first we speak. */
+  function offlineLang() {
+    const known = ["en", "ko"];
+    try {
+      const saved = localStorage.getItem(LANG);
+      if (known.includes(saved)) return saved;
+    } catch (_) {
+      // No storage: the browser decides.
+    }
+    for (const l of navigator.languages || [navigator.language || "en"]) {
+      const base = String(l).split("-")[0].toLowerCase();
+      if (known.includes(base)) return base;
+    }
+    return "en";
+  }
+
+  /** The locale dates are written in: the page's language, with the browser's region if it speaks it. */
+  function locale() {
+    const lang = document.documentElement.lang || "en";
+    const nav = navigator.language || "";
+    return nav.split("-")[0] === lang ? nav : lang;
+  }
 
   function read() {
     try {
@@ -64,7 +104,7 @@
   }
 
   function readable(t, zone) {
-    return new Intl.DateTimeFormat(undefined, { timeZone: zone, dateStyle: "medium", timeStyle: "short" }).format(new Date(t));
+    return new Intl.DateTimeFormat(locale(), { timeZone: zone, dateStyle: "medium", timeStyle: "short" }).format(new Date(t));
   }
 
   const spaced = (code) => code.replace(/(\d{4})(?=\d)/g, "$1 ");
@@ -103,12 +143,12 @@
     const on = v.devices[lock];
     const form = document.getElementById("turn-on");
     if (on) {
-      state.textContent = "Offline guest keys are on for this device. With no connection, Create Guest Key makes the code here.";
+      state.textContent = msg("js-offline-on");
       form.hidden = true;
       const item = document.querySelector(`li[data-issuer="${CSS.escape(on.issuerId)}"] strong`);
-      if (item) item.insertAdjacentText("afterend", " (this device)");
+      if (item) item.insertAdjacentText("afterend", ` ${msg("js-this-device")}`);
     } else {
-      state.textContent = "Offline guest keys are off for this device.";
+      state.textContent = msg("js-offline-off");
       form.hidden = false;
     }
     document.body.dataset.offlineKeys = on ? "on" : "off";
@@ -156,9 +196,9 @@
       const p = document.createElement("p");
       p.className = "problem";
       p.setAttribute("role", "alert");
-      p.textContent = `Guest keys made offline that the server refused: ${left.failed
-        .map((f) => `${f.name} (${spaced(f.code)}): ${f.message}`)
-        .join("; ")}. Their codes still open the lock until you revoke this device's issuer.`;
+      p.textContent = msg("js-refused", {
+        list: left.failed.map((f) => `${f.name} (${spaced(f.code)}): ${f.message}`).join("; "),
+      });
       if (main) main.prepend(p);
       left.failed = [];
       write(left);
@@ -184,7 +224,7 @@
         const a = document.createElement("a");
         a.className = "button";
         a.href = `/locks/${encodeURIComponent(id)}/guest-keys/new`;
-        a.textContent = `Create Guest Key for ${v.devices[id].lockName}`;
+        a.textContent = msg("js-create-for", { lock: v.devices[id].lockName });
         li.append(a);
         list.append(li);
       }
@@ -237,12 +277,12 @@
       e.preventDefault();
       say("");
       const name = document.getElementById("name").value.trim();
-      if (!name) return say("Give the guest's name.");
+      if (!name) return say(msg("js-give-name"));
       const from = instantAt(document.getElementById("starts_at").value, zone);
       const until = instantAt(document.getElementById("ends_at").value, zone);
-      if (from === null || until === null) return say("Give when the key starts and ends.");
-      if (until <= from) return say("The end must be after the start.");
-      if (until <= Date.now()) return say("The end is in the past.");
+      if (from === null || until === null) return say(msg("js-give-times"));
+      if (until <= from) return say(msg("js-end-after-start"));
+      if (until <= Date.now()) return say(msg("js-end-past"));
       const oneTime = document.getElementById("one_time").checked;
       let minted;
       try {
@@ -251,8 +291,8 @@
         minted = gc.mint(device.file, { start: from, end: until, oneTime, taken: v.minted[device.issuerId] || [], now: Date.now() });
       } catch (err) {
         return say(err && err.kind === "window-too-long"
-          ? "An offline guest key lasts at most 7 days; make a longer one when connected."
-          : `The key could not be made: ${err && err.message}`);
+          ? msg("js-too-long")
+          : msg("js-not-made", { error: err && err.message }));
       }
       const v = read();
       (v.minted[device.issuerId] ||= []).push(minted.code);
@@ -268,11 +308,14 @@
 
   function showMade(device, name, minted, from, until, oneTime) {
     const zone = device.timeZone;
-    const instructions = `Type ${minted.code} on the lock's keypad, then press #.`;
+    const instructions = msg("js-instructions", { code: minted.code });
     const when = from > Date.now()
-      ? `It starts working ${readable(from, zone)} and works until ${readable(until, zone)} (${zone}); before then the lock refuses it.`
-      : `It works now, until ${readable(until, zone)} (${zone}).`;
-    const text = `Your guest key for "${device.lockName}": ${instructions}${oneTime ? " It works once." : ""} ${when}`;
+      ? msg("js-starts-working", { start: readable(from, zone), end: readable(until, zone), zone })
+      : msg("js-works-now", { end: readable(until, zone), zone });
+    const text = msg("js-share-text", {
+      lock: device.lockName,
+      text: `${instructions}${oneTime ? ` ${msg("js-works-once")}` : ""} ${when}`,
+    });
     document.getElementById("mint").hidden = true;
     document.getElementById("made-name").textContent = name;
     document.getElementById("made-code").textContent = spaced(minted.code);
@@ -324,10 +367,32 @@
     });
   }
 
+  /** The offline page in the chosen language: its words from the cached messages file. */
+  async function translateOfflinePage() {
+    const lang = offlineLang();
+    try {
+      const r = await fetch(`/static/messages/${lang}.json`);
+      if (r.ok) messages = await r.json();
+    } catch (_) {
+      // Not cached: the page stays in English, as written.
+    }
+    if (!messages["js-offline-title"]) return;
+    document.documentElement.lang = lang;
+    document.title = `${msg("js-offline-title")} · Latchkey`;
+    for (const el of document.querySelectorAll("[data-msg]")) el.textContent = msg(el.dataset.msg);
+    for (const el of document.querySelectorAll("[data-msg-label]")) el.setAttribute("aria-label", msg(el.dataset.msgLabel));
+  }
+
   function start() {
     if (document.getElementById("offline-page")) {
-      offlinePage();
+      translateOfflinePage().finally(offlinePage);
       return;
+    }
+    // Remembered for the offline page, which has no server to ask.
+    try {
+      if (document.documentElement.lang) localStorage.setItem(LANG, document.documentElement.lang);
+    } catch (_) {
+      // No storage: the offline page follows the browser.
     }
     const root = document.getElementById("offline-keys");
     if (root) keysPage(root);

@@ -9,7 +9,7 @@
 "use strict";
 
 // Bumped with any change to what is cached (the files' names or this list).
-const CACHE = "latchkey-shell-v1";
+const CACHE = "latchkey-shell-v2";
 const SHELL = [
   "/offline",
   "/static/app.css",
@@ -21,6 +21,8 @@ const SHELL = [
   "/static/icons/icon.svg",
   "/static/icons/icon-192.png",
   "/static/icons/icon-512.png",
+  "/static/messages/en.json",
+  "/static/messages/ko.json",
 ];
 
 self.addEventListener("install", (event) => {

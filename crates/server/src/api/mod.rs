@@ -186,6 +186,7 @@ pub fn account_wire(a: &AccountRow) -> m::Account {
         phone: a.phone.to_string(),
         name: a.name.clone(),
         created_at: utc(a.created_at),
+        locale: a.locale.clone(),
     }
 }
 
@@ -354,7 +355,7 @@ async fn get_me(Auth(caller): Auth) -> Json<m::Account> {
     Json(account_wire(&caller.account))
 }
 
-/// Sets the caller's name.
+/// Sets the caller's name, and the web app's language when `locale` is given.
 #[utoipa::path(patch, path = "/me", tag = "auth", security(("bearer" = [])), request_body = m::PatchMe,
     responses((status = 200, body = m::Account), (status = 401, body = m::Problem), (status = 422, body = m::Problem)))]
 async fn patch_me(
@@ -362,7 +363,10 @@ async fn patch_me(
     Auth(caller): Auth,
     ApiJson(body): ApiJson<m::PatchMe>,
 ) -> ApiResult<Json<m::Account>> {
-    let account = s.domain.rename_me(&caller, &body.name).await?;
+    let mut account = s.domain.rename_me(&caller, &body.name).await?;
+    if let Some(locale) = &body.locale {
+        account = s.domain.set_my_locale(&caller, locale.as_deref()).await?;
+    }
     Ok(Json(account_wire(&account)))
 }
 

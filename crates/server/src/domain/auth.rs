@@ -51,6 +51,7 @@ impl Domain {
             phone: phone.clone(),
             name: String::new(),
             created_at: ms(now),
+            locale: None,
         };
         store::insert_account(tx, &a).await?;
         Ok(a)
@@ -191,6 +192,25 @@ impl Domain {
         let name = Name::parse(name).map_err(|m| Error::invalid("name", m))?;
         let mut tx = self.store.begin().await?;
         store::set_account_name(&mut tx, caller.id(), name.as_str()).await?;
+        let account = store::account_by_id(&mut tx, caller.id())
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        tx.commit().await?;
+        Ok(account)
+    }
+}
+
+impl Domain {
+    /// Sets the language the caller reads the web app in: `en`, `ko`, or `None` for the
+    /// browser's.
+    pub async fn set_my_locale(&self, caller: &Caller, locale: Option<&str>) -> Result<AccountRow> {
+        let locale = match locale.map(str::trim).filter(|l| !l.is_empty()) {
+            None => None,
+            Some(l @ ("en" | "ko")) => Some(l),
+            Some(_) => return Err(Error::invalid("locale", "must be en, ko or empty (the browser's)")),
+        };
+        let mut tx = self.store.begin().await?;
+        store::set_account_locale(&mut tx, caller.id(), locale).await?;
         let account = store::account_by_id(&mut tx, caller.id())
             .await?
             .ok_or(Error::Unauthenticated)?;

@@ -12,6 +12,8 @@ pub struct AccountRow {
     pub phone: PhoneNumber,
     pub name: String,
     pub created_at: i64,
+    /// The language the account reads the web app in (`en`, `ko`); `None`: the browser's.
+    pub locale: Option<String>,
 }
 
 fn read_account(r: &AnyRow) -> Result<AccountRow> {
@@ -20,11 +22,12 @@ fn read_account(r: &AnyRow) -> Result<AccountRow> {
         phone: PhoneNumber::from_stored(r.try_get("phone")?),
         name: r.try_get("name")?,
         created_at: r.try_get("created_at")?,
+        locale: r.try_get("locale")?,
     })
 }
 
 pub async fn account_by_phone(c: &mut Conn, phone: &str) -> Result<Option<AccountRow>> {
-    let row = sqlx::query("SELECT id, phone, name, created_at FROM accounts WHERE phone = $1")
+    let row = sqlx::query("SELECT id, phone, name, created_at, locale FROM accounts WHERE phone = $1")
         .bind(phone.to_string())
         .fetch_optional(&mut *c)
         .await?;
@@ -32,7 +35,7 @@ pub async fn account_by_phone(c: &mut Conn, phone: &str) -> Result<Option<Accoun
 }
 
 pub async fn account_by_id(c: &mut Conn, id: &str) -> Result<Option<AccountRow>> {
-    let row = sqlx::query("SELECT id, phone, name, created_at FROM accounts WHERE id = $1")
+    let row = sqlx::query("SELECT id, phone, name, created_at, locale FROM accounts WHERE id = $1")
         .bind(id.to_string())
         .fetch_optional(&mut *c)
         .await?;
@@ -48,6 +51,15 @@ pub async fn insert_account(c: &mut Conn, a: &AccountRow) -> Result<()> {
         .execute(&mut *c)
         .await
         .map_err(map_err)?;
+    Ok(())
+}
+
+pub async fn set_account_locale(c: &mut Conn, id: &str, locale: Option<&str>) -> Result<()> {
+    sqlx::query("UPDATE accounts SET locale = $1 WHERE id = $2")
+        .bind(locale.map(str::to_string))
+        .bind(id.to_string())
+        .execute(&mut *c)
+        .await?;
     Ok(())
 }
 
@@ -142,7 +154,7 @@ pub async fn insert_session(c: &mut Conn, s: &NewSession<'_>) -> Result<()> {
 /// The account behind a live session.
 pub async fn session_account(c: &mut Conn, token_hash: &str, now: i64) -> Result<Option<AccountRow>> {
     let row = sqlx::query(
-        "SELECT a.id, a.phone, a.name, a.created_at FROM sessions s \
+        "SELECT a.id, a.phone, a.name, a.created_at, a.locale FROM sessions s \
          JOIN accounts a ON a.id = s.account_id WHERE s.token_hash = $1 AND s.expires_at > $2",
     )
     .bind(token_hash.to_string())

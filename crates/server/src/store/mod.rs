@@ -73,6 +73,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (7, "rental calendars", include_str!("migrations/0007_calendars.sql")),
     (8, "lock tombstones", include_str!("migrations/0008_tombstones.sql")),
+    (10, "account language", include_str!("migrations/0010_locale.sql")),
 ];
 
 /// The schema version this binary migrates to.

@@ -5,6 +5,7 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use super::i18n::Tr;
 use super::page::{OrPage, PageResult, SignedIn, form_failure};
 use super::views::{ActivityPage, Choice, EventItem};
 use crate::api;
@@ -55,7 +56,7 @@ pub(super) async fn activity_page(
     {
         Ok(events) => (events, String::new()),
         // A filter that does not parse (a hand-edited link): said above an empty list.
-        Err(e @ Error::Invalid(_)) => (Vec::new(), form_failure_text(e)),
+        Err(e @ Error::Invalid(_)) => (Vec::new(), form_failure_text(e, me.tr)),
         Err(e) => return Err(me.error_page(e)),
     };
     let older = if events.len() as i64 == PAGE {
@@ -72,16 +73,16 @@ pub(super) async fn activity_page(
         .collect();
     people.extend(
         keys.iter()
-            .map(|k| Choice::new(&k.id, &format!("Guest key: {}", k.name), &q.who)),
+            .map(|k| Choice::new(&k.id, &me.tr.t1("activity-guest-key", "name", &k.name), &q.who)),
     );
     let kinds = [
-        ("", "Everything"),
-        ("opened", "Opened"),
-        ("refused", "Refused"),
-        ("changes", "Changes to people and keys"),
+        ("", "activity-kind-all"),
+        ("opened", "activity-kind-opened"),
+        ("refused", "activity-kind-refused"),
+        ("changes", "activity-kind-changes"),
     ]
     .iter()
-    .map(|(v, label)| Choice::new(v, label, &q.kind))
+    .map(|(v, id)| Choice::new(v, &me.tr.t(id), &q.kind))
     .collect();
     let filtered = !(q.who.is_empty() && q.kind.is_empty() && q.day.is_empty());
     Ok(me.render(
@@ -93,7 +94,7 @@ pub(super) async fn activity_page(
             time_zone: lock.time_zone.as_str().to_string(),
             events: events
                 .iter()
-                .map(|e| EventItem::new(&api::event_wire(e), e.at, &lock.time_zone))
+                .map(|e| EventItem::new(&api::event_wire(e), e.at, &lock.time_zone, me.tr))
                 .collect(),
             older: if older.is_empty() {
                 String::new()
@@ -108,8 +109,8 @@ pub(super) async fn activity_page(
     ))
 }
 
-fn form_failure_text(e: Error) -> String {
-    let (errors, problem) = form_failure(e);
+fn form_failure_text(e: Error, tr: Tr) -> String {
+    let (errors, problem) = form_failure(e, tr);
     if problem.is_empty() {
         errors.first().to_string()
     } else {

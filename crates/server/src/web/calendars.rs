@@ -8,12 +8,12 @@ use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use serde::Deserialize;
 
+use super::i18n::Tr;
 use super::locks::ago;
 use super::page::{Button, CsrfForm, OrPage, PageResult, SignedIn, form_failure};
 use super::views::{Common, FormErrors, wire_str};
 use crate::api;
 use crate::domain::calendars::{CalendarRequest, CalendarView};
-use crate::domain::guest_keys::local_time;
 use crate::domain::{Error, ts};
 use crate::store::LockRow;
 
@@ -45,7 +45,7 @@ pub struct CalendarItem {
 }
 
 impl CalendarItem {
-    fn new(v: &CalendarView, lock: &LockRow, now: jiff::Timestamp) -> CalendarItem {
+    fn new(v: &CalendarView, lock: &LockRow, now: jiff::Timestamp, tr: Tr) -> CalendarItem {
         let tz = &lock.time_zone;
         let mut keys: Vec<_> = v.keys.iter().collect();
         keys.sort_by(|a, b| a.key.starts_at.cmp(&b.key.starts_at).then_with(|| a.uid.cmp(&b.uid)));
@@ -56,12 +56,8 @@ impl CalendarItem {
                 ReservationItem {
                     key_id: k.key.id.clone(),
                     name: k.key.name.clone(),
-                    window: format!(
-                        "{} – {}",
-                        local_time(ts(k.key.starts_at), tz),
-                        local_time(ts(k.key.ends_at), tz)
-                    ),
-                    status: wire_str(&status),
+                    window: format!("{} – {}", tr.at(ts(k.key.starts_at), tz), tr.at(ts(k.key.ends_at), tz)),
+                    status: tr.t(&format!("status-{}", wire_str(&status))),
                     live: matches!(
                         status,
                         latchkey_client::model::GuestKeyStatus::Scheduled
@@ -75,10 +71,14 @@ impl CalendarItem {
             id: c.id.clone(),
             name: c.name.clone(),
             url: c.url.clone(),
-            check_in: c.check_in.clone(),
-            check_out: c.check_out.clone(),
-            last_read: c.last_synced_at.map(|at| ago(now, ts(at), tz)).unwrap_or_default(),
-            last_error: c.last_error.clone().unwrap_or_default(),
+            check_in: tr.hhmm(&c.check_in),
+            check_out: tr.hhmm(&c.check_out),
+            last_read: c.last_synced_at.map(|at| ago(now, ts(at), tz, tr)).unwrap_or_default(),
+            last_error: c
+                .last_error
+                .as_deref()
+                .map(|e| tr.domain_message(e))
+                .unwrap_or_default(),
             upcoming: reservations.iter().filter(|r| r.live).count(),
             reservations,
         }
@@ -148,22 +148,25 @@ pub(super) struct Done {
 }
 
 impl Done {
-    fn text(&self) -> String {
-        let mut counts = format!(
-            "{} new, {} changed, {} cancelled, {} unchanged.",
-            self.added, self.changed, self.cancelled, self.unchanged
+    fn text(&self, tr: Tr) -> String {
+        let mut counts = tr.t_args(
+            "calendars-counts",
+            &[
+                ("added", &self.added),
+                ("changed", &self.changed),
+                ("cancelled", &self.cancelled),
+                ("unchanged", &self.unchanged),
+            ],
         );
         if self.skipped > 0 {
-            counts.push_str(&format!(
-                " {} reservation(s) skipped: the lock is full or the event has no usable dates.",
-                self.skipped
-            ));
+            counts.push(' ');
+            counts.push_str(&tr.t_count("calendars-skipped", self.skipped as i64));
         }
         match self.done.as_str() {
-            "added" => format!("Calendar added and read: {counts}"),
-            "read" => format!("Calendar read: {counts}"),
-            "failed" => "The calendar could not be read; nothing was changed (see below).".into(),
-            "removed" => format!("Calendar removed; {} upcoming guest key(s) revoked.", self.revoked),
+            "added" => tr.t1("calendars-done-added", "counts", counts),
+            "read" => tr.t1("calendars-done-read", "counts", counts),
+            "failed" => tr.t("calendars-done-failed"),
+            "removed" => tr.t_count("calendars-done-removed", self.revoked as i64),
             _ => String::new(),
         }
     }
@@ -186,8 +189,11 @@ async fn render(
             lock_id: lock.id.clone(),
             lock_name: lock.name.clone(),
             time_zone: lock.time_zone.as_str().to_string(),
-            every: every(me.domain.settings.calendar_interval_seconds),
-            calendars: views.iter().map(|v| CalendarItem::new(v, &lock, me.now)).collect(),
+            every: every(me.domain.settings.calendar_interval_seconds, me.tr),
+            calendars: views
+                .iter()
+                .map(|v| CalendarItem::new(v, &lock, me.now, me.tr))
+                .collect(),
             form,
             errors,
             unconfirmed,
@@ -196,7 +202,7 @@ async fn render(
 }
 
 pub(super) async fn page(me: SignedIn, Path(lock_id): Path<String>, Query(d): Query<Done>) -> PageResult {
-    let c = me.common_with(&d.text());
+    let c = me.common_with(&d.text(me.tr));
     render(
         &me,
         &lock_id,
@@ -210,10 +216,10 @@ pub(super) async fn page(me: SignedIn, Path(lock_id): Path<String>, Query(d): Qu
 }
 
 /// `900` as "15 minutes", `90` as "90 seconds".
-fn every(seconds: u64) -> String {
+fn every(seconds: u64, tr: Tr) -> String {
     match seconds {
-        s if s >= 120 && s % 60 == 0 => format!("{} minutes", s / 60),
-        s => format!("{s} seconds"),
+        s if s >= 120 && s % 60 == 0 => tr.t_count("duration-minutes", (s / 60) as i64),
+        s => tr.t_count("duration-seconds", s as i64),
     }
 }
 
@@ -242,7 +248,7 @@ pub(super) async fn add(me: SignedIn, Path(lock_id): Path<String>, CsrfForm(f): 
         }
         Ok((_, report)) => Ok(me.redirect(&format!("/locks/{lock_id}/calendars?done=added&{}", counts(&report)))),
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
-            let (errors, problem) = form_failure(e);
+            let (errors, problem) = form_failure(e, me.tr);
             let c = me.common_with_problem(problem);
             render(
                 &me,
@@ -289,7 +295,7 @@ pub(super) async fn remove(
     CsrfForm(f): CsrfForm<RemoveForm>,
 ) -> PageResult {
     if f.confirm.is_none() {
-        let c = me.common_with_problem("The calendar was not removed: tick the box to confirm.".into());
+        let c = me.common_with_problem(me.tr.t("calendars-not-removed"));
         return render(
             &me,
             &lock_id,

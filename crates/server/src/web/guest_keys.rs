@@ -6,15 +6,14 @@ use jiff::Timestamp;
 use latchkey_client::model as m;
 use serde::Deserialize;
 
+use super::i18n::Tr;
 use super::page::{Button, CsrfForm, Notice, OrPage, PageResult, SignedIn, caller_country, form_failure};
 use super::views::{Common, FormErrors, GuestKeyForm, GuestKeyNewPage, GuestKeyPage};
 use crate::api;
 use crate::domain::Error;
-use crate::domain::guest_keys::{
-    GuestKeyRequest, KeyStatus, extend_keeps_code, instructions, key_status, local_time, window_sentence,
-};
+use crate::domain::guest_keys::{GuestKeyRequest, KeyStatus, extend_keeps_code, key_status};
 use crate::domain::ts;
-use crate::domain::types::PhoneNumber;
+use crate::domain::types::{PhoneNumber, TimeZoneName};
 
 /// A `datetime-local` field's value for an instant, in the lock's zone.
 fn local_input(t: Timestamp, zone: &jiff::tz::TimeZone) -> String {
@@ -65,7 +64,7 @@ pub(super) async fn create(
         // Post/Redirect/Get: reloading the page that shows the code asks for nothing again.
         Ok(row) => Ok(me.redirect(&format!("/locks/{lock_id}/guest-keys/{}?done=created", row.id))),
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
-            let (errors, problem) = form_failure(e);
+            let (errors, problem) = form_failure(e, me.tr);
             let time_zone = me
                 .domain
                 .lock(&me.caller, &lock_id)
@@ -95,17 +94,17 @@ pub(super) async fn key_page(
     Query(n): Query<Notice>,
 ) -> PageResult {
     let notice = match n.done.as_str() {
-        "created" => "Guest key created.",
-        "extended" => "Saved. The lock will have the new end on its next sync; the code is the same.",
-        "replaced" => "Saved with a new code: the old code stops working at the lock's next sync.",
-        "resent" => "We are texting the code again.",
-        _ => "",
+        "created" => me.tr.t("key-notice-created"),
+        "extended" => me.tr.t("key-notice-extended"),
+        "replaced" => me.tr.t("key-notice-replaced"),
+        "resent" => me.tr.t("key-notice-resent"),
+        _ => String::new(),
     };
     show_key(
         &me,
         &lock_id,
         &key_id,
-        me.common_with(notice),
+        me.common_with(&notice),
         None,
         FormErrors::default(),
     )
@@ -125,33 +124,34 @@ async fn show_key(
     let sms_row = me.domain.sms_state(row.sms_id.as_deref()).await.or_page(me)?;
     let wire = api::guest_key_wire(&row, &lock, api::sms_wire(sms_row.as_ref()), me.now);
     let tz = &lock.time_zone;
+    let tr = me.tr;
     let sms = match (&row.phone, wire.sms) {
-        (Some(phone), m::SmsState::Sent) => format!("The code was texted to {phone}."),
-        (Some(phone), m::SmsState::Failing) => {
-            format!("Texting the code to {phone} is failing; read it to your guest.")
-        }
-        (Some(phone), _) => format!("We are texting the code to {phone}."),
-        (None, _) => "No SMS was sent: read the code to your guest.".to_string(),
+        (Some(phone), m::SmsState::Sent) => tr.t1("key-sms-sent", "phone", phone),
+        (Some(phone), m::SmsState::Failing) => tr.t1("key-sms-failing", "phone", phone),
+        (Some(phone), _) => tr.t1("key-sms-sending", "phone", phone),
+        (None, _) => tr.t("key-sms-none"),
     };
     let live = matches!(wire.status, m::GuestKeyStatus::Scheduled | m::GuestKeyStatus::Active);
     // What changing the end does to the code, said before the Admin does it.
     let code_note = if extend_keeps_code(&lock, &row, i64::MAX) {
-        "The code stays the same when you change the end.".to_string()
+        tr.t("key-code-stays")
     } else {
-        format!(
-            "The code stays the same for an end up to {}; a later end makes a new code (texted to the guest if they have a phone number) and the old one stops working.",
-            local_time(ts(row.code_ends_at), tz)
-        )
+        tr.t1("key-code-stays-until", "when", tr.at(ts(row.code_ends_at), tz))
     };
     let first_use = match row.used_at {
-        Some(at) => format!("first used {}", local_time(ts(at), tz)),
-        None => "not used yet".to_string(),
+        Some(at) => tr.t1("key-first-used", "when", tr.at(ts(at), tz)),
+        None => tr.t("key-not-used"),
     };
-    let share_text = format!(
-        "Your guest key for \"{}\": {} {}",
-        lock.name,
-        instructions(&row.code),
-        window_sentence(ts(row.starts_at), ts(row.ends_at), me.now, tz)
+    let share_text = tr.t2(
+        "key-share-text",
+        "lock",
+        &lock.name,
+        "text",
+        format!(
+            "{} {}",
+            tr.t1("key-instructions", "code", &row.code),
+            when_sentence(tr, ts(row.starts_at), ts(row.ends_at), me.now, tz)
+        ),
     );
     let sms_href = format!(
         "sms:{}?&body={}",
@@ -171,19 +171,19 @@ async fn show_key(
             key_id: row.id.clone(),
             name: row.name.clone(),
             code_spaced: spaced(&row.code),
-            instructions: instructions(&row.code),
+            instructions: tr.t1("key-instructions", "code", &row.code),
             window: format!(
                 "{} – {} ({})",
-                local_time(ts(row.starts_at), tz),
-                local_time(ts(row.ends_at), tz),
+                tr.at(ts(row.starts_at), tz),
+                tr.at(ts(row.ends_at), tz),
                 tz.as_str()
             ),
             when: if live {
-                window_sentence(ts(row.starts_at), ts(row.ends_at), me.now, tz)
+                when_sentence(tr, ts(row.starts_at), ts(row.ends_at), me.now, tz)
             } else {
                 String::new()
             },
-            status: super::views::wire_str(&wire.status),
+            status: tr.t(&format!("status-{}", super::views::wire_str(&wire.status))),
             scheduled: wire.status == m::GuestKeyStatus::Scheduled,
             live,
             // A key that ended can be given a later end; a revoked or used one cannot.
@@ -226,7 +226,7 @@ pub(super) async fn extend(
             Ok(me.redirect(&format!("/locks/{lock_id}/guest-keys/{}?done={notice}", done.key_id)))
         }
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
-            let (errors, problem) = form_failure(e);
+            let (errors, problem) = form_failure(e, me.tr);
             let c = me.common_with_problem(problem);
             show_key(&me, &lock_id, &key_id, c, Some(f.ends_at), errors).await
         }
@@ -262,7 +262,7 @@ pub(super) async fn revoke(
 ) -> PageResult {
     if f.confirm.is_none() {
         let mut errors = FormErrors::default();
-        errors.add("confirm", "Tick the box to confirm.");
+        errors.add("confirm", &me.tr.t("tick-to-confirm"));
         return show_key(&me, &lock_id, &key_id, me.common(), None, errors).await;
     }
     me.domain
@@ -270,6 +270,23 @@ pub(super) async fn revoke(
         .await
         .or_page(&me)?;
     Ok(me.redirect(&format!("/locks/{lock_id}/users?done=revoked")))
+}
+
+/// When a key works, said plainly in the reader's language (`window_sentence` of the domain,
+/// which the SMS uses, in English).
+pub(super) fn when_sentence(tr: Tr, start: Timestamp, end: Timestamp, now: Timestamp, tz: &TimeZoneName) -> String {
+    if start > now {
+        tr.t_args(
+            "key-starts-working",
+            &[
+                ("start", &tr.at(start, tz)),
+                ("end", &tr.at(end, tz)),
+                ("zone", &tz.as_str()),
+            ],
+        )
+    } else {
+        tr.t2("key-works-now", "end", tr.at(end, tz), "zone", tz.as_str())
+    }
 }
 
 /// `123456789012` as `1234 5678 9012`, easier to read out.

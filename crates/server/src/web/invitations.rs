@@ -65,7 +65,7 @@ pub(super) async fn invite_member(
     match result {
         Ok(_) => me.redirect(&format!("/locks/{lock_id}/users?done=invited")),
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
-            let (errors, problem) = form_failure(e);
+            let (errors, problem) = form_failure(e, me.tr);
             me.render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 InviteMemberPage {
@@ -98,10 +98,10 @@ pub(super) async fn invitations_page(me: SignedIn, Query(n): Query<Notice>) -> P
     Ok(me.render(
         StatusCode::OK,
         InvitationsPage {
-            c: me.common_with(notice_text(&n.done)),
+            c: me.common_with(&notice_text(&n.done, me.tr)),
             invitations: rows
                 .iter()
-                .map(|i| InvitationItem::new(&api::invitation_wire(i), &TimeZoneName::utc()))
+                .map(|i| InvitationItem::new(&api::invitation_wire(i), &TimeZoneName::utc(), me.tr))
                 .collect(),
         },
     ))

@@ -5,10 +5,10 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
+use super::i18n::Tr;
 use super::page::{Button, CsrfForm, Notice, OrPage, PageResult, SignedIn, form_failure, notice_text};
-use super::views::{Bolt, EventItem, FormErrors, LockItem, LockPage, LocksPage};
+use super::views::{Bolt, EventItem, FormErrors, LockItem, LockPage, LocksPage, level_name};
 use crate::api;
-use crate::domain::guest_keys::local_time;
 use crate::domain::ts;
 use crate::domain::types::{AccessLevel, Opening, Schedule, TimeZoneName};
 use crate::store::LockRow;
@@ -24,13 +24,13 @@ pub struct PairForm {
     pub time_zone: String,
 }
 
-fn lock_items(locks: &[(LockRow, AccessLevel)]) -> Vec<LockItem> {
+fn lock_items(locks: &[(LockRow, AccessLevel)], tr: Tr) -> Vec<LockItem> {
     locks
         .iter()
         .map(|(l, level)| LockItem {
             id: l.id.clone(),
             name: l.name.clone(),
-            level: level.label().into(),
+            level: level_name(*level, tr),
             online: l.online,
         })
         .collect()
@@ -47,8 +47,8 @@ pub(super) async fn locks_page(me: SignedIn, Query(n): Query<Notice>) -> PageRes
     Ok(me.render(
         StatusCode::OK,
         LocksPage {
-            c: me.common_with(notice_text(&n.done)),
-            locks: lock_items(&locks),
+            c: me.common_with(&notice_text(&n.done, me.tr)),
+            locks: lock_items(&locks, me.tr),
             invitations,
             form: PairForm::default(),
             errors: FormErrors::default(),
@@ -64,13 +64,13 @@ pub(super) async fn pair_lock(me: SignedIn, CsrfForm(f): CsrfForm<PairForm>) -> 
     {
         Ok(member) => me.redirect(&format!("/locks/{}?done=paired", member.lock.id)),
         Err(e) => {
-            let (errors, problem) = form_failure(e);
+            let (errors, problem) = form_failure(e, me.tr);
             let locks = me.domain.my_locks(&me.caller).await.unwrap_or_default();
             me.render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 LocksPage {
                     c: me.common_with_problem(problem),
-                    locks: lock_items(&locks),
+                    locks: lock_items(&locks, me.tr),
                     invitations: 0,
                     form: f,
                     errors,
@@ -89,9 +89,14 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
     let level = member.level();
     let is_admin = level == AccessLevel::Admin;
     let wire = api::lock_wire(&member.lock, level);
-    let capacity = format!(
-        "Holds {} of {} guest keys · {} of {} members",
-        cap.guest_keys.used, cap.guest_keys.max, cap.members.used, cap.members.max
+    let capacity = me.tr.t_args(
+        "lock-capacity",
+        &[
+            ("keys", &cap.guest_keys.used),
+            ("max_keys", &cap.guest_keys.max),
+            ("members", &cap.members.used),
+            ("max_members", &cap.members.max),
+        ],
     );
     let tz = &member.lock.time_zone;
     // The latest few events, for those who may see the log.
@@ -101,7 +106,7 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
             .await
             .unwrap_or_default()
             .iter()
-            .map(|e| EventItem::new(&api::event_wire(e), e.at, tz))
+            .map(|e| EventItem::new(&api::event_wire(e), e.at, tz, me.tr))
             .collect()
     } else {
         Vec::new()
@@ -109,7 +114,7 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
     // A Recurring Guest is told when the schedule lets them in (the lock refuses them outside
     // it, and a refusal alone does not say when to come back).
     let opening = match (&member.member.schedule, level) {
-        (Some(schedule), AccessLevel::RecurringGuest) => opening_text(schedule, me.now, tz),
+        (Some(schedule), AccessLevel::RecurringGuest) => opening_text(schedule, me.now, tz, me.tr),
         _ => String::new(),
     };
     // Remote Unlock is offered only when it can work: the domain refuses a Recurring Guest
@@ -124,17 +129,17 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
     let last_seen = member
         .lock
         .last_seen_at
-        .map(|at| ago(me.now, ts(at), tz))
+        .map(|at| ago(me.now, ts(at), tz, me.tr))
         .unwrap_or_default();
     Ok(me.render(
         StatusCode::OK,
         LockPage {
-            c: me.common_with(notice_text(&n.done)),
+            c: me.common_with(&notice_text(&n.done, me.tr)),
             // The bolt as `api::lock_wire` reports it: "unknown" while the lock is offline.
             bolt: Bolt::from_wire(wire.bolt.as_deref()),
             capacity,
             last_seen,
-            level_label: level.label().into(),
+            level_label: level_name(level, me.tr),
             is_admin,
             my_id: me.caller.id().to_string(),
             events,
@@ -145,38 +150,55 @@ pub(super) async fn lock_page(me: SignedIn, Path(lock_id): Path<String>, Query(n
     ))
 }
 
-/// "You can open now, until 12:00" / "You can open from Mon 08:00", in the lock's time (24-hour);
-/// a day further than a week away gets its date.
-pub(super) fn opening_text(schedule: &Schedule, now: jiff::Timestamp, tz: &TimeZoneName) -> String {
+/// "You can open now, until today 12:00 PM" / "You can open from Mon 8:00 AM", in the lock's
+/// time and the reader's hour cycle; a day further than a week away gets its date.
+pub(super) fn opening_text(schedule: &Schedule, now: jiff::Timestamp, tz: &TimeZoneName, tr: Tr) -> String {
     let local = now.to_zoned_datetime(tz.zone()).datetime();
     let when = |t: jiff::civil::DateTime| {
         let days = local.date().until(t.date()).map(|s| s.get_days()).unwrap_or(i32::MAX);
+        let time = tr.time(t.time());
         match days {
-            0 => t.strftime("today %H:%M").to_string(),
-            1 => t.strftime("tomorrow %H:%M").to_string(),
-            2..=6 => t.strftime("%a %H:%M").to_string(),
-            _ => t.strftime("%a %-d %b %Y %H:%M").to_string(),
+            0 => tr.t1("when-today", "time", time),
+            1 => tr.t1("when-tomorrow", "time", time),
+            2..=6 => tr.t2(
+                "when-weekday",
+                "day",
+                tr.day_name(&wire_day(t.date().weekday())),
+                "time",
+                time,
+            ),
+            _ => tr.t2("when-date", "date", tr.date(t.date()), "time", time),
         }
     };
     match schedule.opening(local) {
-        Opening::Open(Some(until)) => format!("You can open now, until {}.", when(until)),
-        Opening::Open(None) => "You can open now.".to_string(),
-        Opening::Next(at) => format!("You can open from {}.", when(at)),
-        Opening::Never => "Your access schedule has ended; ask an Admin of the lock.".to_string(),
+        Opening::Open(Some(until)) => tr.t1("opening-now-until", "when", when(until)),
+        Opening::Open(None) => tr.t("opening-now"),
+        Opening::Next(at) => tr.t1("opening-from", "when", when(at)),
+        Opening::Never => tr.t("opening-ended"),
     }
+}
+
+/// A weekday's wire name (`mon`).
+fn wire_day(d: jiff::civil::Weekday) -> String {
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][d.to_monday_zero_offset() as usize].to_string()
 }
 
 /// Events on the lock's main screen.
 const LATEST: i64 = 5;
 
 /// "just now", "5 min ago", "3 h ago", or the local date and time.
-pub(super) fn ago(now: jiff::Timestamp, then: jiff::Timestamp, tz: &crate::domain::types::TimeZoneName) -> String {
+pub(super) fn ago(
+    now: jiff::Timestamp,
+    then: jiff::Timestamp,
+    tz: &crate::domain::types::TimeZoneName,
+    tr: Tr,
+) -> String {
     let s = now.as_second() - then.as_second();
     match s {
-        ..60 => "just now".into(),
-        60..3600 => format!("{} min ago", s / 60),
-        3600..86_400 => format!("{} h ago", s / 3600),
-        _ => local_time(then, tz),
+        ..60 => tr.t("ago-now"),
+        60..3600 => tr.t1("ago-minutes", "count", s / 60),
+        3600..86_400 => tr.t1("ago-hours", "count", s / 3600),
+        _ => tr.at(then, tz),
     }
 }
 
@@ -227,20 +249,31 @@ mod tests {
         };
         let s = Schedule::parse(&wire, "schedule", &mut FieldErrors::default()).unwrap();
         let tz = TimeZoneName::parse("Europe/Berlin").unwrap();
+        let gb = super::Tr::negotiate(None, "en-GB");
+        let us = super::Tr::negotiate(None, "en-US");
+        let ko = super::Tr::negotiate(None, "ko-KR");
+        assert_eq!(
+            super::opening_text(&s, "2027-01-06T09:00:00Z".parse().unwrap(), &tz, us),
+            "You can open from Mon 8:00 AM."
+        );
+        assert_eq!(
+            super::opening_text(&s, "2027-01-04T08:00:00Z".parse().unwrap(), &tz, ko),
+            "지금 열 수 있습니다. 오늘 오후 12:00까지."
+        );
         let at = |t: &str| t.parse::<jiff::Timestamp>().unwrap();
         // Wednesday 2027-01-06 10:00 in Berlin: next Monday.
         assert_eq!(
-            super::opening_text(&s, at("2027-01-06T09:00:00Z"), &tz),
+            super::opening_text(&s, at("2027-01-06T09:00:00Z"), &tz, gb),
             "You can open from Mon 08:00."
         );
         // Monday 2027-01-04 09:00 in Berlin (08:00 UTC): open until noon.
         assert_eq!(
-            super::opening_text(&s, at("2027-01-04T08:00:00Z"), &tz),
+            super::opening_text(&s, at("2027-01-04T08:00:00Z"), &tz, gb),
             "You can open now, until today 12:00."
         );
         // Sunday evening: tomorrow.
         assert_eq!(
-            super::opening_text(&s, at("2027-01-10T18:00:00Z"), &tz),
+            super::opening_text(&s, at("2027-01-10T18:00:00Z"), &tz, gb),
             "You can open from tomorrow 08:00."
         );
     }

@@ -14,7 +14,6 @@ use super::views::{
 };
 use crate::api;
 use crate::domain::Error;
-use crate::domain::guest_keys::local_time;
 use crate::domain::members::MemberPatch;
 
 pub(super) async fn users_page(me: SignedIn, Path(lock_id): Path<String>, Query(n): Query<Notice>) -> PageResult {
@@ -26,22 +25,22 @@ pub(super) async fn users_page(me: SignedIn, Path(lock_id): Path<String>, Query(
         .unwrap_or_default();
     let (keys, lock) = me.domain.guest_keys(&me.caller, &lock_id).await.or_page(&me)?;
     let tz = &lock.time_zone;
-    let at = |ms: i64| local_time(Timestamp::from_millisecond(ms).unwrap_or(me.now), tz);
+    let at = |ms: i64| me.tr.at(Timestamp::from_millisecond(ms).unwrap_or(me.now), tz);
     Ok(me.render(
         StatusCode::OK,
         UsersPage {
-            c: me.common_with(notice_text(&n.done)),
+            c: me.common_with(&notice_text(&n.done, me.tr)),
             lock_id: lock.id.clone(),
             lock_name: lock.name.clone(),
             members: members
                 .iter()
-                .map(|mr| MemberItem::new(&api::member_wire(mr, acked)))
+                .map(|mr| MemberItem::new(&api::member_wire(mr, acked), me.tr))
                 .collect(),
             invitations: invitations
                 .iter()
                 .map(api::invitation_wire)
                 .filter(|i| i.status == m::InvitationStatus::Pending)
-                .map(|i| InvitationItem::new(&i, tz))
+                .map(|i| InvitationItem::new(&i, tz, me.tr))
                 .collect(),
             keys: keys
                 .iter()
@@ -50,9 +49,9 @@ pub(super) async fn users_page(me: SignedIn, Path(lock_id): Path<String>, Query(
                     KeyItem {
                         id: wire.id.clone(),
                         name: wire.name.clone(),
-                        status: wire_str(&wire.status),
+                        status: me.tr.t(&format!("status-{}", wire_str(&wire.status))),
                         starts: if wire.status == m::GuestKeyStatus::Scheduled {
-                            format!("starts working {}", at(k.starts_at))
+                            me.tr.t1("users-starts-working", "when", at(k.starts_at))
                         } else {
                             String::new()
                         },
@@ -82,7 +81,7 @@ impl Shown {
             .or_page(me)?;
         Ok(Shown {
             lock_id: lock_id.to_string(),
-            member: MemberItem::new(&api::member_wire(&v.member, v.acked_version)),
+            member: MemberItem::new(&api::member_wire(&v.member, v.acked_version), me.tr),
             is_admin: v.viewer_is_admin,
         })
     }
@@ -119,7 +118,7 @@ pub(super) async fn member_page(
     Query(n): Query<Notice>,
 ) -> PageResult {
     let shown = Shown::load(&me, &lock_id, &account_id).await?;
-    let c = me.common_with(notice_text(&n.done));
+    let c = me.common_with(&notice_text(&n.done, me.tr));
     Ok(shown.render(&me, StatusCode::OK, c, None, FormErrors::default()))
 }
 
@@ -140,7 +139,7 @@ pub(super) async fn access(
         Ok(_) => Ok(me.redirect(&format!("/locks/{lock_id}/members/{account_id}?done=saved"))),
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
             let shown = Shown::load(&me, &lock_id, &account_id).await?;
-            let (errors, problem) = form_failure(e);
+            let (errors, problem) = form_failure(e, me.tr);
             let c = me.common_with_problem(problem);
             Ok(shown.render(&me, StatusCode::UNPROCESSABLE_ENTITY, c, Some(f), errors))
         }
@@ -167,7 +166,7 @@ pub(super) async fn pin(
         Ok(()) => Ok(me.redirect(&format!("/locks/{lock_id}/members/{account_id}?done=pin"))),
         Err(e @ (Error::Invalid(_) | Error::Conflict(_))) => {
             let shown = Shown::load(&me, &lock_id, &account_id).await?;
-            let (mut errors, problem) = form_failure(e);
+            let (mut errors, problem) = form_failure(e, me.tr);
             if !problem.is_empty() {
                 // A PIN conflict is about the PIN field.
                 errors.add("pin", &problem);
@@ -192,7 +191,7 @@ pub(super) async fn remove(
     if f.confirm.is_none() {
         let shown = Shown::load(&me, &lock_id, &account_id).await?;
         let mut errors = FormErrors::default();
-        errors.add("confirm", "Tick the box to confirm.");
+        errors.add("confirm", &me.tr.t("tick-to-confirm"));
         return Ok(shown.render(&me, StatusCode::UNPROCESSABLE_ENTITY, me.common(), None, errors));
     }
     me.domain

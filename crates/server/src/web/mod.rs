@@ -20,6 +20,7 @@
 mod activity;
 mod calendars;
 mod guest_keys;
+pub mod i18n;
 mod invitations;
 mod live;
 mod locks;
@@ -57,6 +58,7 @@ pub fn router() -> Router<AppState> {
         .route("/static/icons/icon-512.png", get(offline::icon_512))
         .route("/static/guest-code.mjs", get(offline::guest_code_js))
         .route("/static/guest-code.wasm", get(offline::guest_code_wasm))
+        .route("/static/messages/{file}", get(i18n::js_messages_file))
         .route("/sign-in/phone", post(sign_in::phone))
         .route("/sign-in/code", post(sign_in::code))
         .route("/sign-out", post(sign_in::sign_out))

@@ -28,7 +28,7 @@ pub(super) async fn page(me: SignedIn, Path(lock_id): Path<String>, Query(n): Qu
     Ok(me.render(
         StatusCode::OK,
         NotificationsPage {
-            c: me.common_with(notice_text(&n.done)),
+            c: me.common_with(&notice_text(&n.done, me.tr)),
             lock_id: member.lock.id.clone(),
             lock_name: member.lock.name.clone(),
             guest_arrived: p.guest_arrived,

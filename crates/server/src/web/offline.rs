@@ -20,7 +20,7 @@ use super::page::{Button, CsrfForm, Notice, OrPage, PageResult, SignedIn};
 use super::views::Common;
 use crate::api::error::status_of;
 use crate::domain::Error;
-use crate::domain::guest_keys::{OfflineKeyRequest, local_time};
+use crate::domain::guest_keys::OfflineKeyRequest;
 use crate::domain::ts;
 
 const OFFLINE_HTML: &str = include_str!("../../static/offline.html");
@@ -83,7 +83,7 @@ async fn page_for(
         .map(|r| IssuerItem {
             id: r.id.clone(),
             label: r.label.clone(),
-            created: local_time(ts(r.created_at), tz),
+            created: me.tr.at(ts(r.created_at), tz),
             revoked: r.revoked_at.is_some(),
         })
         .collect();
@@ -111,8 +111,8 @@ pub(super) async fn page(
     Query(r): Query<Revoked>,
 ) -> PageResult {
     let notice = match n.done.as_str() {
-        "revoked" => "This device's issuer is revoked: the codes it made stop working at the lock's next sync.",
-        _ => "",
+        "revoked" => me.tr.t("offline-notice-revoked"),
+        _ => String::new(),
     };
     // Only an id the page lists is passed on to the script.
     let revoked = if r
@@ -124,7 +124,7 @@ pub(super) async fn page(
     } else {
         String::new()
     };
-    page_for(&me, &lock_id, notice, None, revoked).await
+    page_for(&me, &lock_id, &notice, None, revoked).await
 }
 
 /// `POST /locks/{id}/offline-keys`: registers an issuer for this device. The answer carries
@@ -137,7 +137,7 @@ pub(super) async fn turn_on(me: SignedIn, Path(lock_id): Path<String>, CsrfForm(
             page_for(
                 &me,
                 &lock_id,
-                "Offline guest keys are on for this device.",
+                &me.tr.t("offline-notice-on"),
                 Some((row.id, file)),
                 String::new(),
             )

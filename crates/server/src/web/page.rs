@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
+use super::i18n::Tr;
 use super::views::{Common, FormErrors, MessagePage};
 use crate::api::error::status_of;
 use crate::api::extract::cookie;
@@ -85,6 +86,8 @@ pub struct Page {
     /// `scheme://host[:port]` of the public URL, the one origin forms may come from.
     public_origin: String,
     pub now: Timestamp,
+    /// The reader's language and clock (the account's setting, else the browser's).
+    pub tr: Tr,
 }
 
 impl FromRequestParts<AppState> for Page {
@@ -127,7 +130,14 @@ impl Page {
                 csrf_of(&pre)
             }
         };
+        let accept = headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let setting = caller.as_ref().and_then(|c| c.account.locale.clone());
+        let tr = Tr::negotiate(setting.as_deref(), accept);
         Page {
+            tr,
             domain: s.domain.clone(),
             caller,
             csrf,
@@ -145,6 +155,7 @@ impl Page {
             csrf: self.csrf.clone(),
             notice: String::new(),
             problem: String::new(),
+            tr: self.tr,
         }
     }
 
@@ -247,15 +258,15 @@ impl Page {
         if matches!(e, Error::Unauthenticated) {
             return self.redirect("/");
         }
-        let (heading, text) = wording(&e);
+        let (heading, text) = wording(&e, self.tr);
         self.render(
             status_of(&e),
             MessagePage {
                 c: self.common(),
-                heading: heading.into(),
+                heading,
                 text,
                 next: if self.caller.is_some() { "/locks" } else { "/" }.into(),
-                next_label: "Continue".into(),
+                next_label: self.tr.t("continue"),
             },
         )
     }
@@ -265,10 +276,10 @@ impl Page {
             StatusCode::FORBIDDEN,
             MessagePage {
                 c: self.common(),
-                heading: "Please try again".into(),
-                text: "This form expired or did not come from this site. Reload the page and send it again.".into(),
+                heading: self.tr.t("error-csrf-heading"),
+                text: self.tr.t("error-csrf-text"),
                 next: "/".into(),
-                next_label: "Start again".into(),
+                next_label: self.tr.t("error-start-again"),
             },
         )
     }
@@ -376,40 +387,47 @@ fn cookie_header(name: &str, value: &str, secure: bool, max_age: Option<i64>) ->
     c
 }
 
-/// The heading and text a page shows for an error.
-fn wording(e: &Error) -> (&'static str, String) {
+/// The heading and text a page shows for an error, in the reader's language (the API keeps
+/// its English problem texts; a domain message is translated when the catalogue has it).
+fn wording(e: &Error, tr: Tr) -> (String, String) {
     match e {
-        Error::Unauthenticated => ("Sign in again", "Sign in again.".into()),
-        Error::NotFound(what) => ("Not found", format!("This {what} does not exist.")),
-        Error::Forbidden(m) => ("Not allowed", m.clone()),
-        Error::Conflict(m) | Error::BadRequest(m) => ("That did not work", m.clone()),
-        Error::Invalid(fe) => (
-            "That did not work",
-            fe.0.iter().map(|f| f.message.clone()).collect::<Vec<_>>().join("; "),
+        Error::Unauthenticated => (tr.t("error-sign-in-again"), tr.t("error-sign-in-again-text")),
+        Error::NotFound(what) => (
+            tr.t("error-not-found"),
+            tr.t1("error-not-found-text", "what", tr.thing(what)),
         ),
-        Error::RateLimited { retry_after } => ("Too many attempts", format!("Try again in {retry_after} seconds.")),
-        Error::Unavailable(m) => ("Unavailable", m.clone()),
-        Error::Timeout(m) => ("No answer", m.clone()),
+        Error::Forbidden(m) => (tr.t("error-not-allowed"), tr.domain_message(m)),
+        Error::Conflict(m) | Error::BadRequest(m) => (tr.t("error-did-not-work"), tr.domain_message(m)),
+        Error::Invalid(fe) => (
+            tr.t("error-did-not-work"),
+            fe.0.iter()
+                .map(|f| tr.domain_message(&f.message))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        Error::RateLimited { retry_after } => (
+            tr.t("error-too-many"),
+            tr.t1("error-too-many-text", "seconds", retry_after),
+        ),
+        Error::Unavailable(m) => (tr.t("error-unavailable"), tr.domain_message(m)),
+        Error::Timeout(m) => (tr.t("error-timeout"), tr.domain_message(m)),
         Error::Internal(m) => {
             // Logged once, here, where it becomes a page.
             tracing::error!(error = %m, "internal error on a page");
-            (
-                "Something went wrong",
-                "Something went wrong on our side; try again.".into(),
-            )
+            (tr.t("error-internal"), tr.t("error-internal-text"))
         }
     }
 }
 
 /// Splits a domain failure into field errors and a message for the top of the form.
-pub fn form_failure(e: Error) -> (FormErrors, String) {
+pub fn form_failure(e: Error, tr: Tr) -> (FormErrors, String) {
     match e {
-        Error::Invalid(fe) => (FormErrors::from(fe), String::new()),
+        Error::Invalid(fe) => (FormErrors::from_domain(fe, tr), String::new()),
         Error::RateLimited { retry_after } => (
             FormErrors::default(),
-            format!("Too many attempts; try again in {retry_after} seconds."),
+            tr.t1("error-too-many-form", "seconds", retry_after),
         ),
-        e => (FormErrors::default(), wording(&e).1),
+        e => (FormErrors::default(), wording(&e, tr).1),
     }
 }
 
@@ -420,22 +438,24 @@ pub struct Notice {
     pub done: String,
 }
 
-pub fn notice_text(code: &str) -> &'static str {
-    match code {
-        "invited" => "Successfully invited! They will get an SMS with a link.",
-        "unlocked" => "Unlocked.",
-        "locked" => "Locked.",
-        "pin" => "PIN saved. The lock will have it on its next sync.",
-        "saved" => "Saved.",
-        "removed" => "Removed.",
-        "revoked" => "Revoked. The lock will refuse it after its next sync.",
-        "accepted" => "Welcome! You are now a member of this lock.",
-        "declined" => "Invitation declined.",
-        "paired" => "Lock paired. You are its Admin.",
-        "left" => "You left the lock.",
-        "resent" => "We are texting the invitation again.",
-        _ => "",
-    }
+/// The confirmation of a `?done=` code, empty for an unknown one.
+pub fn notice_text(code: &str, tr: Tr) -> String {
+    let id = match code {
+        "invited" => "notice-invited",
+        "unlocked" => "notice-unlocked",
+        "locked" => "notice-locked",
+        "pin" => "notice-pin",
+        "saved" => "notice-saved",
+        "removed" => "notice-removed",
+        "revoked" => "notice-revoked",
+        "accepted" => "notice-accepted",
+        "declined" => "notice-declined",
+        "paired" => "notice-paired",
+        "left" => "notice-left",
+        "resent" => "notice-resent",
+        _ => return String::new(),
+    };
+    tr.t(id)
 }
 
 /// The country of the signed-in person's own number, the likeliest for the numbers they type.

@@ -1,4 +1,5 @@
-//! The caller's own profile: the name others see (asked at the first sign-in).
+//! The caller's own profile: the name others see (asked at the first sign-in) and the language
+//! the app speaks to them (as the browser asks, English or Korean).
 
 use axum::extract::Query;
 use axum::http::StatusCode;
@@ -23,6 +24,9 @@ pub(super) struct ProfileForm {
     name: String,
     #[serde(default)]
     next: String,
+    /// `en`, `ko`, or empty for the browser's; absent (an older form): unchanged.
+    #[serde(default)]
+    locale: Option<String>,
 }
 
 pub(super) async fn profile_page(me: SignedIn, Query(q): Query<ProfileQuery>) -> Response {
@@ -34,6 +38,7 @@ pub(super) async fn profile_page(me: SignedIn, Query(q): Query<ProfileQuery>) ->
             name: me.caller.account.name.clone(),
             phone: me.caller.account.phone.to_string(),
             next: safe_next(&q.next),
+            locale: me.caller.account.locale.clone().unwrap_or_default(),
             errors: FormErrors::default(),
         },
     )
@@ -41,10 +46,16 @@ pub(super) async fn profile_page(me: SignedIn, Query(q): Query<ProfileQuery>) ->
 
 pub(super) async fn save(me: SignedIn, CsrfForm(f): CsrfForm<ProfileForm>) -> Response {
     let next = safe_next(&f.next);
-    match me.domain.rename_me(&me.caller, &f.name).await {
+    let mut result = me.domain.rename_me(&me.caller, &f.name).await;
+    if result.is_ok()
+        && let Some(locale) = &f.locale
+    {
+        result = me.domain.set_my_locale(&me.caller, Some(locale.as_str())).await;
+    }
+    match result {
         Ok(_) => me.redirect(if next.is_empty() { "/locks?done=saved" } else { &next }),
         Err(e) => {
-            let (errors, problem) = form_failure(e);
+            let (errors, problem) = form_failure(e, me.tr);
             me.render(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 ProfilePage {
@@ -53,6 +64,7 @@ pub(super) async fn save(me: SignedIn, CsrfForm(f): CsrfForm<ProfileForm>) -> Re
                     name: f.name,
                     phone: me.caller.account.phone.to_string(),
                     next,
+                    locale: f.locale.unwrap_or_default(),
                     errors,
                 },
             )

@@ -90,7 +90,7 @@ pub(super) async fn phone(page: Page, client: ClientAddr, CsrfForm(f): CsrfForm<
                 phone: f.phone.trim().to_string(),
                 country: f.country,
                 next: safe_next(&f.next),
-                errors: FormErrors::from(fe),
+                errors: FormErrors::from_domain(fe, page.tr),
             },
         ),
         Err(e) => page.error_page(e),
@@ -126,14 +126,11 @@ pub(super) async fn code(mut page: Page, client: ClientAddr, CsrfForm(f): CsrfFo
         }
         Err(e @ (Error::Unauthenticated | Error::Invalid(_))) => {
             let mut errors = match e {
-                Error::Invalid(fe) => FormErrors::from(fe),
+                Error::Invalid(fe) => FormErrors::from_domain(fe, page.tr),
                 _ => FormErrors::default(),
             };
             if errors.is_empty() || !errors.has("code") {
-                errors.add(
-                    "code",
-                    "That code is wrong or has expired. Check the SMS, or ask for a new code.",
-                );
+                errors.add("code", &page.tr.t("sign-in-wrong-code"));
             }
             page.render(
                 StatusCode::UNPROCESSABLE_ENTITY,

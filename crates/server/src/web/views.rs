@@ -4,8 +4,8 @@ use askama::Template;
 use jiff::Timestamp;
 use serde::Deserialize;
 
+use super::i18n::Tr;
 use crate::domain::FieldErrors;
-use crate::domain::guest_keys::local_time;
 use crate::domain::types::{AccessLevel, TimeZoneName};
 use latchkey_client::model as m;
 
@@ -17,6 +17,27 @@ pub struct Common {
     pub notice: String,
     /// A problem that belongs to no single field.
     pub problem: String,
+    /// The reader's language and clock.
+    pub tr: Tr,
+}
+
+impl Common {
+    pub fn t(&self, id: &str) -> String {
+        self.tr.t(id)
+    }
+
+    pub fn t1(&self, id: &str, k: &str, v: impl std::fmt::Display) -> String {
+        self.tr.t1(id, k, v)
+    }
+
+    pub fn t2(&self, id: &str, k1: &str, v1: impl std::fmt::Display, k2: &str, v2: impl std::fmt::Display) -> String {
+        self.tr.t2(id, k1, v1, k2, v2)
+    }
+
+    /// `count` by reference or value (templates pass references).
+    pub fn t_count(&self, id: &str, count: impl std::borrow::Borrow<i64>) -> String {
+        self.tr.t_count(id, *count.borrow())
+    }
 }
 
 /// Field errors, shown next to their fields.
@@ -67,11 +88,12 @@ impl Choice {
     }
 }
 
-impl From<FieldErrors> for FormErrors {
-    fn from(fe: FieldErrors) -> FormErrors {
+impl FormErrors {
+    /// The domain's field errors, in the reader's language.
+    pub fn from_domain(fe: FieldErrors, tr: Tr) -> FormErrors {
         let mut out = FormErrors::default();
         for e in fe.0 {
-            let mut message = e.message;
+            let mut message = tr.domain_message(&e.message);
             if let Some(first) = message.get(..1) {
                 message = first.to_uppercase() + message.get(1..).unwrap_or("");
             }
@@ -94,37 +116,39 @@ pub fn wire_str<T: serde::Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-fn level_label(l: m::AccessLevel) -> &'static str {
-    match l {
-        m::AccessLevel::Admin => "Admin",
-        m::AccessLevel::Family => "Family",
-        m::AccessLevel::RecurringGuest => "Recurring Guest",
-    }
+pub fn level_label(l: m::AccessLevel, tr: Tr) -> String {
+    tr.t(match l {
+        m::AccessLevel::Admin => "level-admin",
+        m::AccessLevel::Family => "level-family",
+        m::AccessLevel::RecurringGuest => "level-recurring-guest",
+    })
 }
 
-/// `Mon, Wed, Fri 09:00–12:30; from 2027-01-01 until 2027-06-30`.
-pub fn schedule_text(s: &m::Schedule) -> String {
+/// A domain access level's name in the reader's language.
+pub fn level_name(l: AccessLevel, tr: Tr) -> String {
+    tr.t(&format!("level-{}", l.as_str().replace('_', "-")))
+}
+
+/// `Mon, Wed, Fri 9:00 AM–12:30 PM; from Fri, Jan 1, 2027 until Wed, Jun 30, 2027`, in the
+/// reader's language and hour cycle.
+pub fn schedule_text(s: &m::Schedule, tr: Tr) -> String {
     let mut parts: Vec<String> = s
         .windows
         .iter()
         .map(|w| {
-            let days: Vec<String> = w
-                .days
-                .iter()
-                .map(|d| {
-                    let mut c = d.chars();
-                    c.next()
-                        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
-                        .unwrap_or_default()
-                })
-                .collect();
-            format!("{} {}–{}", days.join(", "), w.from, w.to)
+            let days: Vec<String> = w.days.iter().map(|d| tr.day_name(d)).collect();
+            format!("{} {}–{}", days.join(", "), tr.hhmm(&w.from), tr.hhmm(&w.to))
         })
         .collect();
+    let day = |d: &String| {
+        d.parse::<jiff::civil::Date>()
+            .map(|d| tr.date(d))
+            .unwrap_or_else(|_| d.clone())
+    };
     match (&s.valid_from, &s.valid_until) {
-        (Some(a), Some(b)) => parts.push(format!("from {a} until {b}")),
-        (Some(a), None) => parts.push(format!("from {a}")),
-        (None, Some(b)) => parts.push(format!("until {b}")),
+        (Some(a), Some(b)) => parts.push(tr.t2("schedule-from-until", "from", day(a), "until", day(b))),
+        (Some(a), None) => parts.push(tr.t1("schedule-from-only", "from", day(a))),
+        (None, Some(b)) => parts.push(tr.t1("schedule-until-only", "until", day(b))),
         (None, None) => {}
     }
     parts.join("; ")
@@ -152,14 +176,14 @@ pub struct MemberItem {
 }
 
 impl MemberItem {
-    pub fn new(w: &m::Member) -> MemberItem {
+    pub fn new(w: &m::Member, tr: Tr) -> MemberItem {
         MemberItem {
             account_id: w.account_id.clone(),
             name: w.name.clone(),
             phone: w.phone.clone(),
-            level: level_label(w.access_level).into(),
+            level: level_label(w.access_level, tr),
             level_wire: wire_str(&w.access_level),
-            schedule: w.schedule.as_ref().map(schedule_text).unwrap_or_default(),
+            schedule: w.schedule.as_ref().map(|s| schedule_text(s, tr)).unwrap_or_default(),
             wire_schedule: w.schedule.clone(),
             has_pin: w.has_pin,
             synced: w.sync == m::SyncState::Synced,
@@ -180,11 +204,11 @@ pub struct InvitationItem {
 }
 
 impl InvitationItem {
-    pub fn new(i: &m::Invitation, tz: &TimeZoneName) -> InvitationItem {
+    pub fn new(i: &m::Invitation, tz: &TimeZoneName, tr: Tr) -> InvitationItem {
         let expires = i
             .expires_at
             .parse::<Timestamp>()
-            .map(|t| local_time(t, tz))
+            .map(|t| tr.at(t, tz))
             .unwrap_or_else(|_| i.expires_at.clone());
         InvitationItem {
             id: i.id.clone(),
@@ -192,8 +216,8 @@ impl InvitationItem {
             phone: i.phone.clone(),
             lock_name: i.lock_name.clone(),
             invited_by: i.invited_by.clone(),
-            level: level_label(i.access_level).into(),
-            schedule: i.schedule.as_ref().map(schedule_text).unwrap_or_default(),
+            level: level_label(i.access_level, tr),
+            schedule: i.schedule.as_ref().map(|s| schedule_text(s, tr)).unwrap_or_default(),
             expires,
         }
     }
@@ -218,33 +242,40 @@ pub struct EventItem {
 }
 
 impl EventItem {
-    pub fn new(e: &m::Event, at_ms: i64, tz: &TimeZoneName) -> EventItem {
+    pub fn new(e: &m::Event, at_ms: i64, tz: &TimeZoneName, tr: Tr) -> EventItem {
         let at = Timestamp::from_millisecond(at_ms)
-            .map(|t| local_time(t, tz))
+            .map(|t| tr.at(t, tz))
             .unwrap_or_else(|_| e.at.clone());
         let (what, class) = match e.outcome.as_deref() {
-            Some("granted") => ("Opened".to_string(), "ok"),
-            Some("denied") => ("Denied".to_string(), "bad"),
-            _ => (e.kind.replace('_', " "), ""),
+            Some("granted") => (tr.t("event-opened"), "ok"),
+            Some("denied") => (tr.t("event-denied"), "bad"),
+            _ => (tr.event_kind(&e.kind), ""),
         };
-        let mut text = local_instants(&e.detail, tz);
-        if let Some(actor) = &e.actor
-            && !text.contains(&actor.name)
-        {
-            text = if text.is_empty() {
-                actor.name.clone()
+        let mut text = local_instants(&tr.event_detail(&e.detail), tz, tr);
+        if let Some(actor) = &e.actor {
+            // An actor with no id is one the domain named itself ("guest code": a code no key
+            // has), in English.
+            let name = if actor.id.is_none() {
+                tr.event_detail(&actor.name)
             } else {
-                format!("{} {text}", actor.name)
+                actor.name.clone()
             };
+            if !text.contains(&name) {
+                text = if text.is_empty() {
+                    name
+                } else {
+                    format!("{name} {text}")
+                };
+            }
         }
         if let Some(method) = &e.method {
-            text.push_str(&format!(" · {method}"));
+            text.push_str(&format!(" · {}", tr.event_word("event-method", method)));
         }
         if let Some(reason) = &e.reason {
-            text.push_str(&format!(" · {}", reason.replace('_', " ")));
+            text.push_str(&format!(" · {}", tr.event_word("event-reason", reason)));
         }
         if let Some(by) = &e.by {
-            text.push_str(&format!(" · by {}", by.name));
+            text.push_str(&format!(" · {}", tr.t1("event-by", "name", &by.name)));
         }
         EventItem {
             at,
@@ -257,13 +288,13 @@ impl EventItem {
 
 /// `text` with every RFC 3339 instant in it ("keypad locked until 2026-12-05T14:07:11Z")
 /// written as the lock's local time, as everywhere else on the pages.
-pub fn local_instants(text: &str, tz: &TimeZoneName) -> String {
+pub fn local_instants(text: &str, tz: &TimeZoneName, tr: Tr) -> String {
     text.split(' ')
         .map(|word| {
             // A word may end with punctuation ("…14:07:11Z;").
             let core = word.trim_end_matches([',', ';', '.', ')']);
             match core.parse::<Timestamp>() {
-                Ok(t) if core.contains('T') => format!("{}{}", local_time(t, tz), &word[core.len()..]),
+                Ok(t) if core.contains('T') => format!("{}{}", tr.at(t, tz), &word[core.len()..]),
                 _ => word.to_string(),
             }
         })
@@ -515,13 +546,13 @@ impl LockPage {
         }
     }
 
-    pub fn bolt_text(&self) -> &'static str {
-        match self.bolt {
-            Some(Bolt::Locked) => "Locked",
-            Some(Bolt::Unlocked) => "Unlocked",
-            None if self.lock.online => "Bolt state not reported yet",
-            None => "Bolt state unknown while offline",
-        }
+    pub fn bolt_text(&self) -> String {
+        self.c.t(match self.bolt {
+            Some(Bolt::Locked) => "bolt-locked",
+            Some(Bolt::Unlocked) => "bolt-unlocked",
+            None if self.lock.online => "bolt-not-reported",
+            None => "bolt-unknown-offline",
+        })
     }
 }
 
@@ -651,5 +682,7 @@ pub struct ProfilePage {
     pub name: String,
     pub phone: String,
     pub next: String,
+    /// The language setting: `en`, `ko`, or empty (the browser's).
+    pub locale: String,
     pub errors: FormErrors,
 }

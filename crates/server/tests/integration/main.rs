@@ -47,6 +47,7 @@ mod store;
 mod twilio;
 mod validation;
 mod web_details;
+mod web_i18n;
 mod web_pages;
 mod web_security;
 mod webhooks;

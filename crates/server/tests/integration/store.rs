@@ -29,6 +29,7 @@ fn account(id: &str, phone: &str) -> AccountRow {
         phone: PhoneNumber::parse(phone).unwrap(),
         name: id.into(),
         created_at: 1,
+        locale: None,
     }
 }
 
