@@ -461,22 +461,27 @@ impl World {
     }
 
     /// Starts virtual locks until there are `total`, pairs each through `POST /locks`
-    /// (`concurrency` at a time), and waits until each has applied its first sync. Pairing
-    /// finds a lock by the first three digits of its setup code (the discriminator), and a lock
-    /// counts every exchange started on its discriminator as an attempt, so the locks of one
-    /// wave are unpaired together only when their discriminators differ (as an installer
-    /// pairing a batch would see). Keeps what paired when some fail.
+    /// (`concurrency` at a time: a new pairing starts as soon as one ends, so one slow
+    /// pairing does not hold the others back), and waits until each has applied its first
+    /// sync. Pairing finds a lock by the first three digits of its setup code (the
+    /// discriminator), and a lock counts every exchange started on its discriminator as an
+    /// attempt, so the locks being paired at any moment have distinct discriminators (as an
+    /// installer pairing a batch would see). Keeps what paired when some fail.
     async fn grow_locks(&mut self, total: usize, concurrency: usize) -> anyhow::Result<()> {
         let mut first_error = None;
-        while self.locks.len() < total {
-            let wave = (total - self.locks.len()).min(concurrency.max(1));
-            let mut discriminators = std::collections::HashSet::new();
-            let mut pending = Vec::new();
-            let mut skipped = 0;
-            while pending.len() < wave {
-                let i = self.next_state;
+        let concurrency = concurrency.max(1);
+        let base = self.locks.len();
+        let mut started = 0usize;
+        let mut paired = Vec::new();
+        let mut in_flight = std::collections::HashSet::new();
+        let mut set = tokio::task::JoinSet::new();
+        let mut skipped = 0;
+        loop {
+            // Keep `concurrency` pairings running while locks are missing.
+            while set.len() < concurrency && base + paired.len() + set.len() < total {
+                let n = self.next_state;
                 self.next_state += 1;
-                let state = self.lock_dir.path().join(format!("{i}.state"));
+                let state = self.lock_dir.path().join(format!("{n}.state"));
                 let handle = latchkey_vlock::start_with(
                     latchkey_vlock::Options {
                         state: state.clone(),
@@ -489,55 +494,56 @@ impl World {
                     self.link,
                 )
                 .await
-                .with_context(|| format!("starting virtual lock {i}"))?;
+                .with_context(|| format!("starting virtual lock {n}"))?;
                 let code = handle.setup_code().context("a fresh lock has a setup code")?;
-                if discriminators.insert(code.get(..3).unwrap_or_default().to_string()) {
-                    pending.push((self.locks.len() + pending.len(), handle));
-                } else {
+                let d = code.get(..3).unwrap_or_default().to_string();
+                if !in_flight.insert(d.clone()) {
                     drop(handle);
                     let _ = std::fs::remove_file(&state);
                     skipped += 1;
-                    anyhow::ensure!(skipped < 10_000, "no setup codes with distinct discriminators");
+                    anyhow::ensure!(skipped < 1_000_000, "no setup codes with distinct discriminators");
+                    continue;
                 }
-            }
-            let mut set = tokio::task::JoinSet::new();
-            for (i, handle) in pending {
+                let i = base + started;
+                started += 1;
                 let api = self.owner.api.clone();
                 set.spawn(async move {
                     let id = pair(&api, &handle, i).await;
-                    (i, handle, id)
+                    (i, d, handle, id)
                 });
             }
-            let mut paired = Vec::new();
-            while let Some(r) = set.join_next().await {
-                let (i, handle, id) = r.context("a pairing task failed")?;
-                match id {
-                    Ok(id) => paired.push((
-                        i,
-                        BenchLock {
-                            id,
-                            handle,
-                            guest: None,
-                        },
-                    )),
-                    Err(e) => {
-                        self.pair_failures += 1;
-                        if self.pair_failures == 1 {
-                            eprintln!("first failed pairing: {e:#}");
-                        }
-                        first_error.get_or_insert(e);
+            let Some(r) = set.join_next().await else { break };
+            let (i, d, handle, id) = r.context("a pairing task failed")?;
+            in_flight.remove(&d);
+            match id {
+                Ok(id) => paired.push((
+                    i,
+                    BenchLock {
+                        id,
+                        handle,
+                        guest: None,
+                    },
+                )),
+                Err(e) => {
+                    self.pair_failures += 1;
+                    if self.pair_failures == 1 {
+                        eprintln!("first failed pairing: {e:#}");
+                    }
+                    first_error.get_or_insert(e);
+                    // As many failures as pairings at once with no success (or more failures
+                    // than locks): pairing does not work. Single failures are counted
+                    // (`pair_failures`) and replaced by new locks.
+                    if (paired.is_empty() && self.pair_failures >= concurrency) || self.pair_failures > total {
+                        break;
                     }
                 }
             }
-            // A wave with no success means pairing does not work at all; single failures are
-            // counted (`pair_failures`) and replaced by new locks.
-            if paired.is_empty() {
-                break;
-            }
-            paired.sort_by_key(|(i, _)| *i);
-            self.locks.extend(paired.into_iter().map(|(_, l)| l));
         }
-        // Each lock syncs once after pairing (the owner's rights), while the next waves pair.
+        // Whatever still runs after a stop for failures is dropped with the set.
+        drop(set);
+        paired.sort_by_key(|(i, _)| *i);
+        self.locks.extend(paired.into_iter().map(|(_, l)| l));
+        // Each lock syncs once after pairing (the owner's rights), while the next ones pair.
         let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
         for (i, l) in self.locks.iter().enumerate() {
             let mut rx = l.handle.applied_version();

@@ -66,13 +66,22 @@ pub(super) struct Link {
     /// Remote unlocks this instance waits for, by (lock, command). A result that another
     /// instance receives reaches the waiter through the `unlock_results` table.
     /// Several answers may come (the command is resent until answered).
-    pub(super) unlocks:
-        Mutex<HashMap<(String, u64), tokio::sync::mpsc::UnboundedSender<latchkey_protocol::UnlockOutcome>>>,
+    pub(super) unlocks: Mutex<HashMap<(String, u64), UnlockWaiter>>,
     /// The ids of locks that said `Hello` to this instance: a waiting remote unlock resends
     /// at once to a lock that just (re)connected.
     pub(super) hellos: tokio::sync::broadcast::Sender<String>,
     /// Locks this instance is sending a change to, one sender task each (`Link::sync_soon`).
     pub(super) syncs: Mutex<HashMap<String, SyncSlot>>,
+}
+
+/// A remote unlock waiting on this instance: where its answer goes, and the lock's keys as the
+/// request read them with the lock's row, so that the answer is checked and handed over before
+/// any database read (`Link::on_lock_message`). A lock id's keys never change (pairing again
+/// makes a new lock id), so these are the keys the row holds for as long as it exists.
+pub(super) struct UnlockWaiter {
+    pub(super) tx: tokio::sync::mpsc::UnboundedSender<latchkey_protocol::UnlockOutcome>,
+    pub(super) device_key: [u8; 32],
+    pub(super) root_secret: LockSecret,
 }
 
 pub(super) fn guard<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -218,6 +227,36 @@ impl Link {
             domain.presence(lock_id, false, now).await?;
             return Ok(());
         }
+        // A remote unlock waits for this lock here: check the message with the keys the
+        // request read with the lock's row and hand a result over at once, before any database
+        // read or write (docs/design/server-performance.md, "Issue 19"). It is signed by the
+        // lock and names the command number the request waits for, and a replay cannot name a
+        // pending command (each number is used once; a replay of the genuine answer only
+        // repeats what the lock did).
+        let waiting = self.waiting_unlock_keys(lock_id);
+        let mut early_bytes: Vec<u8>;
+        let mut early = None;
+        let mut delivered = false;
+        if let Some((device_key, root)) = &waiting
+            && let Ok(key) = VerifyingKey::from_bytes(device_key)
+        {
+            let keys = link_keys(lock_id, root);
+            early_bytes = payload.to_vec();
+            let opened = open_up(
+                &mut early_bytes,
+                lock_id.as_bytes(),
+                &key,
+                self.protection(&keys),
+                &mut ReplayWindow::new(),
+                now.as_second(),
+            );
+            if let Ok(msg) = opened {
+                if let Up::UnlockResult(r) = &msg.body {
+                    delivered = self.hand_to_waiting_unlock(lock_id, r);
+                }
+                early = Some(msg);
+            }
+        }
         let Some(lock) = domain.paired_lock(lock_id).await? else {
             // Unpaired, or never kept: told so if tombstoned (`pairing.rs`).
             return self.answer_unknown_lock(lock_id, payload).await;
@@ -225,29 +264,37 @@ impl Link {
         // Counted for this server's own locks only: a shared external broker carries other
         // deployments' (and other test runs') lock traffic on the same topics.
         self.lock_messages.inc();
-        let key = VerifyingKey::from_bytes(&lock.device_key)
-            .ok()
-            .ok_or_else(|| anyhow::anyhow!("stored device key is unusable"))?;
         // Protection, signature, tag, body and expiry first (a fresh window: the replay check
-        // is the stored one). The body is decrypted in place, in a copy.
-        let keys = link_keys(lock_id, &lock.root_secret);
-        let mut bytes = payload.to_vec();
-        let msg = open_up(
-            &mut bytes,
-            lock_id.as_bytes(),
-            &key,
-            self.protection(&keys),
-            &mut ReplayWindow::new(),
-            now.as_second(),
-        )
-        .map_err(|e| anyhow::anyhow!("refused: {e:?}"))?;
-        // A remote unlock's answer goes to the request waiting on this instance at once, before
-        // the database writes below: it is signed by the lock and names the command number the
-        // request waits for, and a replay cannot name a pending command (each number is used
-        // once; a replay of the genuine answer only repeats what the lock did).
-        let delivered = match &msg.body {
-            Up::UnlockResult(r) => self.hand_to_waiting_unlock(lock_id, r),
-            _ => false,
+        // is the stored one). The body is decrypted in place, in a copy. Already done above
+        // when the keys were those of the row.
+        let same_keys = waiting
+            .as_ref()
+            .is_some_and(|(k, r)| *k == lock.device_key && *r == lock.root_secret);
+        let mut bytes: Vec<u8>;
+        let msg = match early {
+            Some(msg) if same_keys => msg,
+            _ => {
+                let key = VerifyingKey::from_bytes(&lock.device_key)
+                    .ok()
+                    .ok_or_else(|| anyhow::anyhow!("stored device key is unusable"))?;
+                let keys = link_keys(lock_id, &lock.root_secret);
+                bytes = payload.to_vec();
+                let msg = open_up(
+                    &mut bytes,
+                    lock_id.as_bytes(),
+                    &key,
+                    self.protection(&keys),
+                    &mut ReplayWindow::new(),
+                    now.as_second(),
+                )
+                .map_err(|e| anyhow::anyhow!("refused: {e:?}"))?;
+                if let Up::UnlockResult(r) = &msg.body
+                    && !delivered
+                {
+                    delivered = self.hand_to_waiting_unlock(lock_id, r);
+                }
+                msg
+            }
         };
         if !accept_up_seq(&self.store, lock_id, msg.header.seq).await? {
             anyhow::bail!("refused: {:?}", latchkey_protocol::Reject::Replayed);

@@ -9,8 +9,9 @@ use jiff::Timestamp;
 use latchkey_protocol::{Down, Unlock, UnlockResult, reason_name};
 use tokio::sync::mpsc;
 
-use super::link::{Link, UNLOCK_LIFETIME, guard};
+use super::link::{Link, UNLOCK_LIFETIME, UnlockWaiter, guard};
 use super::{UnlockError, UnlockOutcome};
+use crate::domain::types::LockSecret;
 use crate::store::{self, LockRow};
 
 /// How often a remote unlock looks for its result in the database.
@@ -57,7 +58,12 @@ impl Link {
         }
         let (tx, mut rx) = mpsc::unbounded_channel();
         let key = (lock.id.clone(), command_seq);
-        guard(&self.unlocks).insert(key.clone(), tx);
+        let waiter = UnlockWaiter {
+            tx,
+            device_key: lock.device_key,
+            root_secret: lock.root_secret,
+        };
+        guard(&self.unlocks).insert(key.clone(), waiter);
         let mut hellos = self.hellos.subscribe();
         let command = Unlock {
             command: command_seq,
@@ -146,9 +152,22 @@ impl Link {
     /// Hands the lock's answer to the request waiting for it on this instance, if one is.
     pub(super) fn hand_to_waiting_unlock(&self, lock_id: &str, r: &UnlockResult) -> bool {
         match guard(&self.unlocks).get(&(lock_id.to_string(), r.command)) {
-            Some(tx) => tx.send(r.outcome).is_ok(),
+            Some(w) => w.tx.send(r.outcome).is_ok(),
             None => false,
         }
+    }
+
+    /// The keys of `lock_id` when a remote unlock to it waits on this instance (as that
+    /// request read them with the lock's row).
+    pub(super) fn waiting_unlock_keys(&self, lock_id: &str) -> Option<([u8; 32], LockSecret)> {
+        let unlocks = guard(&self.unlocks);
+        if unlocks.is_empty() {
+            return None;
+        }
+        unlocks
+            .iter()
+            .find(|((id, _), _)| id == lock_id)
+            .map(|(_, w)| (w.device_key, w.root_secret))
     }
 
     /// Leaves the lock's answer for the instance whose request waits for it.

@@ -14,6 +14,7 @@ on_both_brokers!(
     first_unlock_right_after_pairing_opens,
     unlock_across_a_lock_reconnect_opens_once,
     unlock_of_a_lock_known_offline_is_answered_at_once,
+    a_lock_paired_again_is_unlocked_under_its_new_keys,
 );
 
 /// Pairs without waiting for the lock's reconnect, then unlocks at once.
@@ -101,5 +102,35 @@ async fn unlock_of_a_lock_known_offline_is_answered_at_once(broker: Broker) {
     })
     .await;
     owner.unlock(&lid).await.expect("a remote unlock once online again");
+    w.stop().await;
+}
+
+/// The answer to a remote unlock is checked with the keys the request read with the lock's row,
+/// before any database read (issue 19): a lock unpaired and paired again has a new id and new
+/// keys, and its unlocks are checked with those (an answer checked with the old keys would be
+/// dropped and the request would time out); the old id answers 404.
+async fn a_lock_paired_again_is_unlocked_under_its_new_keys(broker: Broker) {
+    let w = World::start(broker, false).await;
+    let owner = w.sign_in(OWNER).await;
+    let first = w.pair(&owner).await;
+    w.wait_synced(&owner, &first, 20).await;
+    let r = owner.unlock(&first).await.expect("the first pairing's unlock");
+    assert_eq!(r.outcome, "unlocked");
+    owner.delete_lock(&first).await.expect("unpairs");
+    eventually("the lock told, back to pairing", 30, || async {
+        let s = w.status().await;
+        (s["paired"] == false && s["online"] == true).then_some(())
+    })
+    .await;
+    let second = w.pair(&owner).await;
+    assert_ne!(second, first);
+    w.wait_synced(&owner, &second, 20).await;
+    for _ in 0..3 {
+        let r = owner.unlock(&second).await.expect("an unlock under the new keys");
+        assert_eq!(r.outcome, "unlocked");
+    }
+    let old = owner.unlock(&first).await.expect_err("the old id is gone");
+    assert_eq!(old.status(), Some(404), "{old}");
+    w.wait_access_events(&owner, &second, "remote", 3).await;
     w.stop().await;
 }

@@ -490,3 +490,49 @@ async fn values_this_binary_cannot_read_are_errors() {
         assert!(matches!(e, StoreError::Corrupt(_)), "{backend}: {e}");
     }
 }
+
+/// Command numbers are the AEAD nonces of a lock's down messages: two instances (two pools on
+/// one database) reserving them at once never get the same one (issue 19 keeps them a
+/// conditional update of the lock's row, `docs/design/server-performance.md`).
+#[tokio::test]
+async fn command_numbers_are_unique_across_two_instances() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut urls = vec![(
+        "sqlite".to_string(),
+        format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display()),
+    )];
+    let pg = FreshDb::if_configured("command_numbers").await;
+    if let Some(db) = &pg {
+        urls.push(("postgres".to_string(), db.url.clone()));
+    }
+    for (backend, url) in urls {
+        let a = Store::open(&url).await.expect("open the first instance's pool");
+        let b = Store::open(&url).await.expect("open the second instance's pool");
+        let mut tx = a.begin().await.unwrap();
+        store::insert_lock(&mut tx, &lock("L")).await.unwrap();
+        tx.commit().await.unwrap();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..8 {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.spawn(async move {
+                let mut got = Vec::new();
+                for _ in 0..25 {
+                    let mut tx = s.begin().await.unwrap();
+                    let n = store::next_command_seq(&mut tx, "L").await.unwrap().unwrap();
+                    tx.commit().await.unwrap();
+                    got.push(n);
+                }
+                got
+            });
+        }
+        let mut all = Vec::new();
+        while let Some(got) = tasks.join_next().await {
+            all.extend(got.unwrap());
+        }
+        all.sort_unstable();
+        let expected: Vec<i64> = (1..=200).collect();
+        assert_eq!(all, expected, "{backend}: every number once");
+        a.close().await;
+        b.close().await;
+    }
+}
