@@ -720,6 +720,7 @@ try {
     check(await kp.evaluate(() => window.__sameScreen === true), "the page reloaded instead of updating live");
     check((await latest.locator(".pill").first().innerText()) === "열림", "the live entry is not in Korean");
     await korean(kp, "the lock after a live update");
+    await shot(kp, "phone-lock-ko");
 
     step = "i18n: the offline page in Korean";
     await kp.goto(base + "/offline");

@@ -146,7 +146,26 @@ pub(super) async fn event_loop(g: Arc<Link>, mut events: EventLoop, mut shutdown
     g.domain.clear();
 }
 
+/// How long a request waits for the server's own broker connection before answering 503: long
+/// enough for a reconnect (the event loop retries every 250 ms, and Mosquitto's
+/// dynamic-security plugin disconnects a client whose roles change), short enough for a person
+/// waiting on a button.
+pub(super) const BROKER_GRACE: Duration = Duration::from_secs(3);
+
 impl Link {
+    /// Whether the server is connected to the broker, waiting up to `BROKER_GRACE` for a
+    /// reconnect under way.
+    pub(super) async fn broker_connected(&self) -> bool {
+        let until = tokio::time::Instant::now() + BROKER_GRACE;
+        while !self.connected.load(Ordering::SeqCst) {
+            if tokio::time::Instant::now() >= until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        true
+    }
+
     pub(super) fn now(&self) -> Timestamp {
         self.clock.now()
     }

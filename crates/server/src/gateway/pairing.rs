@@ -46,7 +46,7 @@ pub(super) fn parse_pairing_up(topic: &str) -> Option<u16> {
 impl Link {
     /// Runs the pairing exchange with the unpaired lock showing `setup_code`.
     pub(super) async fn pair(&self, setup_code: &str, grant: &PairingGrant) -> Result<PairedDevice, PairingError> {
-        if !self.connected.load(Ordering::SeqCst) {
+        if !self.broker_connected().await {
             return Err(PairingError::Unavailable("the MQTT broker is not reachable".into()));
         }
         let code = SetupCode::parse(setup_code).ok_or(PairingError::NoAnswer)?;

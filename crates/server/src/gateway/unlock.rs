@@ -44,7 +44,7 @@ impl Link {
         command_seq: u64,
         throw: bool,
     ) -> Result<UnlockOutcome, UnlockError> {
-        if !self.connected.load(Ordering::SeqCst) {
+        if !self.broker_connected().await {
             return Err(UnlockError::Unavailable("the MQTT broker is not reachable".into()));
         }
         // A lock that went away moments ago is most likely reconnecting (a network blip, a

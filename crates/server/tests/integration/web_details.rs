@@ -389,7 +389,8 @@ async fn a_recurring_guest_is_offered_unlock_only_within_the_schedule(b: Backend
     let admin = h.user("Ana").await;
     let lock = h.pair(&admin, "Front door", "Europe/Berlin").await;
     let greta = h.user("Greta").await;
-    // The test clock starts on a Wednesday at noon in Berlin: Mondays 08:00-09:00 is outside.
+    // The test clock starts on a Wednesday at noon in Berlin: Mondays 08:00-09:00 is outside
+    // (English with no region reads 12-hour times, as en-US).
     h.add_member(
         &admin,
         &lock.id,
@@ -404,7 +405,7 @@ async fn a_recurring_guest_is_offered_unlock_only_within_the_schedule(b: Backend
     let lock_form = format!("action=\"/locks/{}/lock\"", lock.id);
     let (st, body) = get(&h, &page, &token).await;
     assert_eq!(st, 200);
-    assert!(body.contains("You can open from Mon 08:00."), "{body}");
+    assert!(body.contains("You can open from Mon 8:00 AM."), "{body}");
     assert!(
         !body.contains(&unlock_form),
         "Unlock offered outside the schedule: {body}"
