@@ -536,6 +536,8 @@ try {
     check(/works now/i.test(await page.locator("#made-when").innerText()), "the offline key does not say it works now");
     check((await page.locator("#made-sms").getAttribute("href")).includes(offlineCode), "no sms: link with the code");
     check((await page.locator("#pending-list").innerText()).includes("Offline guest"), "the key is not waiting to be recorded");
+    check((await page.locator("#made-h").innerText()).trim() === "Guest key for Offline guest", `the offline key's heading: ${await page.locator("#made-h").innerText()}`);
+    check(!/\bjs-[a-z]/.test(await page.locator("body").innerText()), "a message id instead of its text on the offline page");
     await audit(page, "the offline page with a key made");
     await shot(page, "phone-offline-guest-key");
     const offlineEntry = await keypad(`${offlineCode}#`);

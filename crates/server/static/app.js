@@ -18,7 +18,7 @@ function msg(id, vars) {
       msg.all = {};
     }
   }
-  let text = msg.all[id] || id;
+  let text = msg.all[id] ?? id;
   for (const [k, v] of Object.entries(vars || {})) text = text.split(`{$${k}}`).join(String(v));
   return text;
 }

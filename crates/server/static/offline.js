@@ -27,7 +27,7 @@
   }
 
   function msg(id, vars) {
-    let text = messages[id] || id;
+    let text = messages[id] ?? id; // "" is a message (English needs no word after a name)
     for (const [k, v] of Object.entries(vars || {})) text = text.split(`{$${k}}`).join(String(v));
     return text;
   }
