@@ -723,20 +723,24 @@ async fn guest_key_now(
 /// Changes when a guest key ends (Admins): a later end than now and than the current one. The
 /// lock learns of it on its next sync. The code stays when it covers the new end; otherwise the
 /// key is replaced by one with a new code (texted to the guest when the key has a phone number)
-/// and the old code stops working: the answer is then that new key, with its own `id`.
+/// and the old code stops working: the answer is then that new key, with its own `id`. With an
+/// `Idempotency-Key`, the same request again answers with what the first one made (the new key,
+/// not a 409 for the old one it revoked).
 #[utoipa::path(patch, path = "/locks/{lock_id}/guest-keys/{id}", tag = "guest-keys", security(("bearer" = [])),
-    params(("lock_id" = String, Path), ("id" = String, Path)), request_body = m::PatchGuestKey,
+    params(("lock_id" = String, Path), ("id" = String, Path), IdempotencyHeader), request_body = m::PatchGuestKey,
     responses((status = 200, body = m::GuestKey), (status = 403, body = m::Problem), (status = 404, body = m::Problem),
               (status = 409, body = m::Problem), (status = 422, body = m::Problem)))]
 async fn extend_guest_key(
     State(s): State<AppState>,
     Auth(caller): Auth,
     Path((lock_id, id)): Path<(String, String)>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<m::PatchGuestKey>,
 ) -> ApiResult<Json<m::GuestKey>> {
+    let key = idempotency_key(&headers)?;
     let done = s
         .domain
-        .extend_guest_key(&caller, &lock_id, &id, &body.ends_at, s.now())
+        .extend_guest_key(&caller, &lock_id, &id, &body.ends_at, key.as_deref(), s.now())
         .await?;
     Ok(Json(guest_key_now(&s, &caller, &lock_id, &done.key_id).await?))
 }

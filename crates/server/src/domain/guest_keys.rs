@@ -453,9 +453,27 @@ impl Domain {
         lock_id: &str,
         id: &str,
         ends_at: &str,
+        idempotency_key: Option<&str>,
         now: Timestamp,
     ) -> Result<Extended> {
+        let idem_key = match idempotency_key {
+            Some(k) => Some(idempotency::parse_key(k).map_err(|m| Error::invalid("idempotency_key", m))?),
+            None => None,
+        };
+        let idem = Idem {
+            key: idem_key.as_deref(),
+            scope: format!("guest_key_end:{lock_id}:{id}"),
+            fingerprint: idempotency::fingerprint(&[ends_at]),
+        };
         let mut change = self.change_lock(caller, lock_id, Need::Admin, now).await?;
+        // The same request again (a retry after a lost answer): what the first one made, even
+        // when it replaced the key, whose old id now names a revoked key (the change rolls back).
+        if let Some(key_id) = idem.replay(change.conn(), caller, now).await? {
+            return Ok(Extended {
+                code_changed: key_id != id,
+                key_id,
+            });
+        }
         let version = change.version()?;
         let lock = change.admin()?.lock().clone();
         let tz = lock.time_zone.clone();
@@ -494,6 +512,7 @@ impl Domain {
                 )
                 .about_key(&key.id, &key.name);
             change.log(event).await?;
+            idem.remember(change.conn(), caller, &key.id, now).await?;
             change.commit().await?;
             return Ok(Extended {
                 key_id: key.id,
@@ -546,6 +565,7 @@ impl Domain {
             )
             .about_key(&row.id, &row.name);
         change.log(event).await?;
+        idem.remember(change.conn(), caller, &row.id, now).await?;
         change.commit().await?;
         if row.sms_id.is_some() {
             self.sms_wake.notify_one();

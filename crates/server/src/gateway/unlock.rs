@@ -2,7 +2,6 @@
 //! request that waits for it, on this instance (a channel) or another (the `unlock_results`
 //! table).
 
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use jiff::Timestamp;

@@ -218,7 +218,7 @@ pub(super) async fn extend(
 ) -> PageResult {
     match me
         .domain
-        .extend_guest_key(&me.caller, &lock_id, &key_id, &f.ends_at, me.now)
+        .extend_guest_key(&me.caller, &lock_id, &key_id, &f.ends_at, None, me.now)
         .await
     {
         Ok(done) => {

@@ -1,5 +1,6 @@
 //! "Nothing made twice" (issue 20): the API's `Idempotency-Key` on POST guest-keys and
-//! invitations answers a repeated request with the first result, and the web forms redirect
+//! invitations, and on the PATCH that changes a key's end, answers a repeated request with the
+//! first result, and the web forms redirect
 //! after a POST and carry their own key, so a reload or a double tap makes one key.
 
 use crate::kit;
@@ -11,6 +12,7 @@ use serde_json::json;
 on_both_backends!(
     the_same_idempotency_key_answers_with_the_first_guest_key,
     the_same_idempotency_key_answers_with_the_first_invitation,
+    a_retried_change_of_end_answers_with_the_key_it_made,
     the_guest_key_form_redirects_and_makes_one_key_when_sent_twice,
 );
 
@@ -21,8 +23,19 @@ async fn post_json(
     key: Option<&str>,
     body: &serde_json::Value,
 ) -> (u16, serde_json::Value) {
+    send_json(h, reqwest::Method::POST, token, path, key, body).await
+}
+
+async fn send_json(
+    h: &Harness,
+    method: reqwest::Method,
+    token: &str,
+    path: &str,
+    key: Option<&str>,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
     let mut r = kit::raw()
-        .post(format!("{}/api/v1{path}", h.base))
+        .request(method, format!("{}/api/v1{path}", h.base))
         .bearer_auth(token)
         .json(body);
     if let Some(k) = key {
@@ -212,5 +225,56 @@ async fn the_guest_key_form_redirects_and_makes_one_key_when_sent_twice(b: Backe
         );
     }
     assert_eq!(ana.client.guest_keys(&lock.id).await.unwrap().len(), 1);
+    h.stop().await;
+}
+
+/// A change of end that needed a new code replaces the key: the old id then names a revoked
+/// key, so a plain retry gets 409. With an `Idempotency-Key` the retry (a lost answer) gets the
+/// new key again, and the guest one SMS.
+async fn a_retried_change_of_end_answers_with_the_key_it_made(b: Backend) {
+    let h = Harness::start(b).await;
+    let ana = h.user("Ana").await;
+    let token = ana.client.token().unwrap().to_string();
+    let lock = h.pair(&ana, "Front door", "Europe/Berlin").await;
+    let phone = h.new_phone();
+    let now = h.now();
+    let end = now + jiff::SignedDuration::from_mins(125);
+    let key = ana
+        .client
+        .create_guest_key(
+            &lock.id,
+            &kit::guest_key("Courier", Some(&phone), &now.to_string(), &end.to_string()),
+        )
+        .await
+        .unwrap();
+    h.next_sms(&phone, 0).await;
+    let path = format!("/locks/{}/guest-keys/{}", lock.id, key.id);
+    let later = json!({"ends_at": (now + jiff::SignedDuration::from_hours(26)).to_string()});
+
+    let (s1, first) = send_json(&h, reqwest::Method::PATCH, &token, &path, Some("end-1"), &later).await;
+    assert_eq!(s1, 200, "{first}");
+    assert_ne!(
+        first["id"],
+        key.id.as_str(),
+        "a later end than the code carries makes a new key"
+    );
+    let (s2, again) = send_json(&h, reqwest::Method::PATCH, &token, &path, Some("end-1"), &later).await;
+    assert_eq!(s2, 200, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["code"], first["code"]);
+    // One new key, one new SMS.
+    let keys = ana.client.guest_keys(&lock.id).await.unwrap();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    h.next_sms(&phone, 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(h.sms_to(&phone).len(), 2, "a retry texted the guest again");
+    // Without the key, the retry is told the old key is revoked (as before); the same key with
+    // another end is refused.
+    let (s3, _) = send_json(&h, reqwest::Method::PATCH, &token, &path, None, &later).await;
+    assert_eq!(s3, 409);
+    let other = json!({"ends_at": (now + jiff::SignedDuration::from_hours(30)).to_string()});
+    let (s4, problem) = send_json(&h, reqwest::Method::PATCH, &token, &path, Some("end-1"), &other).await;
+    assert_eq!(s4, 422, "{problem}");
+    assert_eq!(problem["errors"][0]["field"], "idempotency_key", "{problem}");
     h.stop().await;
 }
