@@ -372,10 +372,11 @@ async fn patch_me(
 
 // ---------------------------------------------------------------------------------- locks
 
-/// Pairs the lock that shows this setup code; the caller becomes its first Admin.
+/// Pairs the lock that shows this setup code; the caller becomes its first Admin. A lock that
+/// refused too many wrong setup codes answers 429 until its own wait is over.
 #[utoipa::path(post, path = "/locks", tag = "locks", security(("bearer" = [])), request_body = m::CreateLock,
     responses((status = 201, body = m::Lock), (status = 401, body = m::Problem), (status = 409, body = m::Problem),
-              (status = 422, body = m::Problem), (status = 503, body = m::Problem)))]
+              (status = 422, body = m::Problem), (status = 429, body = m::Problem), (status = 503, body = m::Problem)))]
 async fn pair_lock(
     State(s): State<AppState>,
     Auth(caller): Auth,
@@ -507,11 +508,13 @@ async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Sets a personal keypad PIN (the member itself, or an Admin).
+/// Sets a personal keypad PIN (the member itself, or an Admin). PIN choices are limited per
+/// caller and lock (`docs/design/pin-choice.md`): past the limit the answer is 429 with
+/// `Retry-After`.
 #[utoipa::path(put, path = "/locks/{lock_id}/members/{account_id}/pin", tag = "members", security(("bearer" = [])),
     params(("lock_id" = String, Path), ("account_id" = String, Path)), request_body = m::SetPin,
     responses((status = 204), (status = 403, body = m::Problem), (status = 404, body = m::Problem),
-              (status = 409, body = m::Problem), (status = 422, body = m::Problem)))]
+              (status = 409, body = m::Problem), (status = 422, body = m::Problem), (status = 429, body = m::Problem)))]
 async fn set_pin(
     State(s): State<AppState>,
     Auth(caller): Auth,
