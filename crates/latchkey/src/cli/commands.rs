@@ -711,15 +711,22 @@ fn pick_key(keys: &[GuestKey], arg: &str, lock: &str, done: &str) -> Result<Gues
     }
 }
 
-async fn revoke_key(args: RevokeKeyArgs) -> Result<(), Fail> {
-    let ctx = connect(&args.common)?;
-    let lock = resolve_lock(&ctx, &args.lock).await?;
+/// The server, the lock and the guest key a key command names (`done`: what the command does
+/// to it, for the error when the name fits no key or several).
+async fn named_key(common: &Common, lock: &str, key: &str, done: &str) -> Result<(Ctx, Lock, GuestKey), Fail> {
+    let ctx = connect(common)?;
+    let lock = resolve_lock(&ctx, lock).await?;
     let keys = ctx
         .client
         .guest_keys(&lock.id)
         .await
         .map_err(|e| api_fail(e, &ctx.server))?;
-    let key = pick_key(&keys, &args.key, &lock.name, "revoked")?;
+    let key = pick_key(&keys, key, &lock.name, done)?;
+    Ok((ctx, lock, key))
+}
+
+async fn revoke_key(args: RevokeKeyArgs) -> Result<(), Fail> {
+    let (ctx, lock, key) = named_key(&args.common, &args.lock, &args.key, "revoked").await?;
     ctx.client
         .revoke_guest_key(&lock.id, &key.id)
         .await
@@ -743,14 +750,7 @@ async fn revoke_key(args: RevokeKeyArgs) -> Result<(), Fail> {
 }
 
 async fn extend_key(args: ExtendKeyArgs) -> Result<(), Fail> {
-    let ctx = connect(&args.common)?;
-    let lock = resolve_lock(&ctx, &args.lock).await?;
-    let keys = ctx
-        .client
-        .guest_keys(&lock.id)
-        .await
-        .map_err(|e| api_fail(e, &ctx.server))?;
-    let key = pick_key(&keys, &args.key, &lock.name, "extended")?;
+    let (ctx, lock, key) = named_key(&args.common, &args.lock, &args.key, "extended").await?;
     let answer = ctx
         .client
         .extend_guest_key_with_json(&lock.id, &key.id, &args.end)
@@ -771,14 +771,7 @@ async fn extend_key(args: ExtendKeyArgs) -> Result<(), Fail> {
 }
 
 async fn resend_key(args: RevokeKeyArgs) -> Result<(), Fail> {
-    let ctx = connect(&args.common)?;
-    let lock = resolve_lock(&ctx, &args.lock).await?;
-    let keys = ctx
-        .client
-        .guest_keys(&lock.id)
-        .await
-        .map_err(|e| api_fail(e, &ctx.server))?;
-    let key = pick_key(&keys, &args.key, &lock.name, "texted again")?;
+    let (ctx, lock, key) = named_key(&args.common, &args.lock, &args.key, "texted again").await?;
     let answer = ctx
         .client
         .resend_guest_key_with_json(&lock.id, &key.id)

@@ -59,6 +59,9 @@ impl Lang {
 pub struct Catalog {
     en: FluentBundle<FluentResource>,
     ko: FluentBundle<FluentResource>,
+    /// Each language's `js-*` messages as JSON, made once at load (every page embeds them).
+    en_js: String,
+    ko_js: String,
 }
 
 impl Catalog {
@@ -86,7 +89,15 @@ impl Catalog {
         let en = bundle_of(Lang::En);
         let ko = bundle_of(Lang::Ko);
         if problems.is_empty() {
-            Ok(Catalog { en, ko })
+            let mut catalog = Catalog {
+                en,
+                ko,
+                en_js: String::new(),
+                ko_js: String::new(),
+            };
+            catalog.en_js = catalog.js_json(Lang::En);
+            catalog.ko_js = catalog.js_json(Lang::Ko);
+            Ok(catalog)
         } else {
             Err(problems)
         }
@@ -121,15 +132,23 @@ impl Catalog {
         self.bundle(lang).has_message(id)
     }
 
-    /// The `js-*` messages of a language, as the JSON object the scripts read.
-    pub fn js_messages(&self, lang: Lang) -> String {
+    /// The `js-*` messages of a language, as the JSON object the scripts read (`</` escaped, so
+    /// that it cannot end the page's script element early; still the same JSON).
+    pub fn js_messages(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::En => &self.en_js,
+            Lang::Ko => &self.ko_js,
+        }
+    }
+
+    fn js_json(&self, lang: Lang) -> String {
         let mut out = serde_json::Map::new();
         for id in message_ids(lang) {
             if id.starts_with("js-") {
                 out.insert(id.clone(), serde_json::Value::String(self.format(lang, &id, None)));
             }
         }
-        serde_json::Value::Object(out).to_string()
+        serde_json::Value::Object(out).to_string().replace("</", "<\\/")
     }
 }
 
@@ -156,6 +175,8 @@ pub static CATALOG: LazyLock<Catalog> = LazyLock::new(|| match Catalog::load() {
         Catalog {
             en: empty(Lang::En),
             ko: empty(Lang::Ko),
+            en_js: "{}".into(),
+            ko_js: "{}".into(),
         }
     }
 });
@@ -236,9 +257,8 @@ impl Tr {
     }
 
     /// The `js-*` messages as JSON, for the page's `<script type="application/json">`.
-    pub fn js_messages(&self) -> String {
-        // `</` cannot end the script element early.
-        CATALOG.js_messages(self.lang).replace("</", "<\\/")
+    pub fn js_messages(&self) -> &'static str {
+        CATALOG.js_messages(self.lang)
     }
 
     fn weekday_short(&self, d: Weekday) -> &'static str {

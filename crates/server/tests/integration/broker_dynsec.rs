@@ -37,6 +37,36 @@ impl Drop for Mosq {
     }
 }
 
+/// A server (SQLite in `data`) on the Mosquitto at `port`, logged in as `user`, provisioning
+/// per-lock logins through the dynamic-security plugin (`--mqtt-dynsec`).
+pub(crate) async fn dynsec_server(data: &Path, port: u16, user: &str, password: &str) -> Server {
+    std::fs::create_dir_all(data).unwrap();
+    let mut config = Config::for_tests(
+        data,
+        None,
+        MqttConfig::External {
+            host: "127.0.0.1".into(),
+            port,
+        },
+    );
+    config.mqtt_login = ExternalLogin {
+        credentials: Some((user.into(), password.into())),
+        tls: false,
+        ca_file: None,
+    };
+    config.mqtt_dynsec = true;
+    Server::start(
+        config,
+        Parts {
+            clock: Arc::new(SystemClock),
+            entropy: Arc::new(OsEntropy),
+            gateway: None,
+        },
+    )
+    .await
+    .expect("server starts")
+}
+
 pub(crate) fn start_mosquitto(dir: &Path, port: u16) -> Option<Mosq> {
     if !Path::new(PLUGIN).exists() {
         assert!(std::env::var("CI").is_err(), "the dynamic-security plugin is missing");
@@ -86,31 +116,7 @@ async fn the_server_provisions_per_lock_logins_on_mosquitto() {
         return;
     };
     let data = dir.path().join("server");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut config = Config::for_tests(
-        &data,
-        None,
-        MqttConfig::External {
-            host: "127.0.0.1".into(),
-            port,
-        },
-    );
-    config.mqtt_login = ExternalLogin {
-        credentials: Some(("admin".into(), "admin-password".into())),
-        tls: false,
-        ca_file: None,
-    };
-    config.mqtt_dynsec = true;
-    let server = Server::start(
-        config,
-        Parts {
-            clock: Arc::new(SystemClock),
-            entropy: Arc::new(OsEntropy),
-            gateway: None,
-        },
-    )
-    .await
-    .expect("server starts");
+    let server = dynsec_server(&data, port, "admin", "admin-password").await;
     let base = format!("http://{}", server.addr);
     let http = reqwest::Client::new();
 
@@ -287,31 +293,7 @@ async fn the_server_provisions_per_lock_logins_on_mosquitto() {
         .expect("mosquitto_ctrl runs");
     assert!(ok.success());
     let weak_data = dir.path().join("weak");
-    std::fs::create_dir_all(&weak_data).unwrap();
-    let mut config = Config::for_tests(
-        &weak_data,
-        None,
-        MqttConfig::External {
-            host: "127.0.0.1".into(),
-            port,
-        },
-    );
-    config.mqtt_login = ExternalLogin {
-        credentials: Some(("weak".into(), "weak-password".into())),
-        tls: false,
-        ca_file: None,
-    };
-    config.mqtt_dynsec = true;
-    let weak = Server::start(
-        config,
-        Parts {
-            clock: Arc::new(SystemClock),
-            entropy: Arc::new(OsEntropy),
-            gateway: None,
-        },
-    )
-    .await
-    .expect("server starts");
+    let weak = dynsec_server(&weak_data, port, "weak", "weak-password").await;
     let weak_base = format!("http://{}", weak.addr);
     eventually(
         "a failed attempt counted by the server without dynsec rights",

@@ -511,11 +511,6 @@ async fn keeping_and_giving_up_a_pairing_exclude_each_other() {
 /// and its login is deleted then.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn with_dynsec_a_lock_unpaired_while_offline_is_told_on_reconnect() {
-    use latchkey_server::app::{Parts, Server};
-    use latchkey_server::config::{Config, ExternalLogin, MqttConfig};
-    use latchkey_server::domain::{OsEntropy, SystemClock};
-    use std::sync::Arc;
-
     latchkey_client::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let port = device_kit::free_port();
@@ -523,31 +518,7 @@ async fn with_dynsec_a_lock_unpaired_while_offline_is_told_on_reconnect() {
         return;
     };
     let data = dir.path().join("server");
-    std::fs::create_dir_all(&data).unwrap();
-    let mut config = Config::for_tests(
-        &data,
-        None,
-        MqttConfig::External {
-            host: "127.0.0.1".into(),
-            port,
-        },
-    );
-    config.mqtt_login = ExternalLogin {
-        credentials: Some(("admin".into(), "admin-password".into())),
-        tls: false,
-        ca_file: None,
-    };
-    config.mqtt_dynsec = true;
-    let server = Server::start(
-        config,
-        Parts {
-            clock: Arc::new(SystemClock),
-            entropy: Arc::new(OsEntropy),
-            gateway: None,
-        },
-    )
-    .await
-    .expect("server starts");
+    let server = crate::broker_dynsec::dynsec_server(&data, port, "admin", "admin-password").await;
     let http = reqwest::Client::new();
     let lock = latchkey_vlock::start(latchkey_vlock::Options {
         state: dir.path().join("lock.state"),
