@@ -120,6 +120,7 @@ impl Server {
             sms_wake: sms_wake.clone(),
             outbound: Arc::new(outbound),
             webhook_wake: Arc::new(tokio::sync::Notify::new()),
+            sync_cache: Arc::default(),
         };
         crate::gateway::attach_domain(&slot, Arc::new(domain.clone()));
 

@@ -21,6 +21,12 @@ pub struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SyncLabels {
+    /// `delta` or `snapshot`.
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
     pub route: String,
 }
@@ -34,6 +40,8 @@ pub struct Metrics {
     pub lock_messages: Counter<u64, AtomicU64>,
     /// Failed attempts at provisioning Mosquitto's dynamic-security plugin (`gateway/dynsec.rs`).
     pub broker_provisioning_failures: Counter<u64, AtomicU64>,
+    /// Syncs sent to locks, as deltas or full snapshots (`gateway/sync.rs`).
+    pub syncs_sent: Family<SyncLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -69,6 +77,12 @@ impl Metrics {
             "Failed attempts at provisioning logins on Mosquitto's dynamic-security plugin (refused, or unanswered)",
             broker_provisioning_failures.clone(),
         );
+        let syncs_sent = Family::<SyncLabels, Counter>::default();
+        registry.register(
+            "syncs_sent",
+            "Syncs this instance sent to locks: only what changed since the state the lock acknowledged (delta), or all it must hold (snapshot)",
+            syncs_sent.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -76,6 +90,7 @@ impl Metrics {
             locks_connected,
             lock_messages,
             broker_provisioning_failures,
+            syncs_sent,
         }
     }
 

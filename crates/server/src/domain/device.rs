@@ -10,6 +10,7 @@
 //! here.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -19,6 +20,7 @@ use latchkey_lock_core::{
 };
 
 use super::access::{self, Caller, display_name};
+use super::sync_cache::{KeyRows, Rows, merge_rows};
 use super::types::{AccessLevel, LockSecret, Pin, Schedule};
 use super::{Domain, Error, Result, ms};
 use crate::store::{self, Conn, EventRow, HeldVersion, LockRow, Presence, ResyncClaim};
@@ -123,8 +125,12 @@ pub trait Devices: Send + Sync {
     /// version bump also takes, so across all instances a later command number never carries
     /// an older version. The same transaction holds other instances' resends of this lock off
     /// until `resend_after` (Unix ms). `None`: no such lock.
-    async fn state_to_send(&self, lock_id: &str, now: Timestamp, resend_after: i64)
-    -> Result<Option<(LockState, u64)>>;
+    async fn state_to_send(&self, lock_id: &str, now: Timestamp, resend_after: i64) -> Result<Option<SyncToSend>>;
+
+    /// The lock did not hold the base of a delta, or refused a sync: its next sync is a full
+    /// snapshot. Returns whether the newest sync this instance sent it was a delta (so that
+    /// a refused snapshot is not simply sent again).
+    fn sync_failed(&self, lock_id: &str) -> bool;
 
     /// The lock connected (`online`) or went away.
     async fn presence(&self, lock_id: &str, online: bool, now: Timestamp) -> Result<()>;
@@ -167,6 +173,16 @@ pub struct LockState {
     pub offsets: Vec<OffsetEntry>,
     /// End (exclusive, Unix s) of the period `offsets` covers.
     pub offsets_valid_until: i64,
+}
+
+/// What the gateway sends a lock: its state, under a command number, as a delta on `base` when
+/// this instance still has the state the lock acknowledged, else as a full snapshot.
+#[derive(Debug, Clone)]
+pub struct SyncToSend {
+    pub state: Arc<LockState>,
+    pub seq: u64,
+    /// The state the lock holds (its acknowledged version), as this instance sent it.
+    pub base: Option<Arc<LockState>>,
 }
 
 /// One issuer slot of `LockState`.
@@ -272,23 +288,35 @@ impl Devices for Domain {
         Ok(store::lock_by_id(&mut c, lock_id).await?)
     }
 
-    async fn state_to_send(
-        &self,
-        lock_id: &str,
-        now: Timestamp,
-        resend_after: i64,
-    ) -> Result<Option<(LockState, u64)>> {
+    async fn state_to_send(&self, lock_id: &str, now: Timestamp, resend_after: i64) -> Result<Option<SyncToSend>> {
         let mut tx = self.store.begin().await?;
         let Some(seq) = store::next_command_seq(&mut tx, lock_id).await? else {
             return Ok(None);
         };
-        let Some(state) = lock_state(&mut tx, lock_id, now).await? else {
+        let known = self.sync_cache.key_rows(lock_id);
+        let Some((state, rows)) = lock_state(&mut tx, lock_id, now, known).await? else {
             return Ok(None);
         };
         // Another instance's resend loop leaves the lock alone for a while.
         store::claim_resync(&mut tx, lock_id, ResyncClaim::Always { until: resend_after }).await?;
         tx.commit().await?;
-        Ok(Some((state, seq as u64)))
+        let state = Arc::new(state);
+        // A delta only moves a lock forward: the same version again goes whole.
+        let base = if state.version > state.acked_version {
+            self.sync_cache.sent_at(lock_id, state.acked_version)
+        } else {
+            None
+        };
+        self.sync_cache.record(lock_id, state.clone(), base.is_some(), rows);
+        Ok(Some(SyncToSend {
+            state,
+            seq: seq as u64,
+            base,
+        }))
+    }
+
+    fn sync_failed(&self, lock_id: &str) -> bool {
+        self.sync_cache.forget(lock_id)
     }
 
     async fn presence(&self, lock_id: &str, online: bool, now: Timestamp) -> Result<()> {
@@ -430,19 +458,45 @@ fn stored(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// A full snapshot of what the lock must hold, read from the database (`None`: no such lock).
-async fn lock_state(c: &mut Conn, lock_id: &str, now: Timestamp) -> Result<Option<LockState>> {
+/// A full snapshot of what the lock must hold, read from the database (`None`: no such lock),
+/// with the guest-key rows it was made from when they can be kept for the next read (see
+/// `sync_cache`). With `KeyRows::Since`, only the keys changed since that version are read.
+async fn lock_state(
+    c: &mut Conn,
+    lock_id: &str,
+    now: Timestamp,
+    known: KeyRows,
+) -> Result<Option<(LockState, Option<Rows>)>> {
     let Some(lock) = store::lock_by_id(c, lock_id).await? else {
         return Ok(None);
     };
     let now_s = now.as_second();
     let members = store::members(c, lock_id).await?;
+    let issuers = store::issuers(c, lock_id).await?;
     // Only the keys the loop below can use: it stops at the lock's capacities, so reading more
     // would make every sync cost grow with every key the lock ever had.
     // (One more, to notice one left out.)
     let limit = latchkey_lock_core::STANDARD_GUEST_KEYS.max(latchkey_lock_core::STANDARD_DENY) as i64 + 1;
-    let keys = store::sync_guest_keys(c, lock_id, now_s, limit).await?;
-    let issuers = store::issuers(c, lock_id).await?;
+    let merged = match known {
+        KeyRows::Since { version, rows } => {
+            let changed = store::guest_keys_changed_since(c, lock_id, version).await?;
+            merge_rows(&rows, changed, &issuers, now_s, limit)
+        }
+        KeyRows::Full => None,
+    };
+    let (keys, keep) = match merged {
+        Some(keys) => (keys, true),
+        None => {
+            let keys: Vec<_> = store::sync_guest_keys(c, lock_id, now_s, limit)
+                .await?
+                .into_iter()
+                .map(Arc::new)
+                .collect();
+            let records = keys.iter().filter(|k| k.revoked_at.is_none()).count() as i64;
+            let keep = records < limit && (keys.len() as i64 - records) < limit;
+            (keys, keep)
+        }
+    };
     let base = latchkey_lock_core::Settings::DEFAULT;
     let lockout_base = u32::try_from(lock.lockout_seconds.max(1)).unwrap_or(u32::MAX);
     let settings = latchkey_lock_core::Settings {
@@ -540,7 +594,7 @@ async fn lock_state(c: &mut Conn, lock_id: &str, now: Timestamp) -> Result<Optio
     }
     let tz = lock.time_zone.zone();
     let (offsets, offsets_valid_until) = offset_table(&tz, now_s);
-    Ok(Some(LockState {
+    let state = LockState {
         version: lock.version,
         acked_version: lock.acked_version,
         root_secret: lock.root_secret,
@@ -550,7 +604,8 @@ async fn lock_state(c: &mut Conn, lock_id: &str, now: Timestamp) -> Result<Optio
         keys: entries,
         offsets,
         offsets_valid_until,
-    }))
+    };
+    Ok(Some((state, keep.then(|| Arc::new(keys)))))
 }
 
 impl Domain {
@@ -647,12 +702,15 @@ impl Domain {
                     Some(no) => {
                         if granted {
                             first_use = store::mark_guest_key_used(c, lock_id, i64::from(no), at).await?;
+                            // A used one-time key leaves the lock's snapshot without a version bump.
+                            self.sync_cache.forget_rows(lock_id);
                         }
                         store::guest_key_by_no(c, lock_id, i64::from(no)).await?
                     }
                     None => {
                         let text = format!("{code:012}");
                         if granted {
+                            self.sync_cache.forget_rows(lock_id);
                             let (key, first) = store::mark_guest_key_used_by_code(c, lock_id, &text, at).await?;
                             first_use = first && key.is_some();
                             key
@@ -703,7 +761,7 @@ fn lock_schedule(s: &Schedule) -> Option<latchkey_lock_core::Schedule> {
 }
 
 /// UTC offsets of `tz` from a day ago to about 13 months ahead.
-fn offset_table(tz: &jiff::tz::TimeZone, now: i64) -> (Vec<OffsetEntry>, i64) {
+pub(crate) fn offset_table(tz: &jiff::tz::TimeZone, now: i64) -> (Vec<OffsetEntry>, i64) {
     let start = now - 86_400;
     let horizon = now + OFFSET_HORIZON_SECS;
     let Ok(start_ts) = Timestamp::from_second(start) else {

@@ -19,6 +19,7 @@ pub mod invitations;
 pub mod locks;
 pub mod members;
 pub mod notifications;
+pub mod sync_cache;
 pub mod types;
 pub mod webhooks;
 
@@ -162,6 +163,8 @@ pub struct Domain {
     pub outbound: Arc<crate::outbound::Outbound>,
     /// Wakes the webhook delivery worker when deliveries are queued.
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// What this instance last read and sent for each lock (delta syncs).
+    pub sync_cache: Arc<sync_cache::SyncCache>,
 }
 
 impl Domain {

@@ -56,6 +56,11 @@ pub(super) struct Link {
     pub(super) dynsec: Option<Arc<super::dynsec::Provisioner>>,
     /// Messages this instance received on locks' up topics (`/metrics`: `latchkey_lock_messages_total`).
     pub(super) lock_messages: prometheus_client::metrics::counter::Counter,
+    /// Syncs sent, by kind (`latchkey_syncs_sent_total{kind="delta"|"snapshot"}`).
+    pub(super) syncs_sent: prometheus_client::metrics::family::Family<
+        crate::metrics::SyncLabels,
+        prometheus_client::metrics::counter::Counter,
+    >,
     /// Pairing exchanges this instance runs, by discriminator, each under a number of its own:
     /// two Admins may pair two locks whose codes share a discriminator at once, and each
     /// exchange keeps only the messages of its session. Pairing replies reach every instance

@@ -199,6 +199,7 @@ pub async fn start(
         share_group,
         dynsec,
         lock_messages: metrics.lock_messages.clone(),
+        syncs_sent: metrics.syncs_sent.clone(),
         pairings: Mutex::new(HashMap::new()),
         next_pairing: std::sync::atomic::AtomicU64::new(0),
         unlocks: Mutex::new(HashMap::new()),

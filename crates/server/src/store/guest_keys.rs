@@ -237,6 +237,18 @@ pub async fn sync_guest_keys(c: &mut Conn, lock_id: &str, now_s: i64, limit: i64
     Ok(out)
 }
 
+/// The lock's guest keys changed after `version` (made, revoked, or their window changed: every
+/// change that reaches the lock records its version in `changed_version`), whatever their state.
+pub async fn guest_keys_changed_since(c: &mut Conn, lock_id: &str, version: i64) -> Result<Vec<GuestKeyRow>> {
+    let sql = format!("SELECT {GUEST_KEY_COLUMNS} FROM guest_keys WHERE lock_id = $1 AND changed_version > $2");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(lock_id.to_string())
+        .bind(version)
+        .fetch_all(&mut *c)
+        .await?;
+    rows.iter().map(read_guest_key).collect()
+}
+
 /// Whether this lock ever had a guest key with this code (live, used, expired or revoked): a
 /// revoked code stays on the lock's deny list, so it is never handed out again.
 pub async fn code_ever_issued(c: &mut Conn, lock_id: &str, code: &str) -> Result<bool> {

@@ -74,6 +74,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "rental calendars", include_str!("migrations/0007_calendars.sql")),
     (8, "lock tombstones", include_str!("migrations/0008_tombstones.sql")),
     (10, "account language", include_str!("migrations/0010_locale.sql")),
+    (
+        12,
+        "guest keys by changed version",
+        include_str!("migrations/0012_sync_delta.sql"),
+    ),
 ];
 
 /// The schema version this binary migrates to.

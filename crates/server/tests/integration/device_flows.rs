@@ -25,6 +25,7 @@ on_both_brokers!(
     server_restart_mid_sync_loses_and_doubles_nothing,
     replayed_and_forged_messages_are_refused,
     remote_unlock_of_an_offline_lock_is_refused_at_once,
+    changes_reach_the_lock_as_deltas,
 );
 
 const PIN_A: &str = "482915";
@@ -199,6 +200,96 @@ async fn one_time_guest_code_opens_once(broker: Broker) {
         Some(key.id.as_str()),
         "{granted:?}"
     );
+    w.stop().await;
+}
+
+/// `latchkey_syncs_sent_total` from the server's `/metrics`: (deltas, snapshots).
+async fn syncs_sent(w: &World) -> (u64, u64) {
+    let text = w
+        .http
+        .get(format!("{}/metrics", w.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |kind: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("latchkey_syncs_sent_total{{kind=\"{kind}\"}} ")))
+            .map(|n| n.trim().parse::<u64>().unwrap())
+            .unwrap_or(0)
+    };
+    (count("delta"), count("snapshot"))
+}
+
+/// Once the lock acknowledged a state, each change goes to it as a delta (only what changed),
+/// and the lock ends up holding exactly what a snapshot would give it: new keys open, revoked
+/// ones are refused, a used one-time key's record leaves it.
+async fn changes_reach_the_lock_as_deltas(broker: Broker) {
+    let (w, owner, lid) = paired(broker, true).await;
+    owner_pin(&w, &owner, &lid).await;
+    let (deltas_before, snapshots_before) = syncs_sent(&w).await;
+    let start = future_hour();
+    let mut keys = Vec::new();
+    for i in 0..6 {
+        let key = owner
+            .create_guest_key(
+                &lid,
+                &CreateGuestKey {
+                    name: format!("Guest {i}"),
+                    phone: None,
+                    starts_at: at(start, 0),
+                    ends_at: at(start, 120),
+                    one_time: i == 5,
+                    precautions_accepted: true,
+                },
+            )
+            .await
+            .expect("POST guest-keys");
+        w.wait_synced(&owner, &lid, 20).await;
+        keys.push(key);
+    }
+    for key in &keys[..2] {
+        owner.revoke_guest_key(&lid, &key.id).await.unwrap();
+    }
+    w.wait_synced(&owner, &lid, 20).await;
+    let (deltas, snapshots) = syncs_sent(&w).await;
+    assert!(
+        deltas >= deltas_before + 7,
+        "each change a delta: {deltas_before} -> {deltas}"
+    );
+    assert_eq!(
+        snapshots, snapshots_before,
+        "no snapshot once the lock acknowledged one"
+    );
+    // The owner's PIN and the four live keys.
+    assert_eq!(w.status().await["codes"], 5, "{}", w.status().await);
+
+    w.set_clock(&at(start, 30)).await;
+    for key in &keys[..2] {
+        let r = w.keypad(&keys_of(&key.code)).await;
+        assert_eq!(r["outcome"], "denied", "revoked: {r}");
+        assert_eq!(r["reason"], "revoked", "{r}");
+    }
+    for key in &keys[2..] {
+        let r = w.keypad(&keys_of(&key.code)).await;
+        assert_eq!(r["outcome"], "granted", "{}: {r}", key.name);
+        w.wait_locked().await;
+    }
+    // The one-time key, used, leaves the lock's table with the next change's delta.
+    eventually("the one-time key shown as used", 15, || async {
+        let k = owner.guest_key(&lid, &keys[5].id).await.ok()?;
+        (k.status == GuestKeyStatus::Used).then_some(())
+    })
+    .await;
+    owner.revoke_guest_key(&lid, &keys[2].id).await.unwrap();
+    w.wait_synced(&owner, &lid, 20).await;
+    assert_eq!(w.status().await["codes"], 3, "{}", w.status().await);
+    let r = w.keypad(&keys_of(&keys[5].code)).await;
+    assert_eq!(r["reason"], "already_used", "{r}");
+    let (_, snapshots) = syncs_sent(&w).await;
+    assert_eq!(snapshots, snapshots_before, "still no snapshot");
     w.stop().await;
 }
 
