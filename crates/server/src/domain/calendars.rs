@@ -298,7 +298,7 @@ impl Domain {
     /// Takes or renews the background reader's lease for `holder` (one instance reads feeds
     /// at a time; another takes over when the lease runs out).
     pub async fn take_reader_lease(&self, holder: &str, now: Timestamp, for_ms: i64) -> Result<bool> {
-        let mut c = self.store.read().await?;
+        let mut c = self.store.write().await?;
         Ok(store::take_lease(&mut c, "calendar-reader", holder, ms(now), ms(now) + for_ms).await?)
     }
 
@@ -318,7 +318,7 @@ impl Domain {
         };
         let (body, validators) = match self.outbound.fetch(&calendar.url, &validators).await {
             Ok(Fetched::NotModified) => {
-                let mut c = self.store.read().await?;
+                let mut c = self.store.write().await?;
                 store::record_sync(&mut c, &calendar.id, SyncOutcome::NotModified { at: ms(now) }, next).await?;
                 let live = store::calendar_keys(&mut c, &calendar.id)
                     .await?
@@ -367,7 +367,7 @@ impl Domain {
             last_modified: validators.last_modified.as_deref(),
         };
         if is_nothing(&todo, &existing) {
-            let mut c = self.store.read().await?;
+            let mut c = self.store.write().await?;
             store::record_sync(&mut c, &calendar.id, outcome, next).await?;
             return Ok(SyncReport {
                 unchanged: todo.unchanged.len(),

@@ -449,7 +449,7 @@ pub(super) async fn check_identity(store: &Store, key: &SigningKey, path: &Path,
 /// (compare-and-set on the stored window). `false` also when there is no such lock.
 pub async fn accept_up_seq(store: &Store, lock_id: &str, seq: u64) -> anyhow::Result<bool> {
     for _ in 0..32 {
-        let mut c = store.read().await?;
+        let mut c = store.write().await?;
         let Some(old) = store::up_replay(&mut c, lock_id).await? else {
             return Ok(false);
         };

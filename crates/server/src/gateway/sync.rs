@@ -147,7 +147,7 @@ impl Link {
         for lock_id in locks {
             let now_ms = self.now().as_millisecond();
             let until = now_ms + RESYNC_AFTER.as_millis() as i64;
-            let claimed = match self.store.read().await {
+            let claimed = match self.store.write().await {
                 Ok(mut c) => store::claim_resync(&mut c, &lock_id, store::ResyncClaim::IfDue { now: now_ms, until })
                     .await
                     .unwrap_or(false),

@@ -111,7 +111,7 @@ impl Link {
                 _ = tokio::time::sleep(UNLOCK_POLL) => {
                     // Bounded by the deadline too: a busy pool must not stretch the timeout.
                     let poll = async {
-                        match self.store.read().await {
+                        match self.store.write().await {
                             Ok(mut c) => store::take_unlock_result(&mut c, &lock.id, command).await.ok().flatten(),
                             Err(_) => None,
                         }
@@ -178,7 +178,7 @@ impl Link {
     ) -> anyhow::Result<()> {
         let outcome = unlock_outcome(&r.outcome);
         let command = i64::try_from(r.command).unwrap_or(i64::MAX);
-        let mut c = self.store.read().await?;
+        let mut c = self.store.write().await?;
         store::put_unlock_result(&mut c, lock_id, command, &outcome, now.as_millisecond()).await?;
         Ok(())
     }
@@ -186,7 +186,7 @@ impl Link {
     /// Forgets unlock results whose request gave up long ago.
     pub(super) async fn purge_unlock_results(&self) {
         let before = self.now().as_millisecond() - 600_000;
-        if let Ok(mut c) = self.store.read().await
+        if let Ok(mut c) = self.store.write().await
             && let Err(e) = store::purge_unlock_results(&mut c, before).await
         {
             tracing::warn!("purging unlock results: {e}");
