@@ -121,9 +121,9 @@ pub trait Devices: Send + Sync {
     /// What the lock must hold now, with the command number of the sync that carries it.
     ///
     /// The number is reserved first, in the transaction that reads the state: that takes the
-    /// lock row's write lock (PostgreSQL) or the database write lock (SQLite), which every
-    /// version bump also takes, so across all instances a later command number never carries
-    /// an older version. The same transaction holds other instances' resends of this lock off
+    /// lock's `lock_link` row lock (PostgreSQL) or the database write lock (SQLite) until the
+    /// commit, so the next reservation's reads come after this one's: across all instances a
+    /// later command number never carries an older version. The same transaction holds other instances' resends of this lock off
     /// until `resend_after` (Unix ms). `None`: no such lock.
     async fn state_to_send(&self, lock_id: &str, now: Timestamp, resend_after: i64) -> Result<Option<SyncToSend>>;
 

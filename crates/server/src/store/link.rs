@@ -1,25 +1,38 @@
-//! The device link's own records, on the `locks` row and beside it: presence, the version the
-//! lock holds, command and replay sequence numbers, resend claims, unlock results handed between
-//! instances, and the server key's identity. Several instances share them (ARCHITECTURE.md,
-//! "Instances share nothing but the database and the broker"), so they change by conditional
-//! update.
+//! The device link's own records: presence, the version the lock holds, command and replay
+//! sequence numbers and resend claims (table `lock_link`, one row per lock), unlock results
+//! handed between instances, and the server key's identity. Several instances share them
+//! (ARCHITECTURE.md, "Instances share nothing but the database and the broker"), so they change
+//! by conditional update.
+//!
+//! None of these writes touch the `locks` row: a message from or to a lock only locks its
+//! `lock_link` row, so a change of who may enter (`bump_version`, which takes the `locks` row)
+//! does not wait for the link's transactions on PostgreSQL (migration 11). Conditions on the
+//! lock's version read it with a subquery (`LOCK_VERSION`), which takes no row lock.
 
 use sqlx::Row;
 
 use super::{Conn, Result, StoreError, b};
 use crate::domain::device::UnlockOutcome;
 
+/// The version of the lock whose `lock_link` row is being updated (`lock_link.lock_id`).
+const LOCK_VERSION: &str = "(SELECT l.version FROM locks l WHERE l.id = lock_link.lock_id)";
+
 /// The locks whose acknowledged version is behind (for the resend sweep).
 pub async fn unsynced_lock_ids(c: &mut Conn) -> Result<Vec<String>> {
-    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM locks WHERE acked_version < version ORDER BY id")
-        .fetch_all(&mut *c)
-        .await?;
+    let ids: Vec<String> = sqlx::query_scalar(
+        "SELECT l.id FROM locks l JOIN lock_link k ON k.lock_id = l.id WHERE k.acked_version < l.version ORDER BY l.id",
+    )
+    .fetch_all(&mut *c)
+    .await?;
     Ok(ids)
 }
 
 /// Records that the lock holds `version` (never moves backwards).
 pub async fn set_acked_version(c: &mut Conn, lock_id: &str, version: i64) -> Result<()> {
-    sqlx::query("UPDATE locks SET acked_version = $1 WHERE id = $2 AND acked_version < $1 AND $1 <= version")
+    let sql = format!(
+        "UPDATE lock_link SET acked_version = $1 WHERE lock_id = $2 AND acked_version < $1 AND $1 <= {LOCK_VERSION}"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(version)
         .bind(lock_id.to_string())
         .execute(&mut *c)
@@ -36,7 +49,7 @@ pub struct Presence<'a> {
 }
 
 pub async fn set_lock_presence(c: &mut Conn, lock_id: &str, p: &Presence<'_>) -> Result<()> {
-    sqlx::query("UPDATE locks SET online = $1, bolt = COALESCE($2, bolt), last_seen_at = $3 WHERE id = $4")
+    sqlx::query("UPDATE lock_link SET online = $1, bolt = COALESCE($2, bolt), last_seen_at = $3 WHERE lock_id = $4")
         .bind(b(p.online))
         .bind(p.bolt.map(str::to_string))
         .bind(p.at)
@@ -47,7 +60,7 @@ pub async fn set_lock_presence(c: &mut Conn, lock_id: &str, p: &Presence<'_>) ->
 }
 
 pub async fn set_event_seq(c: &mut Conn, lock_id: &str, seq: i64) -> Result<()> {
-    sqlx::query("UPDATE locks SET event_seq = $1 WHERE id = $2 AND event_seq < $1")
+    sqlx::query("UPDATE lock_link SET event_seq = $1 WHERE lock_id = $2 AND event_seq < $1")
         .bind(seq)
         .bind(lock_id.to_string())
         .execute(&mut *c)
@@ -57,18 +70,19 @@ pub async fn set_event_seq(c: &mut Conn, lock_id: &str, seq: i64) -> Result<()> 
 
 /// Reserves the next command sequence number towards a lock.
 pub async fn next_command_seq(c: &mut Conn, lock_id: &str) -> Result<Option<i64>> {
-    let v: Option<i64> =
-        sqlx::query_scalar("UPDATE locks SET command_seq = command_seq + 1 WHERE id = $1 RETURNING command_seq")
-            .bind(lock_id.to_string())
-            .fetch_optional(&mut *c)
-            .await?;
+    let v: Option<i64> = sqlx::query_scalar(
+        "UPDATE lock_link SET command_seq = command_seq + 1 WHERE lock_id = $1 RETURNING command_seq",
+    )
+    .bind(lock_id.to_string())
+    .fetch_optional(&mut *c)
+    .await?;
     Ok(v)
 }
 
 /// The stored replay window of the lock's up messages (hex, empty before the first message);
 /// `None` when there is no such lock.
 pub async fn up_replay(c: &mut Conn, lock_id: &str) -> Result<Option<String>> {
-    let v: Option<String> = sqlx::query_scalar("SELECT up_replay FROM locks WHERE id = $1")
+    let v: Option<String> = sqlx::query_scalar("SELECT up_replay FROM lock_link WHERE lock_id = $1")
         .bind(lock_id.to_string())
         .fetch_optional(&mut *c)
         .await?;
@@ -78,7 +92,7 @@ pub async fn up_replay(c: &mut Conn, lock_id: &str) -> Result<Option<String>> {
 /// Replaces the lock's up replay window with `new` only while it still is `old`
 /// (compare-and-set); false when another writer changed it first.
 pub async fn swap_up_replay(c: &mut Conn, lock_id: &str, old: &str, new: &str) -> Result<bool> {
-    let done = sqlx::query("UPDATE locks SET up_replay = $1 WHERE id = $2 AND up_replay = $3")
+    let done = sqlx::query("UPDATE lock_link SET up_replay = $1 WHERE lock_id = $2 AND up_replay = $3")
         .bind(new.to_string())
         .bind(lock_id.to_string())
         .bind(old.to_string())
@@ -100,15 +114,16 @@ pub struct HeldVersion {
 }
 
 pub async fn record_acked_version(c: &mut Conn, lock_id: &str, r: HeldVersion) -> Result<bool> {
-    let done = sqlx::query(
-        "UPDATE locks SET acked_version = $1, acked_up_seq = $2 \
-         WHERE id = $3 AND acked_up_seq < $2 AND $1 <= version",
-    )
-    .bind(r.version)
-    .bind(r.up_seq)
-    .bind(lock_id.to_string())
-    .execute(&mut *c)
-    .await?;
+    let sql = format!(
+        "UPDATE lock_link SET acked_version = $1, acked_up_seq = $2 \
+         WHERE lock_id = $3 AND acked_up_seq < $2 AND $1 <= {LOCK_VERSION}"
+    );
+    let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(r.version)
+        .bind(r.up_seq)
+        .bind(lock_id.to_string())
+        .execute(&mut *c)
+        .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -123,17 +138,18 @@ pub enum ResyncClaim {
 
 /// Claims re-sending the snapshot to a lock. Returns whether this caller holds the claim.
 pub async fn claim_resync(c: &mut Conn, lock_id: &str, claim: ResyncClaim) -> Result<bool> {
+    let if_due = format!(
+        "UPDATE lock_link SET sync_claimed_until = $1 WHERE lock_id = $2 AND acked_version < {LOCK_VERSION} \
+         AND (sync_claimed_until IS NULL OR sync_claimed_until <= $3)"
+    );
     let query = match claim {
-        ResyncClaim::Always { until } => sqlx::query("UPDATE locks SET sync_claimed_until = $1 WHERE id = $2")
+        ResyncClaim::Always { until } => sqlx::query("UPDATE lock_link SET sync_claimed_until = $1 WHERE lock_id = $2")
             .bind(until)
             .bind(lock_id.to_string()),
-        ResyncClaim::IfDue { now, until } => sqlx::query(
-            "UPDATE locks SET sync_claimed_until = $1 WHERE id = $2 AND acked_version < version \
-             AND (sync_claimed_until IS NULL OR sync_claimed_until <= $3)",
-        )
-        .bind(until)
-        .bind(lock_id.to_string())
-        .bind(now),
+        ResyncClaim::IfDue { now, until } => sqlx::query(sqlx::AssertSqlSafe(if_due))
+            .bind(until)
+            .bind(lock_id.to_string())
+            .bind(now),
     };
     let done = query.execute(&mut *c).await?;
     Ok(done.rows_affected() == 1)

@@ -1,4 +1,6 @@
-//! Locks: what the server knows of each paired lock.
+//! Locks: what the server knows of each paired lock. A `LockRow` joins the lock's row
+//! (`locks`: what a change of who may enter writes) with its device link's (`lock_link`: what
+//! the link writes per message, `link.rs`).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -29,18 +31,22 @@ pub struct LockRow {
     pub created_at: i64,
 }
 
+/// The tables `LOCK_COLUMNS` and `LOCK_COLUMNS_AS` read from, as `l` and `k`: the lock's row
+/// and its device link's (`lock_link`, migration 11), which every lock has from its pairing.
+pub(super) const LOCK_TABLES: &str = "locks l JOIN lock_link k ON k.lock_id = l.id";
+
 pub(super) const LOCK_COLUMNS: &str = "l.id, l.serial, l.name, l.time_zone, l.wrong_code_limit, \
-    l.lockout_seconds, l.device_key, l.root_secret, l.server_epoch, l.version, l.acked_version, \
-    l.event_seq, l.command_seq, l.online, l.bolt, l.last_seen_at, l.next_user_id, l.created_at";
+    l.lockout_seconds, l.device_key, l.root_secret, l.server_epoch, l.version, k.acked_version, \
+    k.event_seq, k.command_seq, k.online, k.bolt, k.last_seen_at, l.next_user_id, l.created_at";
 
 /// `LOCK_COLUMNS` renamed `l_*`, for queries that also select another table's `id`, `name`...
 pub(super) const LOCK_COLUMNS_AS: &str = "l.id AS l_id, l.serial AS l_serial, l.name AS l_name, \
     l.time_zone AS l_time_zone, l.wrong_code_limit AS l_wrong_code_limit, \
     l.lockout_seconds AS l_lockout_seconds, l.device_key AS l_device_key, \
     l.root_secret AS l_root_secret, l.server_epoch AS l_server_epoch, l.version AS l_version, \
-    l.acked_version AS l_acked_version, l.event_seq AS l_event_seq, \
-    l.command_seq AS l_command_seq, l.online AS l_online, l.bolt AS l_bolt, \
-    l.last_seen_at AS l_last_seen_at, l.next_user_id AS l_next_user_id, \
+    k.acked_version AS l_acked_version, k.event_seq AS l_event_seq, \
+    k.command_seq AS l_command_seq, k.online AS l_online, k.bolt AS l_bolt, \
+    k.last_seen_at AS l_last_seen_at, l.next_user_id AS l_next_user_id, \
     l.created_at AS l_created_at";
 
 /// A `LockRow` from a row whose lock columns are named `$prefix` followed by the column name.
@@ -78,12 +84,12 @@ pub(super) fn read_lock(r: &AnyRow) -> Result<LockRow> {
     Ok(lock_row!(r, ""))
 }
 
+/// Inserts a lock with its device link's row (`lock_link`), in the caller's transaction.
 pub async fn insert_lock(c: &mut Conn, l: &LockRow) -> Result<()> {
     sqlx::query(
         "INSERT INTO locks (id, serial, name, time_zone, wrong_code_limit, lockout_seconds, \
-         device_key, root_secret, server_epoch, version, acked_version, event_seq, command_seq, \
-         online, bolt, last_seen_at, next_user_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+         device_key, root_secret, server_epoch, version, next_user_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(l.id.clone())
     .bind(l.serial.clone())
@@ -95,14 +101,23 @@ pub async fn insert_lock(c: &mut Conn, l: &LockRow) -> Result<()> {
     .bind(l.root_secret.to_hex())
     .bind(l.server_epoch)
     .bind(l.version)
+    .bind(l.next_user_id)
+    .bind(l.created_at)
+    .execute(&mut *c)
+    .await
+    .map_err(map_err)?;
+    sqlx::query(
+        "INSERT INTO lock_link (lock_id, acked_version, acked_up_seq, event_seq, command_seq, \
+         up_replay, sync_claimed_until, online, bolt, last_seen_at) \
+         VALUES ($1, $2, 0, $3, $4, '', NULL, $5, $6, $7)",
+    )
+    .bind(l.id.clone())
     .bind(l.acked_version)
     .bind(l.event_seq)
     .bind(l.command_seq)
     .bind(b(l.online))
     .bind(l.bolt.clone())
     .bind(l.last_seen_at)
-    .bind(l.next_user_id)
-    .bind(l.created_at)
     .execute(&mut *c)
     .await
     .map_err(map_err)?;
@@ -110,7 +125,7 @@ pub async fn insert_lock(c: &mut Conn, l: &LockRow) -> Result<()> {
 }
 
 pub async fn lock_by_id(c: &mut Conn, id: &str) -> Result<Option<LockRow>> {
-    let sql = format!("SELECT {LOCK_COLUMNS} FROM locks l WHERE l.id = $1");
+    let sql = format!("SELECT {LOCK_COLUMNS} FROM {LOCK_TABLES} WHERE l.id = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_string())
         .fetch_optional(&mut *c)
@@ -119,7 +134,7 @@ pub async fn lock_by_id(c: &mut Conn, id: &str) -> Result<Option<LockRow>> {
 }
 
 pub async fn lock_by_serial(c: &mut Conn, serial: &str) -> Result<Option<LockRow>> {
-    let sql = format!("SELECT {LOCK_COLUMNS} FROM locks l WHERE l.serial = $1");
+    let sql = format!("SELECT {LOCK_COLUMNS} FROM {LOCK_TABLES} WHERE l.serial = $1");
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(serial.to_string())
         .fetch_optional(&mut *c)
@@ -129,7 +144,7 @@ pub async fn lock_by_serial(c: &mut Conn, serial: &str) -> Result<Option<LockRow
 
 /// Every lock.
 pub async fn all_locks(c: &mut Conn) -> Result<Vec<LockRow>> {
-    let sql = format!("SELECT {LOCK_COLUMNS} FROM locks l ORDER BY l.id");
+    let sql = format!("SELECT {LOCK_COLUMNS} FROM {LOCK_TABLES} ORDER BY l.id");
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch_all(&mut *c).await?;
     rows.iter().map(read_lock).collect()
 }
@@ -137,7 +152,7 @@ pub async fn all_locks(c: &mut Conn) -> Result<Vec<LockRow>> {
 /// The locks an account is a member of, with its level.
 pub async fn locks_of_account(c: &mut Conn, account_id: &str) -> Result<Vec<(LockRow, AccessLevel)>> {
     let sql = format!(
-        "SELECT {LOCK_COLUMNS}, m.access_level FROM locks l JOIN members m ON m.lock_id = l.id \
+        "SELECT {LOCK_COLUMNS}, m.access_level FROM {LOCK_TABLES} JOIN members m ON m.lock_id = l.id \
          WHERE m.account_id = $1 ORDER BY l.name, l.id"
     );
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -207,6 +222,7 @@ pub async fn delete_lock(c: &mut Conn, id: &str) -> Result<()> {
         "DELETE FROM guest_keys WHERE lock_id = $1",
         "DELETE FROM issuers WHERE lock_id = $1",
         "DELETE FROM unlock_results WHERE lock_id = $1",
+        "DELETE FROM lock_link WHERE lock_id = $1",
         "DELETE FROM locks WHERE id = $1",
     ] {
         sqlx::query(sql).bind(id.to_string()).execute(&mut *c).await?;

@@ -60,6 +60,7 @@ pub async fn member_and_lock(c: &mut Conn, lock_id: &str, account_id: &str) -> R
     let sql = format!(
         "SELECT {MEMBER_COLUMNS}, {LOCK_COLUMNS_AS} FROM members m \
          JOIN accounts a ON a.id = m.account_id JOIN locks l ON l.id = m.lock_id \
+         JOIN lock_link k ON k.lock_id = m.lock_id \
          WHERE m.lock_id = $1 AND m.account_id = $2"
     );
     let row = sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -84,9 +85,9 @@ pub async fn members_for_admin_session(
     now: i64,
 ) -> Result<Option<(Vec<MemberRow>, i64)>> {
     let sql = format!(
-        "SELECT {MEMBER_COLUMNS}, l.acked_version AS lock_acked_version FROM sessions s \
+        "SELECT {MEMBER_COLUMNS}, k.acked_version AS lock_acked_version FROM sessions s \
          JOIN members me ON me.account_id = s.account_id AND me.lock_id = $2 AND me.access_level = 'admin' \
-         JOIN locks l ON l.id = me.lock_id \
+         JOIN lock_link k ON k.lock_id = me.lock_id \
          JOIN members m ON m.lock_id = me.lock_id JOIN accounts a ON a.id = m.account_id \
          WHERE s.token_hash = $1 AND s.expires_at > $3 ORDER BY m.added_at, m.account_id"
     );

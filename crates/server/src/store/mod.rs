@@ -4,7 +4,7 @@
 //! Rows become domain types where they are read (`decoded`, `TryFrom`): an access level, an
 //! invitation status, a schedule, a root secret the database holds is decoded once, here, and a
 //! value this binary cannot read is an error (`StoreError::Corrupt`), never a guess. One file per
-//! table group: `accounts`, `locks`, `link` (the device link's records), `members`,
+//! table group: `accounts`, `locks`, `link` (the device link's records, table `lock_link`), `members`,
 //! `invitations`, `guest_keys`, `issuers`, `events`, `sms`, `tombstones` (lock ids the server
 //! does not keep); `schedule` is the stored form of a
 //! schedule. All SQL is portable (TEXT, BIGINT, partial unique indexes, `$n` parameters, `RETURNING`,
@@ -127,6 +127,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (7, "rental calendars", include_str!("migrations/0007_calendars.sql")),
     (8, "lock tombstones", include_str!("migrations/0008_tombstones.sql")),
     (10, "account language", include_str!("migrations/0010_locale.sql")),
+    (
+        11,
+        "the device link's records off the lock row",
+        include_str!("migrations/0011_lock_link.sql"),
+    ),
     (
         12,
         "guest keys by changed version",
@@ -256,6 +261,12 @@ pub struct Store {
 impl Store {
     /// Connects and applies pending migrations.
     pub async fn open(url: &str) -> Result<Store> {
+        Store::open_upto(url, latest_schema_version()).await
+    }
+
+    /// Connects and applies pending migrations up to schema version `upto` only: what a test
+    /// of a migration starts from (a database as an older binary left it).
+    pub async fn open_upto(url: &str, upto: i64) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite
@@ -290,7 +301,7 @@ impl Store {
             backend,
             write_turn: std::sync::Arc::default(),
         };
-        store.migrate().await?;
+        store.migrate(upto).await?;
         Ok(store)
     }
 
@@ -357,7 +368,7 @@ impl Store {
         Ok(row.try_get("v")?)
     }
 
-    async fn migrate(&self) -> Result<()> {
+    async fn migrate(&self, upto: i64) -> Result<()> {
         // Two servers starting at once may both try to create the table; that is fine.
         let _ = sqlx::query(
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, \
@@ -371,7 +382,7 @@ impl Store {
             return Err(StoreError::Downgrade { found, known });
         }
         for (version, name, sql) in MIGRATIONS {
-            if *version <= found {
+            if *version <= found || *version > upto {
                 continue;
             }
             let mut tx = self.begin().await?;

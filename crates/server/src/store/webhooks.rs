@@ -365,10 +365,12 @@ pub async fn take_notification_slot(
 /// Locks offline since before `before` (id, name, last seen).
 pub async fn locks_offline_since(c: &mut Conn, before: i64) -> Result<Vec<(String, String, i64)>> {
     let rows = sqlx::query(
-        "SELECT id, name, last_seen_at FROM locks WHERE online = 0 AND last_seen_at IS NOT NULL \
-         AND last_seen_at <= $1 AND NOT EXISTS (SELECT 1 FROM notifications_sent n \
-           WHERE n.lock_id = locks.id AND n.kind = 'offline' AND n.last_at >= locks.last_seen_at) \
-         ORDER BY id LIMIT 500",
+        "SELECT l.id AS id, l.name AS name, k.last_seen_at AS last_seen_at \
+         FROM locks l JOIN lock_link k ON k.lock_id = l.id \
+         WHERE k.online = 0 AND k.last_seen_at IS NOT NULL AND k.last_seen_at <= $1 \
+         AND NOT EXISTS (SELECT 1 FROM notifications_sent n \
+           WHERE n.lock_id = l.id AND n.kind = 'offline' AND n.last_at >= k.last_seen_at) \
+         ORDER BY l.id LIMIT 500",
     )
     .bind(before)
     .fetch_all(&mut *c)

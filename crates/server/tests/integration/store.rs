@@ -4,6 +4,7 @@
 use crate::pg::FreshDb;
 use latchkey_server::domain::device::UnlockOutcome;
 use latchkey_server::domain::types::{AccessLevel, LockSecret, PhoneNumber, Pin, TimeZoneName};
+use latchkey_server::gateway::accept_up_seq;
 use latchkey_server::store::{self, AccountRow, EventRow, LockRow, Store, StoreError};
 
 /// One fresh, migrated store per backend the environment offers.
@@ -535,4 +536,154 @@ async fn command_numbers_are_unique_across_two_instances() {
         a.close().await;
         b.close().await;
     }
+}
+
+/// A database migrated from schema 10 keeps each lock's link state when migration 11 moves it
+/// off the `locks` row into `lock_link`: the acknowledged version and the up message it came
+/// from, the journal and command numbers, the replay window, the resend claim and presence.
+/// The moved columns are gone from `locks`, and unpairing removes the link row too.
+#[tokio::test]
+async fn migrating_from_schema_10_keeps_the_locks_link_state() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut urls = vec![(
+        "sqlite".to_string(),
+        format!("sqlite://{}?mode=rwc", dir.path().join("store.db").display()),
+    )];
+    let pg = FreshDb::if_configured("link_migration").await;
+    if let Some(db) = &pg {
+        urls.push(("postgres".to_string(), db.url.clone()));
+    }
+    // The replay window of a lock that accepted up messages 1..=40 (16 bytes, hex).
+    let window = "2800000000000000ffffffffff000000";
+    for (backend, url) in urls {
+        let old = Store::open_upto(&url, 10).await.expect("open at schema 10");
+        assert_eq!(old.schema_version().await.unwrap(), 10, "{backend}");
+        let mut tx = old.begin().await.unwrap();
+        for (id, online) in [("L", 1), ("M", 0)] {
+            sqlx::query(
+                "INSERT INTO locks (id, serial, name, time_zone, wrong_code_limit, lockout_seconds, \
+                 device_key, root_secret, server_epoch, version, acked_version, event_seq, command_seq, \
+                 online, bolt, last_seen_at, next_user_id, created_at, up_replay, acked_up_seq, sync_claimed_until) \
+                 VALUES ($1, $2, $1, 'Europe/Berlin', 5, 60, $3, $4, 1, 9, 7, 42, 1234, $5, 'locked', 99000, 3, 1, \
+                 $6, 40, 55000)",
+            )
+            .bind(id)
+            .bind(format!("serial-{id}"))
+            .bind("00".repeat(32))
+            .bind("11".repeat(32))
+            .bind(online)
+            .bind(window)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        }
+        tx.commit().await.unwrap();
+        old.close().await;
+
+        let s = Store::open(&url).await.expect("migrate to the latest schema");
+        assert_eq!(s.schema_version().await.unwrap(), store::latest_schema_version());
+        let mut c = s.read().await.unwrap();
+        let l = store::lock_by_id(&mut c, "L").await.unwrap().expect("the lock is kept");
+        assert_eq!(
+            (l.version, l.acked_version, l.event_seq, l.command_seq),
+            (9, 7, 42, 1234),
+            "{backend}"
+        );
+        assert!(l.online, "{backend}");
+        assert_eq!(l.bolt.as_deref(), Some("locked"), "{backend}");
+        assert_eq!(l.last_seen_at, Some(99000), "{backend}");
+        assert_eq!((l.next_user_id, l.server_epoch), (3, 1), "{backend}");
+        let m = store::lock_by_id(&mut c, "M").await.unwrap().unwrap();
+        assert!(!m.online, "{backend}: each lock keeps its own row");
+        // The replay window: message 40 was seen, 41 is new.
+        assert_eq!(store::up_replay(&mut c, "L").await.unwrap().as_deref(), Some(window));
+        assert!(!accept_up_seq(&s, "L", 40).await.unwrap(), "{backend}: a replay");
+        assert!(!accept_up_seq(&s, "L", 1).await.unwrap(), "{backend}: a replay");
+        assert!(accept_up_seq(&s, "L", 41).await.unwrap(), "{backend}");
+        // The command counter goes on from where it was: no nonce is used twice.
+        assert_eq!(
+            store::next_command_seq(&mut c, "L").await.unwrap(),
+            Some(1235),
+            "{backend}"
+        );
+        // The resend claim runs until 55000; the lock is behind (7 < 9).
+        assert!(!store::claim_resync(&mut c, "L", if_due(50_000, 60_000)).await.unwrap());
+        assert!(store::claim_resync(&mut c, "L", if_due(55_000, 60_000)).await.unwrap());
+        assert_eq!(store::unsynced_lock_ids(&mut c).await.unwrap(), ["L", "M"], "{backend}");
+        // The acknowledgement came from up message 40: an older report is not believed, a
+        // newer one is.
+        assert!(!store::record_acked_version(&mut c, "L", held(9, 39)).await.unwrap());
+        assert!(store::record_acked_version(&mut c, "L", held(9, 41)).await.unwrap());
+        assert_eq!(acked(&mut c, "L").await, 9, "{backend}");
+        assert_eq!(store::unsynced_lock_ids(&mut c).await.unwrap(), ["M"], "{backend}");
+        // The columns left `locks`.
+        let moved = sqlx::query("SELECT acked_version FROM locks").fetch_all(&mut *c).await;
+        assert!(moved.is_err(), "{backend}: locks.acked_version is still there");
+        drop(c);
+
+        let mut tx = s.begin().await.unwrap();
+        store::delete_lock(&mut tx, "L").await.unwrap();
+        tx.commit().await.unwrap();
+        let mut c = s.read().await.unwrap();
+        let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lock_link WHERE lock_id = 'L'")
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+        assert_eq!(left, 0, "{backend}: the link row goes with the lock");
+        assert_eq!(store::next_command_seq(&mut c, "L").await.unwrap(), None, "{backend}");
+        drop(c);
+        s.close().await;
+    }
+    if let Some(db) = pg {
+        db.drop_now().await;
+    }
+}
+
+/// On PostgreSQL the link's writes no longer hold the lock's row: a transaction that reserved a
+/// command number and has not committed (a sync being built) leaves a change's version bump
+/// free to proceed and commit (before migration 11 the bump waited for it). SQLite serialises
+/// all write transactions anyway (`BEGIN IMMEDIATE`), so only PostgreSQL can show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_writes_do_not_hold_the_lock_row_on_postgres() {
+    let Some(db) = FreshDb::if_configured("link_row").await else {
+        return;
+    };
+    let s = Store::open(&db.url).await.expect("open postgres");
+    let mut tx = s.begin().await.unwrap();
+    store::insert_lock(&mut tx, &lock("L")).await.unwrap();
+    tx.commit().await.unwrap();
+
+    // The link's transaction: every per-message write, none committed yet.
+    let mut link = s.begin().await.unwrap();
+    assert_eq!(store::next_command_seq(&mut link, "L").await.unwrap(), Some(1));
+    let claim = store::ResyncClaim::Always { until: 10_000 };
+    assert!(store::claim_resync(&mut link, "L", claim).await.unwrap());
+    let presence = store::Presence {
+        online: true,
+        bolt: Some("locked"),
+        at: 5,
+    };
+    store::set_lock_presence(&mut link, "L", &presence).await.unwrap();
+    store::set_event_seq(&mut link, "L", 3).await.unwrap();
+    assert!(store::record_acked_version(&mut link, "L", held(1, 1)).await.unwrap());
+
+    let bump = async {
+        let mut tx = s.begin().await.unwrap();
+        let v = store::bump_version(&mut tx, "L").await.unwrap();
+        tx.commit().await.unwrap();
+        v
+    };
+    let v = tokio::time::timeout(std::time::Duration::from_secs(5), bump)
+        .await
+        .expect("the version bump waited for the link's open transaction");
+    assert_eq!(v, Some(2));
+    link.commit().await.unwrap();
+
+    let mut c = s.read().await.unwrap();
+    let l = store::lock_by_id(&mut c, "L").await.unwrap().unwrap();
+    assert_eq!((l.version, l.acked_version, l.command_seq, l.event_seq), (2, 1, 1, 3));
+    assert!(l.online);
+    drop(c);
+    s.close().await;
+    db.drop_now().await;
 }
