@@ -673,7 +673,7 @@ async fn pair(api: &Client, handle: &latchkey_vlock::Handle, i: usize) -> anyhow
     let code = handle.setup_code().context("a fresh lock has a setup code")?;
     let deadline = Instant::now() + Duration::from_secs(30);
     // A pairing started before the lock listens waits for the server's whole step timeout.
-    while !handle.connected() && Instant::now() < deadline {
+    while !handle.listening() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let name = if i == 0 {

@@ -203,6 +203,14 @@ impl Handle {
         self.shared.lock().connected
     }
 
+    /// Whether the lock is connected and the broker acknowledged its subscription, so that
+    /// what the server publishes to it now arrives (a pairing started before that waits for
+    /// the server's whole step timeout).
+    pub fn listening(&self) -> bool {
+        let inner = self.shared.lock();
+        inner.connected && inner.listening
+    }
+
     /// The version of the server's rights the lock holds, updated as each sync is applied
     /// (its acknowledgement is then queued for sending).
     pub fn applied_version(&self) -> watch::Receiver<u64> {
@@ -381,6 +389,9 @@ struct Inner {
     reported_bolt: Option<bool>,
     client: Option<AsyncClient>,
     connected: bool,
+    /// The broker acknowledged this connection's subscription (pairing or down topic): what is
+    /// published to the lock from now on reaches it.
+    listening: bool,
     /// The MQTT user name of the current (or next) broker login.
     broker_user: String,
     relock: Duration,
@@ -483,6 +494,7 @@ impl Inner {
             reported_bolt: None,
             client: None,
             connected: false,
+            listening: false,
             broker_user: String::new(),
             relock: opts.relock,
             link: LinkMode::Encrypted,
@@ -1102,6 +1114,7 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
                         refusals.accepted();
                         let mut inner = shared.lock();
                         inner.connected = true;
+                        inner.listening = false;
                         inner.on_connected();
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
@@ -1120,6 +1133,9 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
                             done_pkid = Some(pkid);
                         }
                     }
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        shared.lock().listening = true;
+                    }
                     Ok(Event::Incoming(Packet::PubAck(ack))) => {
                         if done_pkid == Some(ack.pkid) {
                             break;
@@ -1127,7 +1143,11 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
                     }
                     Ok(_) => {}
                     Err(e) => {
-                        shared.lock().connected = false;
+                        {
+                            let mut inner = shared.lock();
+                            inner.connected = false;
+                            inner.listening = false;
+                        }
                         tracing::debug!("broker link: {e}");
                         if login_refused(&e) {
                             let mut inner = shared.lock();
@@ -1151,6 +1171,7 @@ async fn link(shared: Arc<Shared>, mut online: watch::Receiver<bool>) {
         {
             let mut inner = shared.lock();
             inner.connected = false;
+            inner.listening = false;
             inner.client = None;
         }
         // Dropping the event loop closes the connection without a DISCONNECT, as a lost
@@ -1222,7 +1243,7 @@ async fn status(State(shared): State<Arc<Shared>>) -> Json<Value> {
         "pairing_confirmed": inner.paired.is_some().then(|| !inner.provisional()),
         "lock_id": inner.paired.as_ref().map(|p| p.lock_id.clone()),
         "setup_code": inner.paired.is_none().then(|| format_code(&inner.p.setup_code)),
-        "online": inner.connected,
+        "online": inner.connected && inner.listening,
         "broker_user": inner.connected.then(|| inner.broker_user.clone()),
         "bolt": inner.bolt(),
         "now": rfc3339(inner.now()),

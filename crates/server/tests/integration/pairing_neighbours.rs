@@ -54,7 +54,7 @@ async fn locks_sharing_a_discriminator_pair_by_their_own_codes() {
         locks.push(lock);
     }
     eventually("the neighbours connected", 10, || async {
-        locks.iter().all(|l| l.connected()).then_some(())
+        locks.iter().all(|l| l.listening()).then_some(())
     })
     .await;
     // Their pairing subscriptions follow the CONNACK.
