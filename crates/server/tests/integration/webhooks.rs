@@ -164,6 +164,18 @@ async fn deliveries(admin: &User, lock_id: &str, hook: &str) -> Vec<Value> {
         .expect("GET deliveries")
 }
 
+/// Waits until the server recorded `n` attempts of the webhook's (only) delivery.
+async fn recorded(admin: &User, lock_id: &str, hook: &str, n: usize) {
+    eventually(&format!("attempt {n} recorded"), || async {
+        let log = deliveries(admin, lock_id, hook).await;
+        log.first()
+            .and_then(|d| d["attempts"].as_u64())
+            .is_some_and(|a| a >= n as u64)
+            .then_some(())
+    })
+    .await;
+}
+
 fn window(h: &Harness) -> (String, String) {
     let now = h.now();
     (now.to_string(), (now + SignedDuration::from_hours(3)).to_string())
@@ -207,12 +219,15 @@ async fn signed_deliveries_verify_and_retries_keep_their_id(b: Backend) {
         .create_guest_key(&lock.id, &kit::guest_key("Ana", None, &from, &to))
         .await
         .unwrap();
-    // Retries come due by the server's clock (1 s, 1 s in the test schedule).
+    // Retries come due by the server's clock (1 s, 1 s in the test schedule). The clock moves
+    // only once the server recorded the attempt (the receiver sees it before that): a retry
+    // scheduled after the move would be due beyond the clock, and never come.
     for n in 1..=2 {
         eventually(&format!("attempt {n}"), || async {
             (rx.got().len() >= n).then_some(())
         })
         .await;
+        recorded(&admin, &lock.id, hook["id"].as_str().unwrap(), n).await;
         h.advance(SignedDuration::from_millis(1100));
     }
     let created = eventually("guest_key.created delivered", || async {
@@ -277,6 +292,7 @@ async fn retries_run_out_into_failed_and_the_test_event(b: Backend) {
             (rx.got().len() >= n).then_some(())
         })
         .await;
+        recorded(&admin, &lock.id, hid, n).await;
         h.advance(SignedDuration::from_millis(2100));
     }
     let log = eventually("failed", || async {
