@@ -1318,7 +1318,6 @@ async fn propagation_row(w: &mut World, args: &BenchArgs, size: usize) -> Row {
     // The API call's own share of each sample (to its response: the change's transaction),
     // so the row says whether a slow sample was slow before or after the lock was told.
     let mut api = Stats::default();
-    let mut slowest: Vec<(Duration, Duration)> = Vec::new();
     let start = Instant::now();
     for k in 0..args.samples {
         // Spread over all `size` locks: with fewer samples than locks, every lock once at most.
@@ -1351,7 +1350,6 @@ async fn propagation_row(w: &mut World, args: &BenchArgs, size: usize) -> Row {
                 let total = t.elapsed();
                 stats.ok.push(total);
                 api.ok.push(answered);
-                slowest.push((total, answered));
             }
             _ => {
                 if stats.errors == 0 {
@@ -1362,6 +1360,8 @@ async fn propagation_row(w: &mut World, args: &BenchArgs, size: usize) -> Row {
         }
     }
     stats.elapsed = start.elapsed();
+    // Each sample beside its API share (pushed together above), slowest first.
+    let mut slowest: Vec<(Duration, Duration)> = stats.ok.iter().copied().zip(api.ok.iter().copied()).collect();
     slowest.sort_by_key(|s| std::cmp::Reverse(s.0));
     let slow: Vec<String> = slowest
         .iter()

@@ -20,7 +20,7 @@ use latchkey_lock_core::{
 };
 
 use super::access::{self, Caller, display_name};
-use super::sync_cache::{KeyRows, Rows, merge_rows};
+use super::sync_cache::{KeyRows, Rows, merge_rows, reaches_limit};
 use super::types::{AccessLevel, LockSecret, Pin, Schedule};
 use super::{Domain, Error, Result, ms};
 use crate::store::{self, Conn, EventRow, HeldVersion, LockRow, Presence, ResyncClaim};
@@ -194,7 +194,7 @@ pub struct IssuerSlot {
 }
 
 /// A member as the lock holds it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LockUser {
     /// The lock-local user number.
     pub id: u32,
@@ -492,8 +492,7 @@ async fn lock_state(
                 .into_iter()
                 .map(Arc::new)
                 .collect();
-            let records = keys.iter().filter(|k| k.revoked_at.is_none()).count() as i64;
-            let keep = records < limit && (keys.len() as i64 - records) < limit;
+            let keep = !reaches_limit(&keys, limit);
             (keys, keep)
         }
     };

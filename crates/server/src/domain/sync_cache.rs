@@ -128,6 +128,13 @@ fn needed_deny(k: &GuestKeyRow, after_ms: i64, issuers: &[IssuerRow]) -> bool {
                 .any(|i| i.slot == k.slot && i.epoch == k.epoch && i.revoked_at.is_none()))
 }
 
+/// Whether records (live keys) or deny entries (revoked ones) number `limit` or more: where
+/// `store::sync_guest_keys`'s `LIMIT` may have left rows out, so the rows cannot stand for all.
+pub fn reaches_limit(rows: &[Arc<GuestKeyRow>], limit: i64) -> bool {
+    let records = rows.iter().filter(|k| k.revoked_at.is_none()).count() as i64;
+    records >= limit || rows.len() as i64 - records >= limit
+}
+
 /// The rows `store::sync_guest_keys(now_s, limit)` would read now, from the rows it read at an
 /// earlier version and those changed since: a row's relevance only ever changes with a version
 /// bump, except by time passing and by an issuer's revocation (both re-checked here) and by a
@@ -149,9 +156,7 @@ pub fn merge_rows(
         .chain(changed.into_iter().map(Arc::new))
         .filter(|k| live_record(k, after_ms) || needed_deny(k, after_ms, issuers))
         .collect();
-    let records = out.iter().filter(|k| k.revoked_at.is_none()).count() as i64;
-    let denies = out.len() as i64 - records;
-    if records >= limit || denies >= limit {
+    if reaches_limit(&out, limit) {
         return None;
     }
     out.sort_by(|a, b| b.created_at.cmp(&a.created_at).then_with(|| a.id.cmp(&b.id)));

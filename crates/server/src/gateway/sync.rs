@@ -3,6 +3,7 @@
 //! still has that state (a delta), else a full snapshot; coalesced while one is on its way and
 //! resent until acknowledged. Its acknowledgements and its journal go to the domain.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -10,11 +11,9 @@ use std::time::Duration;
 use latchkey_protocol::{Down, Events, EventsAck, PinCode, Sync as SyncBatch, SyncAck, SyncChange, SyncStatus, User};
 use tokio::sync::watch;
 
-use std::collections::HashMap;
-
 use super::Devices;
 use super::link::{Link, SYNC_LIFETIME, guard};
-use crate::domain::device::{KeyEntry, LockState, LockUser};
+use crate::domain::device::{IssuerSlot, KeyEntry, LockState, LockUser};
 use crate::metrics::SyncLabels;
 use crate::store::{self, LockRow};
 
@@ -214,32 +213,38 @@ fn sync_changes(state: &LockState) -> Vec<SyncChange<'_>> {
     let mut changes = Vec::with_capacity(4 + state.issuers.len() + state.users.len() + state.keys.len());
     changes.push(SyncChange::ClearAll);
     changes.push(SyncChange::Settings(state.settings));
-    for i in &state.issuers {
-        changes.push(SyncChange::SetIssuer {
-            slot: i.slot,
-            epoch: i.epoch,
-            enabled: i.enabled,
-        });
+    changes.extend(state.issuers.iter().map(set_issuer));
+    changes.extend(state.users.iter().map(upsert_user));
+    changes.extend(state.keys.iter().map(|k| match *k {
+        KeyEntry::Record(r) => SyncChange::UpsertGuestKey(r),
+        KeyEntry::Deny(d) => SyncChange::AddDenyEntry(d),
+    }));
+    changes.push(offset_table(state));
+    changes
+}
+
+fn set_issuer<'s>(i: &IssuerSlot) -> SyncChange<'s> {
+    SyncChange::SetIssuer {
+        slot: i.slot,
+        epoch: i.epoch,
+        enabled: i.enabled,
     }
-    for u in &state.users {
-        changes.push(SyncChange::UpsertUser(User {
-            id: u.id,
-            enabled: u.enabled,
-            kind: u.kind.clone(),
-            pin: u.pin.as_ref().and_then(|p| PinCode::parse(p.as_str().as_bytes())),
-        }));
-    }
-    for k in &state.keys {
-        changes.push(match *k {
-            KeyEntry::Record(r) => SyncChange::UpsertGuestKey(r),
-            KeyEntry::Deny(d) => SyncChange::AddDenyEntry(d),
-        });
-    }
-    changes.push(SyncChange::SetOffsetTable {
+}
+
+fn upsert_user<'s>(u: &LockUser) -> SyncChange<'s> {
+    SyncChange::UpsertUser(User {
+        id: u.id,
+        enabled: u.enabled,
+        kind: u.kind.clone(),
+        pin: u.pin.as_ref().and_then(|p| PinCode::parse(p.as_str().as_bytes())),
+    })
+}
+
+fn offset_table(state: &LockState) -> SyncChange<'_> {
+    SyncChange::SetOffsetTable {
         entries: &state.offsets,
         valid_until: state.offsets_valid_until,
-    });
-    changes
+    }
 }
 
 /// What turns the state the lock holds (`base`, as this instance sent it) into `state`: the
@@ -250,20 +255,17 @@ fn delta_changes<'s>(base: &LockState, state: &'s LockState) -> Vec<SyncChange<'
     if base.settings != state.settings {
         changes.push(SyncChange::Settings(state.settings));
     }
-    for i in &state.issuers {
-        if !base.issuers.contains(i) {
-            changes.push(SyncChange::SetIssuer {
-                slot: i.slot,
-                epoch: i.epoch,
-                enabled: i.enabled,
-            });
-        }
-    }
+    changes.extend(
+        state
+            .issuers
+            .iter()
+            .filter(|i| !base.issuers.contains(i))
+            .map(set_issuer),
+    );
     // Users: gone first, then the PINs of changed users cleared (so a PIN can move from one
     // member to another in one batch), then every new or changed user whole.
     let now: HashMap<u32, &LockUser> = state.users.iter().map(|u| (u.id, u)).collect();
     let before: HashMap<u32, &LockUser> = base.users.iter().map(|u| (u.id, u)).collect();
-    let same = |a: &LockUser, b: &LockUser| a.enabled == b.enabled && a.kind == b.kind && a.pin == b.pin;
     for u in &base.users {
         if !now.contains_key(&u.id) {
             changes.push(SyncChange::RemoveUser(u.id));
@@ -277,16 +279,13 @@ fn delta_changes<'s>(base: &LockState, state: &'s LockState) -> Vec<SyncChange<'
             changes.push(SyncChange::ClearPin(u.id));
         }
     }
-    for u in &state.users {
-        if before.get(&u.id).is_none_or(|old| !same(old, u)) {
-            changes.push(SyncChange::UpsertUser(User {
-                id: u.id,
-                enabled: u.enabled,
-                kind: u.kind.clone(),
-                pin: u.pin.as_ref().and_then(|p| PinCode::parse(p.as_str().as_bytes())),
-            }));
-        }
-    }
+    changes.extend(
+        state
+            .users
+            .iter()
+            .filter(|u| before.get(&u.id).is_none_or(|old| *old != *u))
+            .map(upsert_user),
+    );
     // Guest keys: records gone (revoked, used, expired, replaced), then new deny entries, then
     // new or changed records. A deny entry is never taken back: it leaves the lock when it
     // expires.
@@ -302,7 +301,7 @@ fn delta_changes<'s>(base: &LockState, state: &'s LockState) -> Vec<SyncChange<'
             }
         }
     }
-    let wanted: std::collections::HashSet<u64> = state
+    let wanted: HashSet<u64> = state
         .keys
         .iter()
         .filter_map(|k| match k {
@@ -331,10 +330,7 @@ fn delta_changes<'s>(base: &LockState, state: &'s LockState) -> Vec<SyncChange<'
             changes.push(SyncChange::UpsertGuestKey(*r));
         }
     }
-    changes.push(SyncChange::SetOffsetTable {
-        entries: &state.offsets,
-        valid_until: state.offsets_valid_until,
-    });
+    changes.push(offset_table(state));
     changes
 }
 
@@ -343,7 +339,6 @@ mod tests {
     use latchkey_lock_core::{Change, DenyEntry, GuestRecord, Settings, StandardLock, UserKind};
 
     use super::*;
-    use crate::domain::device::IssuerSlot;
     use crate::domain::types::{LockSecret, Pin};
 
     const NOW: i64 = 1_800_000_000;

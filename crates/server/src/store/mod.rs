@@ -50,52 +50,37 @@ pub use sms::*;
 pub use tombstones::*;
 pub use webhooks::*;
 
-/// A write transaction. Every state change is one of these.
-/// A write transaction. On SQLite it holds this process's write turn (`Store::begin`) until it
-/// commits, rolls back or is dropped.
-pub struct Tx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+/// A connection that holds this process's write turn on SQLite (`Store::begin`, `Store::write`)
+/// until it is dropped (or, for a transaction, commits or rolls back).
+pub struct Turned<C> {
+    conn: C,
     _turn: Option<WriteTurn>,
 }
+
+/// A write transaction. Every state change is one of these.
+pub type Tx = Turned<sqlx::Transaction<'static, sqlx::Any>>;
+
+/// A connection for single-statement writes outside a transaction (`Store::write`).
+pub type WriteConn = Turned<sqlx::pool::PoolConnection<sqlx::Any>>;
 
 impl Tx {
     pub async fn commit(self) -> std::result::Result<(), sqlx::Error> {
-        self.tx.commit().await
+        self.conn.commit().await
     }
 
     pub async fn rollback(self) -> std::result::Result<(), sqlx::Error> {
-        self.tx.rollback().await
+        self.conn.rollback().await
     }
 }
 
-impl std::ops::Deref for Tx {
-    type Target = AnyConnection;
-    fn deref(&self) -> &AnyConnection {
-        &self.tx
-    }
-}
-
-impl std::ops::DerefMut for Tx {
-    fn deref_mut(&mut self) -> &mut AnyConnection {
-        &mut self.tx
-    }
-}
-
-/// A connection for single-statement writes outside a transaction (`Store::write`), holding the
-/// write turn on SQLite like `Tx`.
-pub struct WriteConn {
-    conn: sqlx::pool::PoolConnection<sqlx::Any>,
-    _turn: Option<WriteTurn>,
-}
-
-impl std::ops::Deref for WriteConn {
+impl<C: std::ops::DerefMut<Target = AnyConnection>> std::ops::Deref for Turned<C> {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
         &self.conn
     }
 }
 
-impl std::ops::DerefMut for WriteConn {
+impl<C: std::ops::DerefMut<Target = AnyConnection>> std::ops::DerefMut for Turned<C> {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         &mut self.conn
     }
@@ -105,6 +90,7 @@ type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
 
 /// How long a writer waits for its turn before giving up, as SQLite's `busy_timeout` did.
 const WRITE_TURN_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A connection, from a pool or inside a transaction.
 pub type Conn = AnyConnection;
 
@@ -323,14 +309,14 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(Tx { tx, _turn: turn })
+        Ok(Turned { conn: tx, _turn: turn })
     }
 
     /// A connection for a single-statement write outside a transaction (a claim, a hand-over
     /// row), taking the write turn on SQLite as `begin` does.
     pub async fn write(&self) -> Result<WriteConn> {
         let turn = self.write_turn().await?;
-        Ok(WriteConn {
+        Ok(Turned {
             conn: self.pool.acquire().await?,
             _turn: turn,
         })

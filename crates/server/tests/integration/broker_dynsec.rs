@@ -307,18 +307,7 @@ async fn the_server_provisions_per_lock_logins_on_mosquitto() {
 
 /// `latchkey_broker_provisioning_failures_total` from the server's `/metrics`.
 async fn provisioning_failures(http: &reqwest::Client, base: &str) -> u64 {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
+    crate::device_kit::metric(http, base, "latchkey_broker_provisioning_failures_total")
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix("latchkey_broker_provisioning_failures_total "))
-        .unwrap_or_else(|| panic!("no provisioning failures counter in /metrics:\n{text}"))
-        .trim()
-        .parse()
-        .unwrap()
+        .expect("latchkey_broker_provisioning_failures_total in /metrics")
 }

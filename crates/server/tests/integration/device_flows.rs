@@ -205,22 +205,11 @@ async fn one_time_guest_code_opens_once(broker: Broker) {
 
 /// `latchkey_syncs_sent_total` from the server's `/metrics`: (deltas, snapshots).
 async fn syncs_sent(w: &World) -> (u64, u64) {
-    let text = w
-        .http
-        .get(format!("{}/metrics", w.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let count = |kind: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("latchkey_syncs_sent_total{{kind=\"{kind}\"}} ")))
-            .map(|n| n.trim().parse::<u64>().unwrap())
-            .unwrap_or(0)
+    let count = |kind: &'static str| async move {
+        let series = format!("latchkey_syncs_sent_total{{kind=\"{kind}\"}}");
+        device_kit::metric(&w.http, &w.base, &series).await.unwrap_or(0)
     };
-    (count("delta"), count("snapshot"))
+    (count("delta").await, count("snapshot").await)
 }
 
 /// Once the lock acknowledged a state, each change goes to it as a delta (only what changed),

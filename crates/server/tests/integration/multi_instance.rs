@@ -130,19 +130,8 @@ impl World {
             .into_iter()
             .flatten()
         {
-            let text = self
-                .http
-                .get(format!("http://{addr}/metrics"))
-                .send()
+            total += crate::device_kit::metric(&self.http, &format!("http://{addr}"), "latchkey_lock_messages_total")
                 .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
-            total += text
-                .lines()
-                .find_map(|l| l.strip_prefix("latchkey_lock_messages_total "))
-                .and_then(|v| v.trim().parse::<u64>().ok())
                 .expect("latchkey_lock_messages_total in /metrics");
         }
         total

@@ -143,6 +143,22 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> Value {
     http.get(url).send().await.unwrap().json().await.unwrap()
 }
 
+/// The value of one series of a server's `/metrics` (`series` with its labels, as printed:
+/// `latchkey_syncs_sent_total{kind="delta"}`); `None` when the server does not print it.
+pub async fn metric(http: &reqwest::Client, base: &str, series: &str) -> Option<u64> {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
 /// `POST url` with a JSON body; the answer must be a success.
 pub async fn post_json(http: &reqwest::Client, url: &str, body: Value) -> Value {
     let resp = http.post(url).json(&body).send().await.unwrap();
